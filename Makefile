@@ -1,0 +1,25 @@
+# Two commands on a fresh machine with only Python 3.11: `make report` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: report test bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[frameworks,test]'
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/optim-parity report --out reports/latest
+
+test: $(STAMP)
+	$(BIN)/python -m harness.run_pytest cases/ tests/
+
+bench: $(STAMP)
+	$(BIN)/optim-parity bench
+
+clean:
+	rm -rf $(VENV) reports/latest .hypothesis

@@ -1,0 +1,19 @@
+"""Implementation adapters by name. Framework modules import lazily, so the harness
+(and `--impl reference`) works even where a framework is missing or broken."""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> (module, class)
+IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
+    "reference": ("harness.adapters.reference", "ReferenceAdapter"),
+    "torch": ("harness.adapters.torch_adam", "TorchAdapter"),
+    "mindspore": ("harness.adapters.mindspore_adam", "MindSporeAdapter"),
+}
+DEFAULT_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
+
+
+def load_adapter(name: str):
+    module, cls = IMPLEMENTATIONS[name]
+    return getattr(importlib.import_module(module), cls)

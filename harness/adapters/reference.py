@@ -1,0 +1,77 @@
+"""Adapter for the numpy specification (reference/adam.py).
+
+`variant` selects the spec's documented semantic switches (see harness/rows.py);
+the engine builds the base spec with no variant, attribution builds one per row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.adapters.base import Snapshot
+from harness.casefile import Case
+from reference.adam import adam_step, init_state, lr_at, weight_decay_applies
+
+# Variant keys that the adapter resolves per parameter instead of passing through.
+_ADAPTER_KEYS = {"weight_decay_exempt_substrings"}
+
+
+class ReferenceAdapter:
+    name: ClassVar[str] = "reference"
+    description: ClassVar[str] = "reference/adam.py (numpy float64 spec)"
+
+    def __init__(self, case: Case, variant: dict[str, Any] | None = None) -> None:
+        self.case = case
+        self.variant = dict(variant or {})
+        self.states = [init_state(p.value.astype(np.float64)) for p in case.params]
+
+    @classmethod
+    def unsupported_reason(cls, case: Case) -> str | None:
+        return None
+
+    def _switch(self, key: str, case_value: bool) -> bool:
+        # "toggle" flips the case's own setting (models an implementation that ignores it).
+        value = self.variant.get(key, case_value)
+        return (not case_value) if value == "toggle" else bool(value)
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        case = self.case
+        beta1, beta2 = case.hp("betas")
+        loss_scale = case.hp("loss_scale")
+        exempt = self.variant.get("weight_decay_exempt_substrings", ())
+        passthrough = {k: v for k, v in self.variant.items() if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
+        for i, (spec, grad) in enumerate(zip(case.params, grads)):
+            state = self.states[i]
+            weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
+            # The spec receives the loss-scaled gradient a MindSpore user would pass,
+            # and divides it back (exact in float64 for power-of-two scales).
+            self.states[i] = adam_step(
+                state,
+                grad.astype(np.float64) * loss_scale,
+                lr=lr_at(case.lr_for(spec.name), state.step + 1),
+                beta1=beta1,
+                beta2=beta2,
+                eps=case.hp("eps"),
+                weight_decay=weight_decay,
+                amsgrad=self._switch("amsgrad", case.hp("amsgrad")),
+                maximize=case.hp("maximize"),
+                nesterov=self._switch("nesterov", case.hp("use_nesterov")),
+                loss_scale=loss_scale,
+                **passthrough,
+            )
+
+    def snapshot(self) -> Snapshot:
+        out: Snapshot = {}
+        for spec, state in zip(self.case.params, self.states):
+            entry = {
+                "param": state.param.reshape(-1).copy(),
+                "exp_avg": state.exp_avg.reshape(-1).copy(),
+                "exp_avg_sq": state.exp_avg_sq.reshape(-1).copy(),
+                "step": state.step,
+            }
+            if self._switch("amsgrad", self.case.hp("amsgrad")):
+                entry["max_exp_avg_sq"] = state.max_exp_avg_sq.reshape(-1).copy()
+            out[spec.name] = entry
+        return out

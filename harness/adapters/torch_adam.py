@@ -1,0 +1,81 @@
+"""Adapter for torch.optim.Adam (default implementation: on CPU tensors torch picks
+the single-tensor for-loop path, foreach=None -> False)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from harness.adapters.base import Snapshot, as_float64, unsupported_options
+from harness.casefile import Case
+from harness.rows import ROWS_BY_ID
+from reference.adam import lr_at
+
+_TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+
+
+def _is_schedule(lr: object) -> bool:
+    return isinstance(lr, list)
+
+
+class TorchAdapter:
+    name: ClassVar[str] = "torch"
+    description: ClassVar[str] = f"torch.optim.Adam (torch {torch.__version__}, default implementation)"
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.tensors = [
+            torch.nn.Parameter(torch.from_numpy(p.value.reshape(p.shape).copy())) for p in case.params
+        ]
+        by_name = dict(zip((p.name for p in case.params), self.tensors))
+        # Groups as torch spells them; per-step lr lists are applied in step(),
+        # the way an LR scheduler writes group["lr"].
+        if case.param_groups:
+            groups = []
+            for group in case.param_groups:
+                entry = {"params": [by_name[n] for n in group.params]}
+                if group.lr is not None:
+                    entry["lr"] = group.lr
+                if group.weight_decay is not None:
+                    entry["weight_decay"] = group.weight_decay
+                groups.append(entry)
+        else:
+            groups = [{"params": self.tensors}]
+        kwargs = {ROWS_BY_ID["lr"].torch_args["lr"]: lr_at(case.hp("lr"), 1)}
+        for row_id in ("eps", "weight_decay", "amsgrad", "betas"):
+            for key, torch_key in ROWS_BY_ID[row_id].torch_args.items():
+                kwargs[torch_key] = tuple(case.hp(key)) if key == "betas" else case.hp(key)
+        kwargs["maximize"] = case.hp("maximize")
+        self.optimizer = torch.optim.Adam(groups, **kwargs)
+        self.steps = 0
+
+    @classmethod
+    def unsupported_reason(cls, case: Case) -> str | None:
+        # loss_scale needs no counterpart: torch receives the unscaled gradients.
+        # use_locking / use_lazy / use_offload do not change dense single-process math.
+        return unsupported_options(case, {"use_nesterov": True})
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        self.steps += 1
+        for group, spec_group in zip(self.optimizer.param_groups, self.case.param_groups or [None]):
+            if spec_group is None or spec_group.lr is None:
+                if _is_schedule(self.case.hp("lr")):
+                    group["lr"] = lr_at(self.case.hp("lr"), self.steps)
+        for tensor, grad in zip(self.tensors, grads):
+            tensor.grad = torch.from_numpy(grad.reshape(tensor.shape).copy())
+        self.optimizer.step()
+
+    def snapshot(self) -> Snapshot:
+        out: Snapshot = {}
+        for spec, tensor in zip(self.case.params, self.tensors):
+            state = self.optimizer.state.get(tensor, {})
+            entry = {"param": as_float64(tensor.detach().numpy())}
+            for ours, theirs in (("exp_avg", "exp_avg"), ("exp_avg_sq", "exp_avg_sq"), ("max_exp_avg_sq", "max_exp_avg_sq")):
+                if theirs in state:
+                    entry[ours] = as_float64(state[theirs].detach().numpy())
+            if "step" in state:
+                entry["step"] = int(state["step"])
+            out[spec.name] = entry
+        return out

@@ -1,0 +1,280 @@
+"""The canonical case: one optimizer run, independent of any framework.
+
+A case file is JSON (schema "optim-parity/case/1"); see README.md "Case files".
+Values are flat in row-major order. On load every parameter and gradient value is
+rounded to the case dtype; on save every number is written as the shortest decimal
+that round-trips its float64 value (float32 values are float64-exact), so a saved
+case loads back bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "optim-parity/case/1"
+DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+# Canonical hyperparameter names: torch's names for shared options, MindSpore's
+# names for MindSpore-only ones. Omitted keys take these (torch's) defaults.
+DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
+    "lr": 0.001,
+    "betas": [0.9, 0.999],
+    "eps": 1e-08,
+    "weight_decay": 0.0,
+    "amsgrad": False,
+    "maximize": False,
+    "use_locking": False,
+    "use_nesterov": False,
+    "loss_scale": 1.0,
+    "use_lazy": False,
+    "use_offload": False,
+}
+_BOOL_KEYS = {"amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy", "use_offload"}
+_TOP_KEYS = {"schema", "optimizer", "dtype", "hyperparameters", "params", "grads", "param_groups", "comment"}
+_GROUP_KEYS = {"params", "lr", "weight_decay"}
+
+
+class CaseError(ValueError):
+    """A case that does not follow the schema; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    shape: tuple[int, ...]
+    value: np.ndarray  # flat, in the case dtype
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """A parameter group: per-group lr / weight_decay override the case-wide ones."""
+
+    params: tuple[str, ...]
+    lr: float | None = None
+    weight_decay: float | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    dtype: str
+    hyperparameters: dict[str, Any]
+    params: tuple[ParamSpec, ...]
+    grads: tuple[tuple[np.ndarray, ...], ...]  # [step][param] flat, in the case dtype
+    param_groups: tuple[ParamGroup, ...] = ()
+    comment: str = ""
+    optimizer: str = "adam"
+
+    @property
+    def np_dtype(self) -> type:
+        return DTYPES[self.dtype]
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.grads)
+
+    def hp(self, key: str) -> Any:
+        return self.hyperparameters.get(key, DEFAULT_HYPERPARAMETERS[key])
+
+    def group_of(self, name: str) -> ParamGroup | None:
+        for group in self.param_groups:
+            if name in group.params:
+                return group
+        return None
+
+    def lr_for(self, name: str) -> float | list[float]:
+        group = self.group_of(name)
+        return group.lr if group is not None and group.lr is not None else self.hp("lr")
+
+    def weight_decay_for(self, name: str) -> float:
+        group = self.group_of(name)
+        if group is not None and group.weight_decay is not None:
+            return group.weight_decay
+        return self.hp("weight_decay")
+
+    def non_default_options(self) -> set[str]:
+        return {k for k, v in self.hyperparameters.items() if v != DEFAULT_HYPERPARAMETERS[k]}
+
+
+def _fail(where: str, what: str) -> CaseError:
+    return CaseError(f"{where}: {what}")
+
+
+def _number(x: Any, where: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise _fail(where, f"expected a number, got {json.dumps(x)[:40]}")
+    if not math.isfinite(x):
+        raise _fail(where, f"expected a finite number, got {x}")
+    return float(x)
+
+
+def _array(values: Any, size: int, dtype: type, where: str) -> np.ndarray:
+    if not isinstance(values, list):
+        raise _fail(where, "expected a flat list of numbers")
+    if len(values) != size:
+        raise _fail(where, f"expected {size} values (product of the shape), got {len(values)}")
+    array = np.array([_number(x, f"{where}[{i}]") for i, x in enumerate(values)], dtype=np.float64)
+    # Decimal values are rounded to the nearest value of the case dtype (0.1 becomes
+    # float32(0.1)); saving writes that value, which then round-trips exactly.
+    with np.errstate(over="ignore"):
+        cast = array.astype(dtype)
+    if not np.all(np.isfinite(cast)):
+        bad = int(np.flatnonzero(~np.isfinite(cast))[0])
+        raise _fail(f"{where}[{bad}]", f"{values[bad]!r} overflows {np.dtype(dtype).name}")
+    return cast
+
+
+def _hyperparameters(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise _fail("hyperparameters", "expected an object")
+    unknown = sorted(set(raw) - set(DEFAULT_HYPERPARAMETERS))
+    if unknown:
+        raise _fail("hyperparameters", f"unknown key(s) {unknown}; known: {sorted(DEFAULT_HYPERPARAMETERS)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"hyperparameters.{key}"
+        if key in _BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise _fail(where, "expected true or false")
+            out[key] = value
+        elif key == "betas":
+            if not (isinstance(value, list) and len(value) == 2):
+                raise _fail(where, "expected [beta1, beta2]")
+            out[key] = [_number(b, f"{where}[{i}]") for i, b in enumerate(value)]
+        elif key == "lr" and isinstance(value, list):
+            if not value:
+                raise _fail(where, "a per-step lr list must not be empty")
+            out[key] = [_number(x, f"{where}[{i}]") for i, x in enumerate(value)]
+        else:
+            out[key] = _number(value, where)
+    return out
+
+
+def case_from_dict(raw: Any) -> Case:
+    if not isinstance(raw, dict):
+        raise _fail("case", "expected a JSON object")
+    if raw.get("schema") != SCHEMA:
+        raise _fail("schema", f"expected {SCHEMA!r}, got {raw.get('schema')!r}")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise _fail("case", f"unknown key(s) {unknown}")
+    if raw.get("optimizer", "adam") != "adam":
+        raise _fail("optimizer", f"only 'adam' is supported, got {raw.get('optimizer')!r}")
+    dtype = raw.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise _fail("dtype", f"expected one of {sorted(DTYPES)}, got {dtype!r}")
+    np_dtype = DTYPES[dtype]
+    hyperparameters = _hyperparameters(raw.get("hyperparameters", {}))
+
+    raw_params = raw.get("params")
+    if not isinstance(raw_params, list) or not raw_params:
+        raise _fail("params", "expected a non-empty list of {name, shape, value}")
+    params = []
+    for i, p in enumerate(raw_params):
+        where = f"params[{i}]"
+        if not isinstance(p, dict) or set(p) != {"name", "shape", "value"}:
+            raise _fail(where, "expected exactly the keys name, shape, value")
+        if not isinstance(p["name"], str) or not p["name"]:
+            raise _fail(f"{where}.name", "expected a non-empty string")
+        shape = p["shape"]
+        if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+            raise _fail(f"{where}.shape", "expected a list of positive integers ([] for a scalar)")
+        size = math.prod(shape)
+        params.append(ParamSpec(p["name"], tuple(shape), _array(p["value"], size, np_dtype, f"{where}.value")))
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise _fail("params", "parameter names must be unique")
+
+    raw_grads = raw.get("grads")
+    if not isinstance(raw_grads, list) or not raw_grads:
+        raise _fail("grads", "expected a non-empty list of steps, each a list with one gradient per parameter")
+    grads = []
+    for s, step in enumerate(raw_grads):
+        if not isinstance(step, list) or len(step) != len(params):
+            raise _fail(f"grads[{s}]", f"expected {len(params)} gradient(s), one per parameter")
+        grads.append(
+            tuple(
+                _array(g, p.value.size, np_dtype, f"grads[{s}][{j}]") for j, (g, p) in enumerate(zip(step, params))
+            )
+        )
+
+    groups = []
+    raw_groups = raw.get("param_groups", [])
+    if not isinstance(raw_groups, list):
+        raise _fail("param_groups", "expected a list")
+    seen: set[str] = set()
+    for i, g in enumerate(raw_groups):
+        where = f"param_groups[{i}]"
+        if not isinstance(g, dict) or "params" not in g or set(g) - _GROUP_KEYS:
+            raise _fail(where, f"expected an object with 'params' and optionally 'lr', 'weight_decay'")
+        members = g["params"]
+        if not isinstance(members, list) or not members or any(m not in names for m in members):
+            raise _fail(f"{where}.params", f"expected a non-empty list of parameter names from {names}")
+        if seen & set(members):
+            raise _fail(f"{where}.params", f"parameter(s) {sorted(seen & set(members))} already in another group")
+        seen |= set(members)
+        lr = _number(g["lr"], f"{where}.lr") if "lr" in g else None
+        wd = _number(g["weight_decay"], f"{where}.weight_decay") if "weight_decay" in g else None
+        groups.append(ParamGroup(tuple(members), lr, wd))
+    if groups and seen != set(names):
+        raise _fail("param_groups", f"every parameter must be in a group; missing {sorted(set(names) - seen)}")
+
+    comment = raw.get("comment", "")
+    if not isinstance(comment, str):
+        raise _fail("comment", "expected a string")
+    return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment)
+
+
+def case_to_dict(case: Case) -> dict[str, Any]:
+    out: dict[str, Any] = {"schema": SCHEMA, "optimizer": case.optimizer, "dtype": case.dtype}
+    if case.comment:
+        out["comment"] = case.comment
+    out["hyperparameters"] = dict(case.hyperparameters)
+    out["params"] = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
+    out["grads"] = [[[float(x) for x in g] for g in step] for step in case.grads]
+    if case.param_groups:
+        groups = []
+        for g in case.param_groups:
+            entry: dict[str, Any] = {"params": list(g.params)}
+            if g.lr is not None:
+                entry["lr"] = g.lr
+            if g.weight_decay is not None:
+                entry["weight_decay"] = g.weight_decay
+            groups.append(entry)
+        out["param_groups"] = groups
+    return out
+
+
+def load_case(path: str | Path) -> Case:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaseError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    try:
+        return case_from_dict(raw)
+    except CaseError as exc:
+        raise CaseError(f"{path}: {exc}") from None
+
+
+def dumps_case(case: Case) -> str:
+    # allow_nan=False: NaN/inf are not valid JSON numbers; cases never hold them.
+    return json.dumps(case_to_dict(case), allow_nan=False) + "\n"
+
+
+def save_case(case: Case, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(dumps_case(case), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,119 @@
+"""Comparison of one implementation's trajectory against a reference trajectory.
+
+Reports one violation per (quantity, parameter, element): the first step at which
+that element leaves tolerance. Errors are absolute differences; the tolerance rule
+lives in harness/tolerance.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from harness.casefile import Case
+from harness.engine_types import Trajectory
+from harness.tolerance import moment_scales, moment_tolerance, param_tolerance, rtol_per_step
+
+MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+
+@dataclass
+class Violation:
+    quantity: str  # param | exp_avg | exp_avg_sq | max_exp_avg_sq | step
+    param: str
+    step: int  # 1-based
+    index: int  # flat row-major element index
+    expected: float
+    actual: float
+    error: float
+    tolerance: float
+    rows: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.quantity, self.param, self.index)
+
+    @property
+    def ratio(self) -> float:
+        return _ratio(self.error, self.tolerance)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _ratio(error: float, tolerance: float) -> float:
+    if error == 0.0:
+        return 0.0
+    return float("inf") if tolerance == 0.0 else error / tolerance
+
+
+def elementwise_error(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """|actual - expected|; identical non-finite values (NaN and NaN, inf and inf) agree."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(actual - expected)
+    same = (np.isnan(expected) & np.isnan(actual)) | (np.isinf(expected) & (expected == actual))
+    error[same] = 0.0
+    error[np.isnan(error)] = np.inf
+    return error
+
+
+@dataclass
+class Comparison:
+    violations: list[Violation]
+    # Largest error/tolerance over everything compared (0 when identical).
+    worst_ratio: float
+    worst: Violation | None  # the element and step where worst_ratio occurs
+
+
+def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison:
+    dtype = case.np_dtype
+    beta1, beta2 = case.hp("betas")
+    steps = min(reference.completed_steps, actual.completed_steps)
+    rtol = rtol_per_step(steps, dtype, beta1, beta2)
+    violations: list[Violation] = []
+    worst: Violation | None = None
+    worst_ratio = 0.0
+    for spec_index, spec in enumerate(case.params):
+        ref = reference.data[spec.name]
+        act = actual.data[spec.name]
+        grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
+        first_scale, second_scale = moment_scales(
+            grads, ref["param"][:steps], case.weight_decay_for(spec.name), beta1, beta2
+        )
+        tolerances = {
+            "param": param_tolerance(ref["param"][: steps + 1], dtype, rtol),
+            "exp_avg": moment_tolerance(first_scale, dtype, rtol),
+            "exp_avg_sq": moment_tolerance(second_scale, dtype, rtol),
+            "max_exp_avg_sq": moment_tolerance(second_scale, dtype, rtol),
+        }
+        for quantity, tolerance in tolerances.items():
+            if quantity not in ref or quantity not in act:
+                continue
+            expected = ref[quantity][1 : steps + 1]
+            got = act[quantity][1 : steps + 1]
+            error = elementwise_error(expected, got)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(error == 0.0, 0.0, error / tolerance)
+            if ratio.size:
+                flat = int(np.argmax(ratio))
+                t, i = divmod(flat, ratio.shape[1])
+                if ratio[t, i] > worst_ratio or worst is None and ratio[t, i] > 0:
+                    worst_ratio = float(ratio[t, i])
+                    worst = Violation(quantity, spec.name, t + 1, i, float(expected[t, i]), float(got[t, i]),
+                                      float(error[t, i]), float(tolerance[t, i]))
+            failing = ratio > 1.0
+            for i in np.flatnonzero(failing.any(axis=0)):
+                t = int(np.argmax(failing[:, i]))
+                violations.append(Violation(quantity, spec.name, t + 1, int(i), float(expected[t, i]),
+                                            float(got[t, i]), float(error[t, i]), float(tolerance[t, i])))
+        if "step" in ref and "step" in act:
+            ref_steps = ref["step"][1 : steps + 1]
+            act_steps = act["step"][1 : steps + 1]
+            mismatch = np.flatnonzero(ref_steps != act_steps)
+            if mismatch.size:
+                t = int(mismatch[0])
+                violations.append(Violation("step", spec.name, t + 1, 0, float(ref_steps[t]), float(act_steps[t]),
+                                            float(abs(act_steps[t] - ref_steps[t])), 0.0))
+                worst_ratio, worst = float("inf"), violations[-1]
+    return Comparison(violations, worst_ratio, worst)

@@ -1,0 +1,191 @@
+"""The seed's PyTorch <-> MindSpore difference table for Adam, as data.
+
+Source: MindSpore docs, "比较与torch.optim.Adam的差异" (note/api_mapping/pytorch_diff/Adam.md,
+r2.1), kept in shared/seed/. Each row holds the names on both sides, the claim the seed
+makes (original words and a translation), how a canonical case value becomes each
+framework's constructor arguments, and the reference switches that model the row's
+documented or suspected semantic differences (used by attribution: if switching one of
+them brings an implementation back inside tolerance, the row explains the violation).
+
+The seed's "kwargs" row is split into use_lazy and use_offload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SHARED = "shared"
+MINDSPORE_ONLY = "mindspore-only"
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    kind: str  # SHARED or MINDSPORE_ONLY
+    torch_name: str | None
+    mindspore_name: str
+    claim_zh: str
+    claim_en: str
+    # Canonical hyperparameter key(s) the row governs.
+    canonical_keys: tuple[str, ...]
+    # canonical key -> torch.optim.Adam keyword (None: no torch counterpart).
+    torch_args: dict[str, str | None] = field(default_factory=dict)
+    # canonical key -> mindspore.nn.Adam keyword(s); betas splits into two.
+    mindspore_args: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+    # Reference switches (keywords of reference.adam.adam_step, plus the reference
+    # adapter's per-parameter options) that model this row's semantic differences.
+    variants: tuple[dict[str, Any], ...] = ()
+
+
+ROWS: tuple[Row, ...] = (
+    Row(
+        id="params",
+        kind=SHARED,
+        torch_name="params",
+        mindspore_name="params",
+        claim_zh="一致",
+        claim_en="consistent",
+        canonical_keys=(),
+        torch_args={},
+        mindspore_args={},
+        # MindSpore's flat-list form exempts names containing 'beta'/'gamma' from
+        # weight decay (Optimizer.__init__ decay_filter); its group form does not.
+        variants=({"weight_decay_exempt_substrings": ("beta", "gamma")},),
+    ),
+    Row(
+        id="lr",
+        kind=SHARED,
+        torch_name="lr",
+        mindspore_name="learning_rate",
+        claim_zh="功能一致，参数名不同",
+        claim_en="same function, different name",
+        canonical_keys=("lr",),
+        torch_args={"lr": "lr"},
+        mindspore_args={"lr": "learning_rate"},
+    ),
+    Row(
+        id="eps",
+        kind=SHARED,
+        torch_name="eps",
+        mindspore_name="eps",
+        claim_zh="一致",
+        claim_en="consistent",
+        canonical_keys=("eps",),
+        torch_args={"eps": "eps"},
+        mindspore_args={"eps": "eps"},
+        variants=({"eps_placement": "before_bias_correction"},),
+    ),
+    Row(
+        id="weight_decay",
+        kind=SHARED,
+        torch_name="weight_decay",
+        mindspore_name="weight_decay",
+        claim_zh="一致",
+        claim_en="consistent",
+        canonical_keys=("weight_decay",),
+        torch_args={"weight_decay": "weight_decay"},
+        mindspore_args={"weight_decay": "weight_decay"},
+        variants=(
+            {"weight_decay_exempt_substrings": ("beta", "gamma")},
+            {"weight_decay_mode": "decoupled"},
+        ),
+    ),
+    Row(
+        id="amsgrad",
+        kind=SHARED,
+        torch_name="amsgrad",
+        mindspore_name="use_amsgrad",
+        claim_zh="功能一致，参数名不同",
+        claim_en="same function, different name",
+        canonical_keys=("amsgrad",),
+        torch_args={"amsgrad": "amsgrad"},
+        mindspore_args={"amsgrad": "use_amsgrad"},
+        variants=({"amsgrad": "toggle"},),
+    ),
+    Row(
+        id="betas",
+        kind=SHARED,
+        torch_name="betas",
+        mindspore_name="beta1, beta2",
+        claim_zh="功能一致，参数名不同",
+        claim_en="same function, different name",
+        canonical_keys=("betas",),
+        torch_args={"betas": "betas"},
+        mindspore_args={"betas": ("beta1", "beta2")},
+        variants=({"betas_precision": "float32"},),
+    ),
+    Row(
+        id="use_locking",
+        kind=MINDSPORE_ONLY,
+        torch_name=None,
+        mindspore_name="use_locking",
+        claim_zh="MindSpore的 `use_locking` 表示是否更新累加器，PyTorch无此参数",
+        claim_en="MindSpore's use_locking says whether the accumulators are updated (under a lock); PyTorch has no such parameter",
+        canonical_keys=("use_locking",),
+        torch_args={"use_locking": None},
+        mindspore_args={"use_locking": "use_locking"},
+    ),
+    Row(
+        id="use_nesterov",
+        kind=MINDSPORE_ONLY,
+        torch_name=None,
+        mindspore_name="use_nesterov",
+        claim_zh="MindSpore的 `use_nesterov` 表示是否使用NAG算法更新梯度，PyTorch无此参数",
+        claim_en="MindSpore's use_nesterov says whether the NAG algorithm updates the gradients; PyTorch has no such parameter",
+        canonical_keys=("use_nesterov",),
+        torch_args={"use_nesterov": None},
+        mindspore_args={"use_nesterov": "use_nesterov"},
+        variants=({"nesterov": "toggle"},),
+    ),
+    Row(
+        id="loss_scale",
+        kind=MINDSPORE_ONLY,
+        torch_name=None,
+        mindspore_name="loss_scale",
+        claim_zh="MindSpore的 `loss_scale` 为梯度缩放系数，PyTorch无此参数",
+        claim_en="MindSpore's loss_scale is the gradient scaling factor; PyTorch has no such parameter",
+        canonical_keys=("loss_scale",),
+        # torch receives the unscaled gradients, which is what loss scaling recovers.
+        torch_args={"loss_scale": None},
+        mindspore_args={"loss_scale": "loss_scale"},
+        variants=({"weight_decay_before_unscale": True},),
+    ),
+    Row(
+        id="use_lazy",
+        kind=MINDSPORE_ONLY,
+        torch_name=None,
+        mindspore_name="use_lazy (kwargs)",
+        claim_zh="MindSpore中 `kwargs` 中传入的入参名为\"use_lazy\"的参数可被解析生效，表示是否使用Lazy Adam算法，PyTorch无此参数",
+        claim_en="kwargs use_lazy selects the Lazy Adam algorithm; PyTorch has no such parameter",
+        canonical_keys=("use_lazy",),
+        torch_args={"use_lazy": None},
+        mindspore_args={"use_lazy": "use_lazy"},
+    ),
+    Row(
+        id="use_offload",
+        kind=MINDSPORE_ONLY,
+        torch_name=None,
+        mindspore_name="use_offload (kwargs)",
+        claim_zh="MindSpore中 `kwargs` 中传入的入参名为\"use_offload\"的参数可被解析生效，表示是否使用Offload Adam算法，PyTorch无此参数",
+        claim_en="kwargs use_offload selects the Offload Adam algorithm; PyTorch has no such parameter",
+        canonical_keys=("use_offload",),
+        torch_args={"use_offload": None},
+        mindspore_args={"use_offload": "use_offload"},
+    ),
+)
+
+ROW_IDS: tuple[str, ...] = tuple(row.id for row in ROWS)
+ROWS_BY_ID: dict[str, Row] = {row.id: row for row in ROWS}
+UNEXPLAINED = "unexplained"
+
+# The seed's overall claim, measured by cases/test_defaults.py.
+DEFAULTS_CLAIM_ZH = "`mindspore.nn.Adam` 可以覆盖 `torch.optim.Adam` 的功能，且默认参数下功能一致。"
+DEFAULTS_CLAIM_EN = "mindspore.nn.Adam covers torch.optim.Adam's functionality, and under default arguments they behave the same."
+
+
+def row_for_key(key: str) -> Row | None:
+    for row in ROWS:
+        if key in row.canonical_keys:
+            return row
+    return None

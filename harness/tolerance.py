@@ -1,0 +1,79 @@
+"""The tolerance rule (derivation in README.md, "Tolerance rule").
+
+For a parameter element after step t, with the reference trajectory w_0..w_t:
+
+    tolerance_t = rtol_t * S_t + floor_t
+    S_t      = sum_{i<=t} |w_i - w_{i-1}|       (reference path length; = |w_t - w_0|
+                                                 while updates keep their sign)
+    rtol_t   = SAFETY * u * (OPS_PER_STEP + min(t, 1/(1-beta1)) + min(t, 1/(1-beta2)))
+    floor_t  = FLOOR_ULPS * ulp(w_t) + 1/2 * sum_{i<=t} ulp(w_i)
+
+u is the unit roundoff of the case dtype, ulp(x) the spacing of the dtype at |x|.
+rtol_t covers arithmetic rounding inside one update (OPS_PER_STEP roundings) plus the
+rounding error the moment EMAs carry forward (each EMA remembers about min(t, 1/(1-beta))
+past roundings, including the rounding of beta itself to the dtype). floor_t covers
+storing w in the dtype: each step rounds the stored weight by at most half an ulp.
+
+Moments use the same rtol_t against their own scale: the EMA of |g_eff| for exp_avg
+and the EMA of g_eff^2 for exp_avg_sq / max_exp_avg_sq, with a FLOOR_ULPS ulp floor.
+Step counters must match exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAFETY = 4.0
+OPS_PER_STEP = 8
+FLOOR_ULPS = 4.0
+
+
+def unit_roundoff(dtype: type) -> float:
+    return float(np.finfo(dtype).eps) / 2.0
+
+
+def ulp(values: np.ndarray, dtype: type) -> np.ndarray:
+    """Spacing of `dtype` at |values| (as float64); values beyond the dtype's range give inf."""
+    with np.errstate(over="ignore"):
+        return np.spacing(np.abs(values).astype(dtype)).astype(np.float64)
+
+
+def _memory(steps: np.ndarray, beta: float) -> np.ndarray:
+    return steps if beta >= 1.0 else np.minimum(steps, 1.0 / (1.0 - beta))
+
+
+def rtol_per_step(num_steps: int, dtype: type, beta1: float, beta2: float) -> np.ndarray:
+    """rtol_t for t = 1..num_steps, shape [num_steps, 1]."""
+    t = np.arange(1, num_steps + 1, dtype=np.float64)
+    rtol = SAFETY * unit_roundoff(dtype) * (OPS_PER_STEP + _memory(t, beta1) + _memory(t, beta2))
+    return rtol[:, None]
+
+
+def param_tolerance(trajectory: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
+    """Tolerance for w_1..w_T given the reference trajectory [T+1, n]."""
+    path_length = np.cumsum(np.abs(np.diff(trajectory, axis=0)), axis=0)
+    stored_ulp = ulp(trajectory[1:], dtype)
+    floor = FLOOR_ULPS * stored_ulp + 0.5 * np.cumsum(stored_ulp, axis=0)
+    return rtol * path_length + floor
+
+
+def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
+    """Tolerance for a moment whose magnitude scale per step is `scale` [T, n]."""
+    return rtol * scale + FLOOR_ULPS * ulp(scale, dtype)
+
+
+def moment_scales(
+    grads: np.ndarray, params_before: np.ndarray, weight_decay: float, beta1: float, beta2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each)."""
+    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    first = np.empty_like(magnitude)
+    second = np.empty_like(magnitude)
+    m = np.zeros(magnitude.shape[1:])
+    v = np.zeros(magnitude.shape[1:])
+    for t in range(magnitude.shape[0]):
+        m = beta1 * m + (1.0 - beta1) * magnitude[t]
+        v = beta2 * v + (1.0 - beta2) * magnitude[t] ** 2
+        first[t] = m
+        second[t] = v
+    return first, second

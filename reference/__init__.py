@@ -1,0 +1,1 @@
+"""The numpy specification the implementations are measured against."""
