@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.casefile import Case
-from harness.engine_types import Trajectory
+from harness.trajectory import Trajectory
 from harness.tolerance import moment_scales, moment_tolerance, param_tolerance, rtol_per_step
 
 MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -28,7 +28,12 @@ class Violation:
     actual: float
     error: float
     tolerance: float
+    # Magnitude the error is relative to: the reference path length for "param",
+    # the moment's EMA scale for moments.
+    reference_scale: float = 0.0
     rows: list[str] = field(default_factory=list)
+    joint: bool = False  # True: the rows explain it only together (pair attribution)
+    divergence: str | None = None  # registry id when the violation is known
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -38,8 +43,14 @@ class Violation:
     def ratio(self) -> float:
         return _ratio(self.error, self.tolerance)
 
+    @property
+    def relative_error(self) -> float:
+        return _ratio(self.error, self.reference_scale)
+
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["relative_error"] = self.relative_error
+        return {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in out.items()}
 
 
 def _ratio(error: float, tolerance: float) -> float:
@@ -81,13 +92,14 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
         first_scale, second_scale = moment_scales(
             grads, ref["param"][:steps], case.weight_decay_for(spec.name), beta1, beta2
         )
+        path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)
         tolerances = {
-            "param": param_tolerance(ref["param"][: steps + 1], dtype, rtol),
-            "exp_avg": moment_tolerance(first_scale, dtype, rtol),
-            "exp_avg_sq": moment_tolerance(second_scale, dtype, rtol),
-            "max_exp_avg_sq": moment_tolerance(second_scale, dtype, rtol),
+            "param": (param_tolerance(ref["param"][: steps + 1], dtype, rtol), path_length),
+            "exp_avg": (moment_tolerance(first_scale, dtype, rtol), first_scale),
+            "exp_avg_sq": (moment_tolerance(second_scale, dtype, rtol), second_scale),
+            "max_exp_avg_sq": (moment_tolerance(second_scale, dtype, rtol), second_scale),
         }
-        for quantity, tolerance in tolerances.items():
+        for quantity, (tolerance, scale) in tolerances.items():
             if quantity not in ref or quantity not in act:
                 continue
             expected = ref[quantity][1 : steps + 1]
@@ -101,12 +113,13 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
                 if ratio[t, i] > worst_ratio or worst is None and ratio[t, i] > 0:
                     worst_ratio = float(ratio[t, i])
                     worst = Violation(quantity, spec.name, t + 1, i, float(expected[t, i]), float(got[t, i]),
-                                      float(error[t, i]), float(tolerance[t, i]))
+                                      float(error[t, i]), float(tolerance[t, i]), float(scale[t, i]))
             failing = ratio > 1.0
             for i in np.flatnonzero(failing.any(axis=0)):
                 t = int(np.argmax(failing[:, i]))
                 violations.append(Violation(quantity, spec.name, t + 1, int(i), float(expected[t, i]),
-                                            float(got[t, i]), float(error[t, i]), float(tolerance[t, i])))
+                                            float(got[t, i]), float(error[t, i]), float(tolerance[t, i]),
+                                            float(scale[t, i])))
         if "step" in ref and "step" in act:
             ref_steps = ref["step"][1 : steps + 1]
             act_steps = act["step"][1 : steps + 1]

@@ -6,82 +6,18 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from harness.adapters import DEFAULT_IMPLEMENTATIONS, load_adapter
-from harness.adapters.reference import ReferenceAdapter
+from harness.attribution import attribute
 from harness.casefile import Case
 from harness.compare import Comparison, Violation, compare
-from harness.engine_types import Trajectory
+from harness.trajectory import StepFailure, Timing, Trajectory, first_line, record, reference_trajectory
 
 PASS, VIOLATION, KNOWN, UNSUPPORTED, CRASH = "pass", "violation", "known", "unsupported", "crash"
 STATUSES = (PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH)
-
-
-class StepFailure(Exception):
-    """An adapter raised; carries the step (0 = while building) and the framework's error."""
-
-    def __init__(self, step: int, error: BaseException):
-        super().__init__(f"{type(error).__name__} at step {step}: {_first_line(error)}")
-        self.step = step
-        self.error = error
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:400]
-
-
-@dataclass
-class Timing:
-    build_seconds: float = 0.0
-    first_step_seconds: float = 0.0  # includes MindSpore's graph compile
-    later_step_seconds: float = 0.0  # mean over steps 2..T
-
-    def to_json(self) -> dict:
-        return {k: round(v, 6) for k, v in self.__dict__.items()}
-
-
-def record(adapter: Any, case: Case) -> tuple[Trajectory, Timing]:
-    """Step `adapter` through the case's gradients, snapshotting after every step."""
-    timing = Timing()
-    num_steps = case.num_steps
-    data: dict[str, dict[str, np.ndarray]] = {}
-
-    def store(t: int, snapshot: dict) -> None:
-        for name, quantities in snapshot.items():
-            slot = data.setdefault(name, {})
-            for quantity, value in quantities.items():
-                if quantity not in slot:
-                    shape = (num_steps + 1,) if quantity == "step" else (num_steps + 1, np.size(value))
-                    slot[quantity] = np.zeros(shape, dtype=np.int64 if quantity == "step" else np.float64)
-                slot[quantity][t] = value
-
-    store(0, adapter.snapshot())
-    for name, spec in zip(data, case.params):  # moments start at zero whatever is exposed
-        data[name]["param"][0] = spec.value.astype(np.float64)
-    later = 0.0
-    for t, grads in enumerate(case.grads, start=1):
-        start = time.perf_counter()
-        try:
-            adapter.step(list(grads))
-        except Exception as exc:  # a framework crash is a finding
-            raise StepFailure(t, exc) from exc
-        elapsed = time.perf_counter() - start
-        if t == 1:
-            timing.first_step_seconds = elapsed
-        else:
-            later += elapsed
-        store(t, adapter.snapshot())
-    if num_steps > 1:
-        timing.later_step_seconds = later / (num_steps - 1)
-    return Trajectory(data, num_steps), timing
-
-
-def reference_trajectory(case: Case, variant: dict | None = None) -> Trajectory:
-    return record(ReferenceAdapter(case, variant), case)[0]
 
 
 @dataclass
@@ -128,7 +64,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
     try:
         adapter_cls = load_adapter(name)
     except Exception as exc:  # framework missing or failing at import
-        return ImplementationResult(name, CRASH, f"cannot import: {type(exc).__name__}: {_first_line(exc)}"), None
+        return ImplementationResult(name, CRASH, f"cannot import: {type(exc).__name__}: {first_line(exc)}"), None
     declared = adapter_cls.unsupported_reason(case)
     result = ImplementationResult(name, PASS, description=adapter_cls.description)
     start = time.perf_counter()
@@ -142,7 +78,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
         timing.build_seconds = build
         result.timing = timing
     except StepFailure as failure:
-        framework_error = f"{type(failure.error).__name__}: {_first_line(failure.error)}"
+        framework_error = f"{type(failure.error).__name__}: {first_line(failure.error)}"
         if declared is not None and failure.step <= 1:
             result.status, result.message = UNSUPPORTED, f"{declared} ({framework_error})"
         else:
@@ -159,6 +95,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
     result.worst_ratio, result.worst = comparison.worst_ratio, comparison.worst
     if comparison.violations:
         result.status = VIOLATION
+        result.rows = attribute(case, reference, trajectory, comparison.violations)
     return result, trajectory
 
 

@@ -48,6 +48,10 @@ class TorchAdapter:
             for key, torch_key in ROWS_BY_ID[row_id].torch_args.items():
                 kwargs[torch_key] = tuple(case.hp(key)) if key == "betas" else case.hp(key)
         kwargs["maximize"] = case.hp("maximize")
+        # Options torch has no counterpart for are passed under their own name, so
+        # torch rejects them with its own error (reported as "unsupported").
+        if case.hp("use_nesterov"):
+            kwargs["use_nesterov"] = True
         self.optimizer = torch.optim.Adam(groups, **kwargs)
         self.steps = 0
 

@@ -1,0 +1,1 @@
+"""optim-parity: a differential conformance harness for deep-learning optimizers."""

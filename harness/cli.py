@@ -1,0 +1,138 @@
+"""The `optim-parity` command line.
+
+    optim-parity replay CASE.json [--impl NAME ...] [--json OUT]
+    optim-parity report [--out DIR] [--examples N] [--seed S]
+    optim-parity bench [--json OUT]
+
+Exit codes: 0 every implementation passes, is unsupported or only shows known
+divergences; 1 a violation or a crash; 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from harness.adapters import IMPLEMENTATIONS
+
+    parser = _Parser(prog="optim-parity", description="Differential conformance harness for Adam.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    replay = sub.add_parser("replay", help="run one case file through the implementations")
+    replay.add_argument("case", help="case file (schema optim-parity/case/1)")
+    replay.add_argument("--impl", action="append", choices=sorted(IMPLEMENTATIONS),
+                        help="implementation to run (repeatable; default: all)")
+    replay.add_argument("--json", metavar="OUT", help="write a result file (optim-parity/result/1)")
+    replay.add_argument("--registry", metavar="TOML", help="known-divergence registry (default: cases/known_divergences.toml)")
+
+    report = sub.add_parser("report", help="run the default sweep and write parity.html + results.json")
+    report.add_argument("--out", default="reports/latest", help="output directory (default: reports/latest)")
+    report.add_argument("--examples", type=int, default=None, help="generated cases per row (default: sweep setting)")
+    report.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
+    report.add_argument("--registry", metavar="TOML", help="known-divergence registry")
+
+    bench = sub.add_parser("bench", help="time each implementation (per case, per step, compile cost)")
+    bench.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
+    bench.add_argument("--repeats", type=int, default=5, help="cases per measurement (default 5)")
+    return parser
+
+
+def _format_number(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def format_result_line(result) -> str:
+    head = f"{result.implementation:<10} {result.status:<11}"
+    if result.status in ("unsupported", "crash"):
+        return f"{head} {result.message.splitlines()[0] if result.message else ''}"
+    worst = result.worst
+    if worst is None:
+        return f"{head} identical to the reference"
+    where = f"{worst.quantity} {worst.param!r} step {worst.step} [{worst.index}]"
+    line = f"{head} worst {_format_number(result.worst_ratio)}x tolerance at {where}"
+    if result.violations:
+        first = min(result.violations, key=lambda v: (v.step, v.param, v.index))
+        line += (
+            f"; {len(result.violations)} element(s) out; first: {first.quantity} {first.param!r} step {first.step}"
+            f" [{first.index}] expected {_format_number(first.expected)} got {_format_number(first.actual)}"
+            f" (error {_format_number(first.error)} > tolerance {_format_number(first.tolerance)})"
+            f"; rows={','.join(result.rows)}"
+        )
+        if result.divergence:
+            line += f"; known: {','.join(result.divergence)}"
+    if result.message:
+        line += f"; note: {result.message.splitlines()[0]}"
+    return line
+
+
+def _load_registry(path: str | None):
+    from harness.registry import DEFAULT_REGISTRY, load_registry
+
+    return load_registry(path or DEFAULT_REGISTRY)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from harness.adapters import DEFAULT_IMPLEMENTATIONS
+    from harness.casefile import load_case
+    from harness.engine import CRASH, VIOLATION, run_case
+    from harness.registry import classify
+    from harness.results import result_document, write_json
+
+    case = load_case(args.case)
+    registry = _load_registry(args.registry)
+    run = run_case(case, args.impl or DEFAULT_IMPLEMENTATIONS)
+    for result in run.results:
+        classify(result, case, registry)
+        print(format_result_line(result))
+    if args.json:
+        write_json(result_document(run.results, str(args.case)), args.json)
+    failed = any(r.status in (VIOLATION, CRASH) for r in run.results)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import build_report
+
+    registry = _load_registry(args.registry)
+    return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import run_bench
+
+    return run_bench(json_path=args.json, repeats=args.repeats)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from harness.casefile import CaseError
+    from harness.registry import RegistryError
+
+    try:
+        args = _parser().parse_args(argv)
+        command = {"replay": cmd_replay, "report": cmd_report, "bench": cmd_bench}[args.command]
+        return command(args)
+    except (UsageError, CaseError, RegistryError) as exc:
+        print(f"optim-parity: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("optim-parity: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

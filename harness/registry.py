@@ -1,0 +1,136 @@
+"""The strict registry of known divergences (cases/known_divergences.toml).
+
+An entry says: implementation X diverges from the spec under row R when condition C
+holds, by mechanism M (with its source), with measured bound B, reproduced by case
+file P. A violation is "known" only when an entry for its implementation predicts
+the case (C holds) and attribution named the entry's row for that violation.
+Every entry's reproducer must keep violating (cases/test_known_divergences.py), so
+an upstream fix is noticed.
+
+Conditions (`when`, all must hold):
+    always = true
+    dtype_in = ["float32", ...]
+    nondefault = ["loss_scale", ...]   every listed hyperparameter differs from its default
+    param_name_matches = "regex"       some parameter with weight decay > 0 has a matching name
+    variant_departs = true             the reference with this row's variant leaves the
+                                       tolerance of the plain reference for this case
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.casefile import Case
+from harness.rows import ROW_IDS, ROWS_BY_ID
+
+DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "cases" / "known_divergences.toml"
+_ENTRY_KEYS = {"id", "row", "implementation", "when", "mechanism", "source", "bound", "max_relative_error",
+               "reproducer"}
+
+
+class RegistryError(ValueError):
+    """A malformed registry; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Divergence:
+    id: str
+    row: str
+    implementation: str
+    when: dict[str, Any]
+    mechanism: str
+    source: str
+    bound: str  # the measured bound in words, with the numbers
+    # Largest |error| / reference path length measured for this divergence; a known
+    # violation beyond it is reported as a new divergence (it got worse).
+    max_relative_error: float
+    reproducer: str  # path relative to the repository root
+    base_dir: Path = field(default=DEFAULT_REGISTRY.parent.parent, compare=False)
+
+    @property
+    def reproducer_path(self) -> Path:
+        return self.base_dir / self.reproducer
+
+    def predicts(self, case: Case) -> bool:
+        return all(_PREDICATES[name](self, case, arg) for name, arg in self.when.items())
+
+
+def _variant_departs(entry: Divergence, case: Case, enabled: Any) -> bool:
+    from harness.compare import compare
+    from harness.trajectory import reference_trajectory
+
+    departs = any(
+        compare(case, reference_trajectory(case), reference_trajectory(case, dict(variant))).violations
+        for variant in ROWS_BY_ID[entry.row].variants
+    )
+    return departs == bool(enabled)
+
+
+def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:
+    return any(re.search(pattern, p.name) and case.weight_decay_for(p.name) > 0 for p in case.params)
+
+
+_PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
+    "always": lambda entry, case, arg: bool(arg),
+    "dtype_in": lambda entry, case, arg: case.dtype in arg,
+    "nondefault": lambda entry, case, arg: all(key in case.non_default_options() for key in arg),
+    "param_name_matches": _param_name_matches,
+    "variant_departs": _variant_departs,
+}
+
+
+def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path}: not valid TOML ({exc})") from None
+    entries = raw.get("divergence", [])
+    if not isinstance(entries, list):
+        raise RegistryError(f"{path}: expected [[divergence]] tables")
+    out: list[Divergence] = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: divergence #{i + 1}"
+        missing = sorted(_ENTRY_KEYS - set(entry))
+        extra = sorted(set(entry) - _ENTRY_KEYS)
+        if missing or extra:
+            raise RegistryError(f"{where}: missing keys {missing}, unknown keys {extra}")
+        if entry["row"] not in ROW_IDS:
+            raise RegistryError(f"{where}: row {entry['row']!r} is not one of {list(ROW_IDS)}")
+        unknown = sorted(set(entry["when"]) - set(_PREDICATES))
+        if unknown:
+            raise RegistryError(f"{where}: unknown condition(s) {unknown}; known: {sorted(_PREDICATES)}")
+        if any(d.id == entry["id"] for d in out):
+            raise RegistryError(f"{where}: duplicate id {entry['id']!r}")
+        out.append(Divergence(**entry, base_dir=path.resolve().parent.parent))
+    return out
+
+
+def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
+    """Mark the violations of one implementation result that the registry predicts.
+
+    The result becomes "known" when every violation is predicted: an entry for the
+    same implementation whose condition holds for the case, whose row attribution
+    named (all rows, when they explain it only jointly), and whose measured bound
+    the violation stays within.
+    """
+    from harness.engine import KNOWN, VIOLATION
+
+    if result.status != VIOLATION:
+        return
+    candidates = [d for d in registry if d.implementation == result.implementation and d.row in result.rows]
+    predicted = [d for d in candidates if d.predicts(case)]
+    for violation in result.violations:
+        matching = [d for d in predicted if d.row in violation.rows and violation.relative_error <= d.max_relative_error]
+        if violation.joint and {d.row for d in matching} != set(violation.rows):
+            matching = []
+        violation.divergence = ",".join(sorted({d.id for d in matching})) or None
+    result.divergence = sorted({d for v in result.violations if v.divergence for d in v.divergence.split(",")})
+    if all(v.divergence for v in result.violations):
+        result.status = KNOWN

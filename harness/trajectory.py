@@ -1,0 +1,85 @@
+"""Recording a trajectory: step one adapter through a case, snapshotting every step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.adapters.reference import ReferenceAdapter
+from harness.casefile import Case
+
+
+@dataclass
+class Trajectory:
+    """Per parameter name: quantity -> array [completed_steps + 1, n] (row 0 is the
+    state before the first step; "step" is an int array [completed_steps + 1])."""
+
+    data: dict[str, dict[str, np.ndarray]]
+    completed_steps: int
+
+
+class StepFailure(Exception):
+    """An adapter raised; carries the step (0 = while building) and the framework's error."""
+
+    def __init__(self, step: int, error: BaseException):
+        super().__init__(f"{type(error).__name__} at step {step}: {first_line(error)}")
+        self.step = step
+        self.error = error
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:400]
+
+
+@dataclass
+class Timing:
+    build_seconds: float = 0.0
+    first_step_seconds: float = 0.0  # includes MindSpore's graph compile
+    later_step_seconds: float = 0.0  # mean over steps 2..T
+
+    def to_json(self) -> dict:
+        return {k: round(v, 6) for k, v in self.__dict__.items()}
+
+
+def record(adapter: Any, case: Case) -> tuple[Trajectory, Timing]:
+    """Step `adapter` through the case's gradients, snapshotting after every step."""
+    timing = Timing()
+    num_steps = case.num_steps
+    data: dict[str, dict[str, np.ndarray]] = {}
+
+    def store(t: int, snapshot: dict) -> None:
+        for name, quantities in snapshot.items():
+            slot = data.setdefault(name, {})
+            for quantity, value in quantities.items():
+                if quantity not in slot:
+                    shape = (num_steps + 1,) if quantity == "step" else (num_steps + 1, np.size(value))
+                    slot[quantity] = np.zeros(shape, dtype=np.int64 if quantity == "step" else np.float64)
+                slot[quantity][t] = value
+
+    store(0, adapter.snapshot())
+    for name, spec in zip(data, case.params):  # moments start at zero whatever is exposed
+        data[name]["param"][0] = spec.value.astype(np.float64)
+    later = 0.0
+    for t, grads in enumerate(case.grads, start=1):
+        start = time.perf_counter()
+        try:
+            adapter.step(list(grads))
+        except Exception as exc:  # a framework crash is a finding
+            raise StepFailure(t, exc) from exc
+        elapsed = time.perf_counter() - start
+        if t == 1:
+            timing.first_step_seconds = elapsed
+        else:
+            later += elapsed
+        store(t, adapter.snapshot())
+    if num_steps > 1:
+        timing.later_step_seconds = later / (num_steps - 1)
+    return Trajectory(data, num_steps), timing
+
+
+def reference_trajectory(case: Case, variant: dict | None = None) -> Trajectory:
+    return record(ReferenceAdapter(case, variant), case)[0]
