@@ -74,6 +74,11 @@ class MindSporeAdapter:
         reasons = []
         if case.dtype not in _SUPPORTED_DTYPES:
             reasons.append(f"dtype {case.dtype} is not accepted by the CPU Adam kernel")
+        # nn.Adam validates beta1, beta2 in the open interval (0, 1) (_check_param_value);
+        # torch accepts 0 <= beta < 1.
+        beta1, beta2 = case.hp("betas")
+        if not (0.0 < beta1 < 1.0 and 0.0 < beta2 < 1.0):
+            reasons.append(f"betas {case.hp('betas')} outside MindSpore's open interval (0, 1)")
         no_counterpart = unsupported_options(case, {"maximize": True})
         if no_counterpart:
             reasons.append(no_counterpart)

@@ -1,0 +1,62 @@
+"""The conformance check every generated case goes through (used by cases/test_*.py).
+
+A case conforms when every implementation passes, is unsupported, or shows only
+violations the registry predicts (status "known"). Anything else fails the test with
+the row, the implementation, the attributed rows and the path of the case file,
+written under reports/failures/ so it can be replayed; Hypothesis replays the
+shrunk example last, so the file holds the shrunk case.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Sequence
+
+from harness.adapters import DEFAULT_IMPLEMENTATIONS
+from harness.casefile import Case, save_case
+from harness.engine import CRASH, VIOLATION, ImplementationResult, run_case
+from harness.registry import DEFAULT_REGISTRY, Divergence, classify, load_registry
+
+FAILURES_DIR = Path(__file__).resolve().parent.parent / "reports" / "failures"
+
+
+@functools.lru_cache(maxsize=None)
+def default_registry() -> tuple[Divergence, ...]:
+    return tuple(load_registry(DEFAULT_REGISTRY))
+
+
+def check_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
+               registry: Sequence[Divergence] | None = None) -> list[ImplementationResult]:
+    registry = default_registry() if registry is None else registry
+    run = run_case(case, implementations)
+    for result in run.results:
+        classify(result, case, list(registry))
+    return run.results
+
+
+def describe_failure(row: str, result: ImplementationResult) -> str:
+    if result.status == CRASH:
+        return f"row {row}: implementation {result.implementation} crashed: {result.message.splitlines()[0]}"
+    unknown = [v for v in result.violations if not v.divergence]
+    first = min(unknown, key=lambda v: (v.step, v.param, v.index))
+    return (
+        f"row {row}: implementation {result.implementation} diverges from the spec, not predicted by the registry; "
+        f"attributed to rows {sorted({r for v in unknown for r in v.rows})}; {len(unknown)} element(s); first: "
+        f"{first.quantity} {first.param!r} step {first.step} [{first.index}] expected {first.expected:.9g} "
+        f"got {first.actual:.9g} (error {first.error:.3g} > tolerance {first.tolerance:.3g}, "
+        f"relative error {first.relative_error:.3g})"
+    )
+
+
+def assert_conforms(case: Case, row: str, name: str,
+                    implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS) -> list[ImplementationResult]:
+    results = check_case(case, implementations)
+    failed = [r for r in results if r.status in (VIOLATION, CRASH)]
+    if failed:
+        path = save_case(case, FAILURES_DIR / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".json"))
+        lines = [describe_failure(row, r) for r in failed]
+        lines.append(f"case file: {path}  (replay: optim-parity replay {path})")
+        raise AssertionError("\n".join(lines))
+    return results

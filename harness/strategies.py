@@ -1,0 +1,216 @@
+"""Hypothesis strategies for canonical Adam cases, shared by every test module.
+
+Hypothesis draws the *recipe* of a case (shape, dtype, magnitudes, stream kind,
+hyperparameters, a numpy seed); the numbers themselves come from a numpy generator
+seeded by the recipe. That keeps 10,000-step cases cheap to draw and still shrinkable
+(towards fewer steps, smaller shapes, simpler streams, seed 0).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from harness.casefile import Case, ParamGroup, ParamSpec
+
+# Gradient and parameter magnitudes span this many decades (issue: at least 1e-12..1e4).
+MIN_EXPONENT, MAX_EXPONENT = -12, 4
+STREAM_KINDS = ("log_uniform", "constant", "sign_flipping", "decaying", "growing")
+NETWORK_NAMES = ("conv1.weight", "conv1.bias", "bn.gamma", "bn.beta", "fc.weight", "fc.bias")
+PLAIN_NAMES = ("w", "b", "weight", "layer.0.weight", "embedding")
+MAX_ELEMENTS = 48
+
+
+@st.composite
+def shapes(draw, max_dims: int = 4, max_elements: int = MAX_ELEMENTS) -> tuple[int, ...]:
+    """0-d up to 4-d; dimensions of size 1 are common (they shrink to 1)."""
+    ndim = draw(st.integers(0, max_dims))
+    shape: list[int] = []
+    for _ in range(ndim):
+        budget = max(1, max_elements // max(1, math.prod(shape)))
+        shape.append(draw(st.integers(1, min(5, budget))))
+    return tuple(shape)
+
+
+def exponent_ranges() -> st.SearchStrategy[tuple[int, int]]:
+    """A decade range (lo, hi) inside [MIN_EXPONENT, MAX_EXPONENT]."""
+    return st.tuples(
+        st.integers(MIN_EXPONENT, MAX_EXPONENT), st.integers(MIN_EXPONENT, MAX_EXPONENT)
+    ).map(sorted).map(tuple)
+
+
+@st.composite
+def stream_recipes(draw) -> dict[str, Any]:
+    return {
+        "kind": draw(st.sampled_from(STREAM_KINDS)),
+        "exponents": draw(exponent_ranges()),
+        "zero_fraction": draw(st.sampled_from([0.0, 0.0, 0.25, 1.0])),
+        "zero_rows": draw(st.booleans()),
+        "rate": draw(st.sampled_from([0.5, 0.9, 0.99, 0.999])),
+    }
+
+
+def _log_uniform(rng: np.random.Generator, size: Any, exponents: tuple[int, int]) -> np.ndarray:
+    lo, hi = exponents
+    magnitude = 10.0 ** rng.uniform(lo, hi, size=size)
+    return np.where(rng.random(size) < 0.5, -magnitude, magnitude)
+
+
+def gradient_stream(rng: np.random.Generator, recipe: dict, steps: int, shape: tuple[int, ...]) -> np.ndarray:
+    """[steps, n] float64 gradients following `recipe` (magnitudes kept in 1e-12..1e4)."""
+    n = math.prod(shape)
+    kind, exponents = recipe["kind"], recipe["exponents"]
+    t = np.arange(steps)[:, None]
+    if kind == "log_uniform":
+        grads = _log_uniform(rng, (steps, n), exponents)
+    else:
+        base = _log_uniform(rng, (1, n), exponents)
+        if kind == "constant":
+            grads = np.repeat(base, steps, axis=0)
+        elif kind == "sign_flipping":
+            grads = base * np.where(t % 2 == 0, 1.0, -1.0)
+        else:
+            rate = recipe["rate"] if kind == "decaying" else 1.0 / recipe["rate"]
+            grads = base * rate ** t.astype(np.float64)
+            magnitude = np.clip(np.abs(grads), 10.0**MIN_EXPONENT, 10.0**MAX_EXPONENT)
+            grads = np.sign(grads) * magnitude
+    if recipe["zero_fraction"] > 0:
+        grads = np.where(rng.random((steps, n)) < recipe["zero_fraction"], 0.0, grads)
+    if recipe["zero_rows"] and len(shape) >= 1 and shape[0] > 1:
+        rows = grads.reshape(steps, shape[0], -1)
+        rows[:, rng.integers(0, shape[0])] = 0.0  # one row never receives a gradient
+        grads = rows.reshape(steps, n)
+    return grads
+
+
+def initial_values(rng: np.random.Generator, shape: tuple[int, ...], exponents: tuple[int, int]) -> np.ndarray:
+    values = _log_uniform(rng, math.prod(shape), exponents)
+    return np.where(rng.random(values.shape) < 0.1, 0.0, values)
+
+
+# --- hyperparameters ---------------------------------------------------------------
+
+def log_uniform_floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(math.log10(lo), math.log10(hi)).map(lambda e: float(f"{10.0**e:.6g}"))
+
+
+def lrs() -> st.SearchStrategy[float]:
+    return st.one_of(st.just(0.0), st.sampled_from([1e-3, 1e-2, 0.1, 1.0, 10.0]), log_uniform_floats(1e-6, 10.0))
+
+
+def lr_schedules(max_len: int = 8) -> st.SearchStrategy[list[float]]:
+    return st.lists(log_uniform_floats(1e-5, 1.0), min_size=1, max_size=max_len)
+
+
+def epss() -> st.SearchStrategy[float]:
+    return st.one_of(st.sampled_from([1e-16, 1e-8, 1e-6, 1.0]), log_uniform_floats(1e-16, 1.0))
+
+
+def weight_decays() -> st.SearchStrategy[float]:
+    return st.one_of(st.sampled_from([0.0, 1e-4, 1e-2, 0.1, 1.0]), log_uniform_floats(1e-6, 1.0))
+
+
+def beta1s() -> st.SearchStrategy[float]:
+    return st.one_of(st.sampled_from([0.0, 1e-3, 0.5, 0.9, 0.99, 0.999, 0.99999]), st.floats(0.0, 0.999))
+
+
+def beta2s() -> st.SearchStrategy[float]:
+    return st.one_of(st.sampled_from([1e-3, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999]),
+                     st.floats(0.5, 0.999999))
+
+
+def loss_scales() -> st.SearchStrategy[float]:
+    return st.sampled_from([1.0, 2.0, 128.0, 1024.0, 65536.0, 1000.0, 3.0])
+
+
+ROW_HYPERPARAMETERS: dict[str, dict[str, st.SearchStrategy]] = {
+    "defaults": {},
+    "params": {},
+    "lr": {"lr": st.one_of(lrs(), lr_schedules())},
+    "eps": {"eps": epss()},
+    "weight_decay": {"weight_decay": weight_decays()},
+    "amsgrad": {"amsgrad": st.just(True)},
+    "betas": {"betas": st.tuples(beta1s(), beta2s()).map(list)},
+    "use_locking": {"use_locking": st.just(True)},
+    "use_nesterov": {"use_nesterov": st.just(True)},
+    "loss_scale": {"loss_scale": loss_scales()},
+    "use_lazy": {"use_lazy": st.just(True)},
+    "use_offload": {"use_offload": st.just(True)},
+}
+
+
+@st.composite
+def hyperparameters(draw, row: str, vary_others: bool = True) -> dict[str, Any]:
+    """The row's option across its legal range; with vary_others, the shared options too."""
+    out = {key: draw(strategy) for key, strategy in ROW_HYPERPARAMETERS[row].items()}
+    if vary_others and row not in ("defaults",):
+        for key, strategy in (("lr", lrs()), ("weight_decay", weight_decays()), ("eps", epss())):
+            if key not in out and draw(st.booleans()):
+                out[key] = draw(strategy)
+    return out
+
+
+# --- whole cases -------------------------------------------------------------------
+
+@st.composite
+def cases(
+    draw,
+    row: str = "defaults",
+    dtypes: st.SearchStrategy[str] = st.sampled_from(["float32"]),
+    steps: st.SearchStrategy[int] = st.integers(1, 50),
+    max_params: int = 1,
+    names: st.SearchStrategy[str] = st.sampled_from(PLAIN_NAMES + NETWORK_NAMES),
+    vary_others: bool = True,
+    groups: bool = False,
+    max_elements: int = MAX_ELEMENTS,
+) -> Case:
+    dtype = draw(dtypes)
+    np_dtype = np.dtype(dtype).type
+    num_steps = draw(steps)
+    param_names = draw(st.lists(names, min_size=1, max_size=max_params, unique=True))
+    param_shapes = [draw(shapes(max_elements=max_elements)) for _ in param_names]
+    recipes = [draw(stream_recipes()) for _ in param_names]
+    init_exponents = [draw(exponent_ranges()) for _ in param_names]
+    hyper = draw(hyperparameters(row, vary_others))
+    seed = draw(st.integers(0, 2**32 - 1))
+
+    rng = np.random.default_rng(seed)
+    params, streams = [], []
+    for name, shape, recipe, exponents in zip(param_names, param_shapes, recipes, init_exponents):
+        value = initial_values(rng, shape, exponents).astype(np_dtype)
+        params.append(ParamSpec(name, shape, value))
+        streams.append(gradient_stream(rng, recipe, num_steps, shape).astype(np_dtype))
+    grads = tuple(tuple(stream[t] for stream in streams) for t in range(num_steps))
+
+    param_groups: tuple[ParamGroup, ...] = ()
+    if groups and len(params) > 1:
+        split = draw(st.integers(1, len(params) - 1))
+        group_lr = draw(st.one_of(st.none(), lrs()))
+        group_wd = draw(st.one_of(st.none(), weight_decays()))
+        param_groups = (
+            ParamGroup(tuple(param_names[:split]), group_lr, group_wd),
+            ParamGroup(tuple(param_names[split:])),
+        )
+        if isinstance(hyper.get("lr"), list):
+            hyper.pop("lr")
+    return Case(dtype, hyper, tuple(params), grads, param_groups,
+                comment=f"generated: row={row} seed={seed} streams={[r['kind'] for r in recipes]}")
+
+
+def row_cases(row: str, long_runs: bool = False) -> st.SearchStrategy[Case]:
+    """The generated cases for one row (used by cases/test_<row>.py and the report sweep).
+
+    long_runs: 1,000-10,000 steps on at most 8 elements instead of 1-50 steps.
+    """
+    steps = st.integers(1000, 10_000) if long_runs else st.integers(1, 50)
+    max_elements = 8 if long_runs else MAX_ELEMENTS
+    if row == "defaults":
+        dtypes = st.sampled_from(["float32"]) if long_runs else st.sampled_from(["float32", "float64"])
+        return cases(row=row, dtypes=dtypes, steps=steps, max_elements=max_elements, vary_others=False)
+    if row == "params":
+        return cases(row=row, steps=steps, max_params=4, names=st.sampled_from(NETWORK_NAMES + PLAIN_NAMES),
+                     groups=True, max_elements=max_elements)
+    return cases(row=row, steps=steps, max_params=2, max_elements=max_elements)
