@@ -6,21 +6,20 @@ and gradient streams spanning 1e-12..1e4, for 1-50 steps and for long runs.
 """
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
-from harness.strategies import cases
+from harness.strategies import row_cases
 
 ROW = "defaults"
 
 
-@given(case=cases(row=ROW, dtypes=st.sampled_from(["float32", "float64"]), vary_others=False))
+@given(case=row_cases(ROW))
 def test_defaults_short_runs(case):
     assert_conforms(case, ROW, "test_defaults_short_runs")
 
 
-@settings(max_examples=scaled(2))
-@given(case=cases(row=ROW, steps=st.integers(1000, 10_000), max_elements=8, vary_others=False))
+@settings(max_examples=scaled(3))
+@given(case=row_cases(ROW, long_runs=True))
 def test_defaults_long_runs(case):
     assert_conforms(case, ROW, "test_defaults_long_runs")

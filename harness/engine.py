@@ -79,7 +79,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
         result.timing = timing
     except StepFailure as failure:
         framework_error = f"{type(failure.error).__name__}: {first_line(failure.error)}"
-        if declared is not None and failure.step <= 1:
+        if declared is not None:
             result.status, result.message = UNSUPPORTED, f"{declared} ({framework_error})"
         else:
             where = "building the optimizer" if failure.step == 0 else f"step {failure.step}"

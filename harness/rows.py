@@ -49,9 +49,9 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=(),
         torch_args={},
         mindspore_args={},
-        # MindSpore's flat-list form exempts names containing 'beta'/'gamma' from
-        # weight decay (Optimizer.__init__ decay_filter); its group form does not.
-        variants=({"weight_decay_exempt_substrings": ("beta", "gamma")},),
+        # The name-based weight-decay exemption of MindSpore's flat-list form is a
+        # weight_decay row variant; group-mapping differences have no variant and show
+        # up as "unexplained".
     ),
     Row(
         id="lr",

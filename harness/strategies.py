@@ -159,7 +159,7 @@ def hyperparameters(draw, row: str, vary_others: bool = True) -> dict[str, Any]:
 def cases(
     draw,
     row: str = "defaults",
-    dtypes: st.SearchStrategy[str] = st.sampled_from(["float32"]),
+    dtypes: st.SearchStrategy[str] = st.sampled_from(["float32", "float32", "float64"]),
     steps: st.SearchStrategy[int] = st.integers(1, 50),
     max_params: int = 1,
     names: st.SearchStrategy[str] = st.sampled_from(PLAIN_NAMES + NETWORK_NAMES),
@@ -208,8 +208,7 @@ def row_cases(row: str, long_runs: bool = False) -> st.SearchStrategy[Case]:
     steps = st.integers(1000, 10_000) if long_runs else st.integers(1, 50)
     max_elements = 8 if long_runs else MAX_ELEMENTS
     if row == "defaults":
-        dtypes = st.sampled_from(["float32"]) if long_runs else st.sampled_from(["float32", "float64"])
-        return cases(row=row, dtypes=dtypes, steps=steps, max_elements=max_elements, vary_others=False)
+        return cases(row=row, steps=steps, max_elements=max_elements, vary_others=False)
     if row == "params":
         return cases(row=row, steps=steps, max_params=4, names=st.sampled_from(NETWORK_NAMES + PLAIN_NAMES),
                      groups=True, max_elements=max_elements)

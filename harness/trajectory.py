@@ -31,8 +31,12 @@ class StepFailure(Exception):
 
 
 def first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:400]
+    """The framework's message in one line: MindSpore wraps its errors in banners of
+    dashes and section headers, so keep the first two lines that carry content."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    content = [line for line in lines if any(c.isalnum() for c in line) and not line.startswith("-")
+               and not line.endswith(":")]
+    return " / ".join(content[:2])[:400] or type(error).__name__
 
 
 @dataclass

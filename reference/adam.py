@@ -62,10 +62,11 @@ def init_state(param: np.ndarray) -> AdamState:
 def lr_at(lr: float | Sequence[float], step: int) -> float:
     """Learning rate for 1-based `step` from a scalar or a per-step list.
 
-    A list shorter than the run repeats its last value, which is what
-    mindspore.nn.Optimizer does with a list/Tensor learning rate once global_step
-    passes its end (nn/learning_rate_schedule + Optimizer._build_single_lr use
-    `learning_rate[min(global_step, len-1)]`).
+    A list holds one value per step (MindSpore's dynamic learning_rate list,
+    mindspore/nn/optim/optimizer.py _build_single_lr; torch writes group["lr"] per
+    step, as an LR scheduler does). The spec defines a list shorter than the run to
+    repeat its last value (a schedule that has ended); MindSpore instead fails past
+    the end of its list, which its adapter declares as unsupported.
     """
     if isinstance(lr, (int, float)):
         return float(lr)

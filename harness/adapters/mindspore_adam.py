@@ -79,6 +79,16 @@ class MindSporeAdapter:
         beta1, beta2 = case.hp("betas")
         if not (0.0 < beta1 < 1.0 and 0.0 < beta2 < 1.0):
             reasons.append(f"betas {case.hp('betas')} outside MindSpore's open interval (0, 1)")
+        # Measured (MindSpore 2.10, CPU): these combinations fail inside MindSpore.
+        scalar = any(len(p.shape) == 0 for p in case.params)
+        if scalar and case.hp("amsgrad"):
+            reasons.append("0-d parameters with use_amsgrad (ApplyAdamWithAmsgradV2 CPU kernel resize fails)")
+        if scalar and case.hp("use_offload"):
+            reasons.append("0-d parameters with use_offload (AdamNoUpdateParam needs at least 1-D)")
+        lr = case.hp("lr")
+        if isinstance(lr, list) and len(lr) < case.num_steps:
+            reasons.append(f"a learning_rate list of {len(lr)} values for {case.num_steps} steps "
+                           "(MindSpore indexes it by global_step and fails past its end)")
         no_counterpart = unsupported_options(case, {"maximize": True})
         if no_counterpart:
             reasons.append(no_counterpart)
