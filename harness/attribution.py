@@ -4,20 +4,25 @@ For every row that has reference variants (harness/rows.py), the reference is re
 with that variant switched and the implementation is compared again. A violation
 (quantity, parameter, element) is explained by a row when under the row's variant
 that element stays inside tolerance at every step. Violations no single row explains
-are tried against pairs of variants from two rows; what still remains is
-"unexplained".
+are tried against the variants of 2, 3, 4 rows switched together (smallest first);
+those violations carry all the combination's rows and `joint`. What still remains
+is "unexplained".
 """
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
+
+from itertools import combinations
 
 from harness.casefile import Case
 from harness.compare import Violation, compare
 from harness.trajectory import Trajectory, reference_trajectory
 from harness.rows import ROWS, UNEXPLAINED
+
+
+# Largest number of rows tried together (C(7, 4) = 35 reference runs at most per size).
+MAX_JOINT_ROWS = 4
 
 
 def candidate_variants() -> list[tuple[tuple[str, ...], dict]]:
@@ -49,18 +54,19 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
             if key not in remaining:
                 explained[key].update(rows)
     unexplained = {key for key, rows in explained.items() if not rows}
-    if unexplained:
-        by_pair: dict[tuple, set[str]] = {key: set() for key in unexplained}
-        for (rows_a, var_a), (rows_b, var_b) in combinations(singles, 2):
-            if rows_a == rows_b or set(var_a) & set(var_b):
-                continue
-            trajectory = reference_trajectory(case, {**var_a, **var_b})
-            remaining = {v.key for v in compare(case, trajectory, actual).violations}
+    # Several mechanisms at once: variants of 2, then 3, ... rows switched together,
+    # smallest combinations first; a violation takes the rows of the first
+    # combination (in table order) that explains it.
+    for size in range(2, min(MAX_JOINT_ROWS, len(singles)) + 1):
+        if not unexplained:
+            break
+        for combination in combinations(singles, size):
+            merged = {k: v for _, variant in combination for k, v in variant.items()}
+            remaining = {v.key for v in compare(case, reference_trajectory(case, merged), actual).violations}
             for key in unexplained - remaining:
-                by_pair[key].update(rows_a + rows_b)
-        for key, rows in by_pair.items():
-            explained[key] = rows
-            joint.add(key)
+                explained[key] = {row for row_ids, _ in combination for row in row_ids}
+                joint.add(key)
+            unexplained &= remaining
     union: set[str] = set()
     for violation in violations:
         rows = sorted(explained[violation.key]) or [UNEXPLAINED]
