@@ -51,11 +51,13 @@ def describe_failure(row: str, result: ImplementationResult) -> str:
 
 
 def assert_conforms(case: Case, row: str, name: str,
-                    implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS) -> list[ImplementationResult]:
-    results = check_case(case, implementations)
+                    implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
+                    registry: Sequence[Divergence] | None = None,
+                    failures_dir: Path = FAILURES_DIR) -> list[ImplementationResult]:
+    results = check_case(case, implementations, registry)
     failed = [r for r in results if r.status in (VIOLATION, CRASH)]
     if failed:
-        path = save_case(case, FAILURES_DIR / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".json"))
+        path = save_case(case, failures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".json"))
         lines = [describe_failure(row, r) for r in failed]
         lines.append(f"case file: {path}  (replay: optim-parity replay {path})")
         raise AssertionError("\n".join(lines))

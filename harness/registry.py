@@ -117,8 +117,9 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
 
     The result becomes "known" when every violation is predicted: an entry for the
     same implementation whose condition holds for the case, whose row attribution
-    named (all rows, when they explain it only jointly), and whose measured bound
-    the violation stays within.
+    named, and whose measured bound the violation's relative error stays within.
+    A violation that rows explain only jointly needs an entry for each of its rows
+    and stays within the largest of their bounds.
     """
     from harness.engine import KNOWN, VIOLATION
 
@@ -127,9 +128,15 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
     candidates = [d for d in registry if d.implementation == result.implementation and d.row in result.rows]
     predicted = [d for d in candidates if d.predicts(case)]
     for violation in result.violations:
-        matching = [d for d in predicted if d.row in violation.rows and violation.relative_error <= d.max_relative_error]
-        if violation.joint and {d.row for d in matching} != set(violation.rows):
-            matching = []
+        by_row = [d for d in predicted if d.row in violation.rows]
+        if violation.joint:
+            # Several mechanisms together: every row needs a predicting entry, and the
+            # combined error may reach the largest of their bounds.
+            covered = {d.row for d in by_row} == set(violation.rows)
+            bound = max((d.max_relative_error for d in by_row), default=0.0)
+            matching = by_row if covered and violation.relative_error <= bound else []
+        else:
+            matching = [d for d in by_row if violation.relative_error <= d.max_relative_error]
         violation.divergence = ",".join(sorted({d.id for d in matching})) or None
     result.divergence = sorted({d for v in result.violations if v.divergence for d in v.divergence.split(",")})
     if all(v.divergence for v in result.violations):

@@ -143,8 +143,10 @@ def adam_step(
         algorithm 1 can be improved ... eps-hat"), and MindSpore's Adam kernel
         (adam_fp32.c, AdamFp32). Equivalent to Algorithm 1 with eps replaced by
         eps / sqrt(1 - beta2^t).
-    betas_precision="float32": beta1 and beta2 are float32 numbers: the moments use
-        fl32(beta) and fl32(1 - fl32(beta)), and beta^t is the float32 running product
+    betas_precision="float32": beta1 and beta2 are float32 numbers and the moments
+        are updated in float32 as m += (g - m) * c with c = fl32(1 - fl32(beta)), so
+        the effective beta is 1 - c (0.99900001287 for beta2 = 0.999, 0.00099998713
+        for beta2 = 0.001); beta^t is the float32 running product
         fl32(beta^(t-1) * fl32(beta)) from which the bias corrections are taken.
         Source: mindspore/nn/optim/adam.py, Adam.__init__ (self.beta1 =
         Tensor(beta1, float32); beta1_power, beta2_power are float32 Parameters) and
@@ -172,24 +174,40 @@ def adam_step(
         w = w * (1.0 - lr * weight_decay)
 
     if betas_precision == BETAS_FLOAT32:
-        beta1, beta2 = _float32(beta1), _float32(beta2)
-        one_minus_beta1, one_minus_beta2 = _float32(1.0 - beta1), _float32(1.0 - beta2)
-        beta1_power = _float32(state.beta1_power * beta1)
-        beta2_power = _float32(state.beta2_power * beta2)
+        one_minus_beta1 = _float32(1.0 - _float32(beta1))
+        one_minus_beta2 = _float32(1.0 - _float32(beta2))
+        beta1_power = _float32(state.beta1_power * _float32(beta1))
+        beta2_power = _float32(state.beta2_power * _float32(beta2))
+        nesterov_beta1 = _float32(beta1)
     elif betas_precision == BETAS_EXACT:
         one_minus_beta1, one_minus_beta2 = 1.0 - beta1, 1.0 - beta2
         beta1_power = beta1**step
         beta2_power = beta2**step
+        nesterov_beta1 = beta1
     else:
         raise ValueError(f"unknown betas_precision {betas_precision!r}")
 
-    m = beta1 * state.exp_avg + one_minus_beta1 * g
-    v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+    if betas_precision == BETAS_FLOAT32:
+        # MindSpore's kernel form in float32 with a fused multiply-add:
+        # m = fma(fl32(g - m), c, m). When beta1 is tiny and |g| falls sharply,
+        # (g - m) cancels and leaves an error of about u32 * |m_prev| that the
+        # direct form beta * m + (1 - beta) * g does not have. (Products of two
+        # float32 numbers are exact in float64, so float64 emulates the fma.)
+        f32 = np.float32
+        g32, m32, v32 = g.astype(f32), state.exp_avg.astype(f32), state.exp_avg_sq.astype(f32)
+        with np.errstate(over="ignore", under="ignore"):
+            m_step = (g32 - m32).astype(np.float64)
+            v_step = ((g32 * g32) - v32).astype(np.float64)
+            m = (m32 + m_step * float(f32(one_minus_beta1))).astype(f32).astype(np.float64)
+            v = (v32 + v_step * float(f32(one_minus_beta2))).astype(f32).astype(np.float64)
+    else:
+        m = beta1 * state.exp_avg + one_minus_beta1 * g
+        v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
     vmax = np.maximum(state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq
     bias_correction1 = 1.0 - beta1_power
     bias_correction2 = 1.0 - beta2_power
 
-    numerator = beta1 * m + one_minus_beta1 * g if nesterov else m
+    numerator = nesterov_beta1 * m + one_minus_beta1 * g if nesterov else m
     second_moment = vmax if amsgrad else v
     if eps_placement == EPS_AFTER_BIAS_CORRECTION:
         denom = np.sqrt(second_moment / bias_correction2) + eps
