@@ -115,6 +115,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_bench
 
+    if args.repeats < 1:
+        raise UsageError("bench: --repeats must be at least 1")
     return run_bench(json_path=args.json, repeats=args.repeats)
 
 

@@ -6,13 +6,17 @@ For a parameter element after step t, with the reference trajectory w_0..w_t:
     S_t      = sum_{i<=t} |w_i - w_{i-1}|       (reference path length; = |w_t - w_0|
                                                  while updates keep their sign)
     rtol_t   = SAFETY * u * (OPS_PER_STEP + min(t, 1/(1-beta1)) + min(t, 1/(1-beta2)))
-    floor_t  = FLOOR_ULPS * ulp(w_t) + 1/2 * sum_{i<=t} ulp(w_i)
+    floor_t  = 1/2 * ulp(w_t) + 1/2 * sum_{i<=t} ulp(w_i)
 
 u is the unit roundoff of the case dtype, ulp(x) the spacing of the dtype at |x|.
 rtol_t covers arithmetic rounding inside one update (OPS_PER_STEP roundings) plus the
 rounding error the moment EMAs carry forward (each EMA remembers about min(t, 1/(1-beta))
 past roundings, including the rounding of beta itself to the dtype). floor_t covers
-storing w in the dtype: each step rounds the stored weight by at most half an ulp.
+storing w in the dtype: each step rounds the stored weight by at most half an ulp, and
+half an ulp more absorbs a binade change between the stored and the reference value.
+The floor is kept this small on purpose: at step 1 it is one ulp, so a 1% error in the
+first update is caught whenever that update exceeds 150 ulp of |w| (storing the wrong
+value in the dtype can hide half an ulp of it).
 
 Moments use the same rtol_t against their own scale: the EMA of |g_eff| for exp_avg
 and the EMA of g_eff^2 for exp_avg_sq / max_exp_avg_sq, with a FLOOR_ULPS ulp floor.
@@ -25,7 +29,7 @@ import numpy as np
 
 SAFETY = 4.0
 OPS_PER_STEP = 8
-FLOOR_ULPS = 4.0
+FLOOR_ULPS = 4.0  # moments only (several roundings per value)
 
 
 def unit_roundoff(dtype: type) -> float:
@@ -53,7 +57,7 @@ def param_tolerance(trajectory: np.ndarray, dtype: type, rtol: np.ndarray) -> np
     """Tolerance for w_1..w_T given the reference trajectory [T+1, n]."""
     path_length = np.cumsum(np.abs(np.diff(trajectory, axis=0)), axis=0)
     stored_ulp = ulp(trajectory[1:], dtype)
-    floor = FLOOR_ULPS * stored_ulp + 0.5 * np.cumsum(stored_ulp, axis=0)
+    floor = 0.5 * stored_ulp + 0.5 * np.cumsum(stored_ulp, axis=0)
     return rtol * path_length + floor
 
 

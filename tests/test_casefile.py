@@ -1,0 +1,82 @@
+"""The case format: validation errors are one line naming the field; saving round-trips bit for bit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.casefile import CaseError, case_from_dict, dumps_case, load_case, save_case
+
+VALID = {
+    "schema": "optim-parity/case/1", "optimizer": "adam", "dtype": "float32",
+    "hyperparameters": {"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0,
+                        "amsgrad": False, "use_nesterov": False, "loss_scale": 1.0},
+    "params": [{"name": "w", "shape": [2, 2], "value": [0.5, -1.0, 2.0, 0.25]}],
+    "grads": [[[0.1, 0.2, -0.3, 0.0]], [[0.1, 0.2, -0.3, 1e-06]]],
+}
+
+
+def test_issue_example_loads_and_rounds_to_dtype():
+    case = case_from_dict(VALID)
+    assert case.num_steps == 2 and case.params[0].shape == (2, 2)
+    assert case.grads[0][0].dtype == np.float32
+    assert case.grads[0][0][0] == np.float32(0.1)
+    assert case.hp("maximize") is False  # omitted keys take torch's defaults
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_save_load_round_trips_exactly(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    raw = dict(VALID, dtype=dtype)
+    raw["params"] = [{"name": "w", "shape": [3], "value": (10.0 ** rng.uniform(-12, 4, 3)).tolist()}]
+    raw["grads"] = [[(-(10.0 ** rng.uniform(-12, 4, 3))).tolist()] for _ in range(4)]
+    case = case_from_dict(raw)
+    path = save_case(case, tmp_path / "c.json")
+    again = load_case(path)
+    assert dumps_case(again) == dumps_case(case)
+    for a, b in zip(case.grads, again.grads):
+        assert a[0].tobytes() == b[0].tobytes()
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c.update(schema="x"), "schema"),
+        (lambda c: c.update(dtype="int8"), "dtype"),
+        (lambda c: c["hyperparameters"].update(momentum=0.9), "unknown key"),
+        (lambda c: c["hyperparameters"].update(amsgrad=1), "hyperparameters.amsgrad"),
+        (lambda c: c["hyperparameters"].update(betas=[0.9]), "hyperparameters.betas"),
+        (lambda c: c["params"][0].update(shape=[3]), "params[0].value"),
+        (lambda c: c["params"][0].update(shape=[0]), "params[0].shape"),
+        (lambda c: c["grads"][1][0].pop(), "grads[1][0]"),
+        (lambda c: c["grads"].append([]), "grads[2]"),
+        (lambda c: c["grads"][0][0].__setitem__(0, "x"), "grads[0][0][0]"),
+        (lambda c: c["grads"][0][0].__setitem__(0, float("nan")), "finite"),
+        (lambda c: c.update(extra=1), "unknown key"),
+        (lambda c: c.update(param_groups=[{"params": ["nope"]}]), "param_groups[0].params"),
+    ],
+)
+def test_malformed_cases_give_one_line_errors(mutate, message):
+    raw = json.loads(json.dumps(VALID))
+    mutate(raw)
+    with pytest.raises(CaseError) as info:
+        case_from_dict(raw)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_load_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(CaseError, match="bad.json: not valid JSON"):
+        load_case(bad)
+    with pytest.raises(CaseError, match="cannot read"):
+        load_case(tmp_path / "missing.json")
+
+
+def test_overflowing_value_is_rejected():
+    raw = json.loads(json.dumps(VALID))
+    raw["dtype"] = "float16"
+    raw["grads"][0][0][0] = 1e6
+    with pytest.raises(CaseError, match="overflows float16"):
+        case_from_dict(raw)
