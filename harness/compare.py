@@ -13,7 +13,13 @@ import numpy as np
 
 from harness.casefile import Case
 from harness.trajectory import Trajectory
-from harness.tolerance import moment_scales, moment_tolerance, param_tolerance, rtol_per_step
+from harness.tolerance import (
+    moment_scales,
+    moment_tolerance,
+    param_tolerance,
+    propagated_moment_error,
+    rtol_per_step,
+)
 
 MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
@@ -89,15 +95,20 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
         ref = reference.data[spec.name]
         act = actual.data[spec.name]
         grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
-        first_scale, second_scale = moment_scales(
-            grads, ref["param"][:steps], case.weight_decay_for(spec.name), beta1, beta2
-        )
+        weight_decay = case.weight_decay_for(spec.name)
+        params_before = ref["param"][:steps]
+        first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2)
         path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)
+        param_tol = param_tolerance(ref["param"][: steps + 1], dtype, rtol)
+        # w_0 is exact, so the parameter error entering step t is the tolerance after t-1.
+        tol_before = np.vstack([np.zeros((1, param_tol.shape[1])), param_tol[:-1]])
+        first_fed, second_fed = propagated_moment_error(grads, params_before, tol_before, weight_decay, beta1, beta2)
+        second_tol = moment_tolerance(second_scale, dtype, rtol) + second_fed
         tolerances = {
-            "param": (param_tolerance(ref["param"][: steps + 1], dtype, rtol), path_length),
-            "exp_avg": (moment_tolerance(first_scale, dtype, rtol), first_scale),
-            "exp_avg_sq": (moment_tolerance(second_scale, dtype, rtol), second_scale),
-            "max_exp_avg_sq": (moment_tolerance(second_scale, dtype, rtol), second_scale),
+            "param": (param_tol, path_length),
+            "exp_avg": (moment_tolerance(first_scale, dtype, rtol) + first_fed, first_scale),
+            "exp_avg_sq": (second_tol, second_scale),
+            "max_exp_avg_sq": (second_tol, second_scale),
         }
         for quantity, (tolerance, scale) in tolerances.items():
             if quantity not in ref or quantity not in act:

@@ -66,18 +66,33 @@ def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.nda
     return rtol * scale + FLOOR_ULPS * ulp(scale, dtype)
 
 
+def _ema(values: np.ndarray, beta: float) -> np.ndarray:
+    out = np.empty_like(values)
+    state = np.zeros(values.shape[1:])
+    for t in range(values.shape[0]):
+        state = beta * state + (1.0 - beta) * values[t]
+        out[t] = state
+    return out
+
+
 def moment_scales(
     grads: np.ndarray, params_before: np.ndarray, weight_decay: float, beta1: float, beta2: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each)."""
     magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
-    first = np.empty_like(magnitude)
-    second = np.empty_like(magnitude)
-    m = np.zeros(magnitude.shape[1:])
-    v = np.zeros(magnitude.shape[1:])
-    for t in range(magnitude.shape[0]):
-        m = beta1 * m + (1.0 - beta1) * magnitude[t]
-        v = beta2 * v + (1.0 - beta2) * magnitude[t] ** 2
-        first[t] = m
-        second[t] = v
-    return first, second
+    return _ema(magnitude, beta1), _ema(magnitude**2, beta2)
+
+
+def propagated_moment_error(
+    grads: np.ndarray, params_before: np.ndarray, param_tolerance_before: np.ndarray, weight_decay: float,
+    beta1: float, beta2: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Moment error that an in-tolerance parameter error feeds back through weight decay.
+
+    With L2 weight decay g_eff = g + wd * w, so a parameter off by dw (within its own
+    tolerance) moves g_eff by wd * dw, exp_avg by the EMA of that and exp_avg_sq by the
+    EMA of 2 * |g_eff| * wd * dw.
+    """
+    shift = abs(weight_decay) * param_tolerance_before
+    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    return _ema(shift, beta1), _ema(2.0 * magnitude * shift + shift**2, beta2)
