@@ -9,25 +9,15 @@ retire.
 
 import pytest
 
-from harness.casefile import load_case
-from harness.conformance import check_case, default_registry
-from harness.engine import KNOWN
+from harness.conformance import default_registry, entry_still_reproduces
 
 ENTRIES = default_registry()
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
 def test_reproducer_still_diverges(entry):
-    case = load_case(entry.reproducer_path)
-    assert entry.predicts(case), f"{entry.id}: its own reproducer does not satisfy its condition {entry.when}"
-    (result,) = check_case(case, ["reference", entry.implementation])[1:]
-    matched = [v for v in result.violations if v.divergence and entry.id in v.divergence.split(",")]
-    assert matched, (
-        f"{entry.id}: {entry.implementation} no longer shows this divergence on {entry.reproducer} "
-        f"(status {result.status}, rows {result.rows}); if the framework fixed it, retire the entry"
-    )
-    assert all(entry.row in v.rows for v in matched)
-    assert result.status == KNOWN, f"{entry.id}: reproducer also shows unregistered violations: {result.rows}"
+    problem = entry_still_reproduces(entry)
+    assert problem is None, problem
 
 
 def test_registry_is_not_empty():

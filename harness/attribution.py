@@ -37,6 +37,17 @@ def _same(a: Trajectory, b: Trajectory) -> bool:
     )
 
 
+def _still_violating(case: Case, variant_reference: Trajectory, actual: Trajectory) -> set[tuple]:
+    """Violation keys under a variant reference; a quantity the variant does not have
+    (amsgrad toggled off has no max_exp_avg_sq) cannot be explained by it."""
+    remaining = {v.key for v in compare(case, variant_reference, actual).violations}
+    for name, quantities in actual.data.items():
+        for quantity, values in quantities.items():
+            if quantity not in variant_reference.data[name]:
+                remaining.update((quantity, name, i) for i in range(values.shape[1] if values.ndim > 1 else 1))
+    return remaining
+
+
 def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list[Violation]) -> list[str]:
     """Fill `rows` of every violation; return the sorted union of rows."""
     if not violations:
@@ -49,7 +60,7 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
         if _same(trajectory, base):
             continue  # the variant changes nothing for this case
         singles.append((rows, variant))
-        remaining = {v.key for v in compare(case, trajectory, actual).violations}
+        remaining = _still_violating(case, trajectory, actual)
         for key in explained:
             if key not in remaining:
                 explained[key].update(rows)
@@ -62,7 +73,7 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
             break
         for combination in combinations(singles, size):
             merged = {k: v for _, variant in combination for k, v in variant.items()}
-            remaining = {v.key for v in compare(case, reference_trajectory(case, merged), actual).violations}
+            remaining = _still_violating(case, reference_trajectory(case, merged), actual)
             for key in unexplained - remaining:
                 explained[key] = {row for row_ids, _ in combination for row in row_ids}
                 joint.add(key)

@@ -12,6 +12,8 @@ Conditions (`when`, all must hold):
     dtype_in = ["float32", ...]
     nondefault = ["loss_scale", ...]   every listed hyperparameter differs from its default
     param_name_matches = "regex"       some parameter with weight decay > 0 has a matching name
+    eps_over_gradient_above = x        eps / sqrt(1 - beta2) > x * |g + weight_decay * w| for
+                                       some element and step (w along the reference)
     variant_departs = true             the reference with this row's variant leaves the
                                        tolerance of the plain reference for this case
 """
@@ -70,6 +72,25 @@ def _variant_departs(entry: Divergence, case: Case, enabled: Any) -> bool:
     return departs == bool(enabled)
 
 
+def _eps_over_gradient_above(entry: Divergence, case: Case, threshold: Any) -> bool:
+    """Some step's eps / sqrt(1 - beta2) exceeds `threshold` times |g_eff| of an element,
+    with g_eff = g + weight_decay * w along the reference trajectory."""
+    import numpy as np
+
+    from harness.trajectory import reference_trajectory
+
+    beta2 = case.hp("betas")[1]
+    eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
+    reference = reference_trajectory(case)
+    for index, spec in enumerate(case.params):
+        grads = np.stack([step[index] for step in case.grads]).astype(np.float64)
+        g_eff = np.abs(grads + case.weight_decay_for(spec.name) * reference.data[spec.name]["param"][:-1])
+        with np.errstate(divide="ignore"):
+            if np.any(eps_first_step / g_eff > float(threshold)):
+                return True
+    return False
+
+
 def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:
     return any(re.search(pattern, p.name) and case.weight_decay_for(p.name) > 0 for p in case.params)
 
@@ -79,6 +100,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "dtype_in": lambda entry, case, arg: case.dtype in arg,
     "nondefault": lambda entry, case, arg: all(key in case.non_default_options() for key in arg),
     "param_name_matches": _param_name_matches,
+    "eps_over_gradient_above": _eps_over_gradient_above,
     "variant_departs": _variant_departs,
 }
 

@@ -1,0 +1,53 @@
+"""Meta tests of the conformance machinery: unregistered divergences fail loudly with a
+replayable case file; the registry is strict in both directions."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from harness.casefile import load_case
+from harness.conformance import assert_conforms, default_registry, entry_still_reproduces
+from harness.engine import KNOWN
+
+ROOT = Path(__file__).resolve().parent.parent
+EPS_CASE = ROOT / "cases" / "reproducers" / "mindspore-eps-before-bias-correction.json"
+
+
+def test_unregistered_divergence_fails_naming_row_implementation_and_case_file(tmp_path):
+    case = load_case(EPS_CASE)
+    with pytest.raises(AssertionError) as info:
+        assert_conforms(case, "defaults", "meta example", registry=[], failures_dir=tmp_path)
+    message = str(info.value)
+    assert "row defaults: implementation mindspore diverges" in message
+    assert "'eps'" in message  # attributed row
+    saved = tmp_path / "meta_example.json"
+    assert str(saved) in message and load_case(saved).grads[0][0].tobytes() == case.grads[0][0].tobytes()
+
+
+def test_registered_divergence_passes():
+    results = assert_conforms(load_case(EPS_CASE), "eps", "meta registered")
+    assert {r.implementation: r.status for r in results}["mindspore"] == KNOWN
+
+
+def test_a_fixed_framework_makes_its_entry_fail():
+    """An entry claiming torch diverges on the eps reproducer: torch passes, so the entry is stale."""
+    eps_entry = next(e for e in default_registry() if e.row == "eps")
+    stale = dataclasses.replace(eps_entry, id="torch-stale", implementation="torch")
+    problem = entry_still_reproduces(stale, registry=[stale])
+    assert problem is not None and "no longer shows this divergence" in problem
+
+
+def test_violation_attributed_to_another_row_is_not_known(tmp_path):
+    """An entry for the right implementation but the wrong row does not make a violation known."""
+    eps_entry = next(e for e in default_registry() if e.row == "eps")
+    wrong_row = dataclasses.replace(eps_entry, id="wrong-row", row="lr", when={"always": True})
+    with pytest.raises(AssertionError, match="not predicted by the registry"):
+        assert_conforms(load_case(EPS_CASE), "eps", "meta wrong row", implementations=["reference", "mindspore"],
+                        registry=[wrong_row], failures_dir=tmp_path)
+
+
+def test_violation_beyond_the_measured_bound_is_not_known(tmp_path):
+    entries = [dataclasses.replace(e, max_relative_error=1e-9) if e.row == "eps" else e for e in default_registry()]
+    with pytest.raises(AssertionError, match="not predicted"):
+        assert_conforms(load_case(EPS_CASE), "eps", "meta bound", registry=entries, failures_dir=tmp_path)
