@@ -101,7 +101,13 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("amsgrad",),
         torch_args={"amsgrad": "amsgrad"},
         mindspore_args={"amsgrad": "use_amsgrad"},
-        variants=({"amsgrad": "toggle"},),
+        variants=(
+            {"amsgrad": "toggle"},
+            # MindSpore's amsgrad kernel also runs float64 parameters, but with the
+            # float32 hyperparameters and beta powers nn.Adam hands every kernel.
+            {"hyperparameters_float32": True, "betas_precision": "float32",
+             "eps_placement": "before_bias_correction"},
+        ),
     ),
     Row(
         id="betas",

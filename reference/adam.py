@@ -106,6 +106,8 @@ def adam_step(
     weight_decay_before_unscale: bool = False,
     eps_placement: str = EPS_AFTER_BIAS_CORRECTION,
     betas_precision: str = BETAS_EXACT,
+    kernel_dtype: str = "float32",
+    hyperparameters_float32: bool = False,
     lazy_rows: Optional[np.ndarray] = None,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
@@ -148,16 +150,24 @@ def adam_step(
         the effective beta is 1 - c (0.99900001287 for beta2 = 0.999, 0.00099998713
         for beta2 = 0.001); beta^t is the float32 running product
         fl32(beta^(t-1) * fl32(beta)) from which the bias corrections are taken.
+        kernel_dtype: the dtype of that moment arithmetic (the parameter's dtype:
+        MindSpore's amsgrad kernel also runs float64 parameters, with float32 betas).
         Source: mindspore/nn/optim/adam.py, Adam.__init__ (self.beta1 =
         Tensor(beta1, float32); beta1_power, beta2_power are float32 Parameters) and
         Adam.construct (beta1_power = beta1_power * beta1); the kernel computes
         1 - beta1 in float32 (nnacl/fp32/adam_fp32.c).
+    hyperparameters_float32: lr, eps and weight_decay are float32 numbers (MindSpore
+        passes them to its kernels as float32 Tensors, nn/optim/optimizer.py
+        _build_single_lr and `Tensor(weight_decay, mstype.float32)`, adam.py
+        `self.eps = Tensor(eps, mstype.float32)`, whatever the parameter dtype).
     lazy_rows: row-sparse gradient (lazy Adam): only the listed rows along axis 0
         have their m, v and w updated; the others are left untouched. `grad` must
         then be zero outside those rows. Source: mindspore/nn/optim/lazyadam.py and
         the FusedSparseLazyAdam kernel; TensorFlow's LazyAdamOptimizer.
     """
     step = state.step + 1
+    if hyperparameters_float32:
+        lr, eps, weight_decay = _float32(lr), _float32(eps), _float32(weight_decay)
     g = np.array(grad, dtype=np.float64, copy=True)
     w = state.param.copy()
 
@@ -193,13 +203,13 @@ def adam_step(
         # (g - m) cancels and leaves an error of about u32 * |m_prev| that the
         # direct form beta * m + (1 - beta) * g does not have. (Products of two
         # float32 numbers are exact in float64, so float64 emulates the fma.)
-        f32 = np.float32
-        g32, m32, v32 = g.astype(f32), state.exp_avg.astype(f32), state.exp_avg_sq.astype(f32)
+        kd = np.dtype(kernel_dtype).type
+        gk, mk, vk = g.astype(kd), state.exp_avg.astype(kd), state.exp_avg_sq.astype(kd)
         with np.errstate(over="ignore", under="ignore"):
-            m_step = (g32 - m32).astype(np.float64)
-            v_step = ((g32 * g32) - v32).astype(np.float64)
-            m = (m32 + m_step * float(f32(one_minus_beta1))).astype(f32).astype(np.float64)
-            v = (v32 + v_step * float(f32(one_minus_beta2))).astype(f32).astype(np.float64)
+            m_step = (gk - mk).astype(np.float64)
+            v_step = ((gk * gk) - vk).astype(np.float64)
+            m = (mk + m_step * one_minus_beta1).astype(kd).astype(np.float64)
+            v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
     else:
         m = beta1 * state.exp_avg + one_minus_beta1 * g
         v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g

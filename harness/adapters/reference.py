@@ -42,6 +42,8 @@ class ReferenceAdapter:
         loss_scale = case.hp("loss_scale")
         exempt = self.variant.get("weight_decay_exempt_substrings", ())
         passthrough = {k: v for k, v in self.variant.items() if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
+        if "betas_precision" in passthrough:
+            passthrough.setdefault("kernel_dtype", case.dtype)
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
             state = self.states[i]
             weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
