@@ -104,9 +104,9 @@ ROWS: tuple[Row, ...] = (
         variants=(
             {"amsgrad": "toggle"},
             # MindSpore's amsgrad kernel also runs float64 parameters, but with the
-            # float32 hyperparameters and beta powers nn.Adam hands every kernel.
-            {"hyperparameters_float32": True, "betas_precision": "float32",
-             "eps_placement": "before_bias_correction"},
+            # float32 lr, eps and weight decay nn.Adam hands every kernel (the float32
+            # betas and the eps placement are the betas and eps rows' variants).
+            {"hyperparameters_float32": True},
         ),
     ),
     Row(
