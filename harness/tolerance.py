@@ -61,6 +61,30 @@ def param_tolerance(trajectory: np.ndarray, dtype: type, rtol: np.ndarray) -> np
     return rtol * path_length + floor
 
 
+def propagated_update_error(
+    lrs: np.ndarray, beta1: float, beta2: float, eps: float, exp_avg: np.ndarray, second_moment: np.ndarray,
+    exp_avg_tolerance: np.ndarray, second_moment_tolerance: np.ndarray,
+) -> np.ndarray:
+    """Cumulative parameter error that in-tolerance moment errors feed into the updates.
+
+    update = lr * m_hat / (sqrt(v_hat) + eps), so a moment off by dm moves the update by
+    lr / bc1 * dm / (sqrt(v_hat) + eps), and a second moment off by dv by
+    |update| * dv / (2 v) at most. This matters where m is the result of cancellation
+    (g + weight_decay * w close to 0): the moment tolerance follows the magnitude of the
+    terms, not of their sum, and so must the update's. [T, n]
+    """
+    t = np.arange(1, len(lrs) + 1, dtype=np.float64)[:, None]
+    bias_correction1 = 1.0 - beta1**t
+    bias_correction2 = 1.0 - beta2**t
+    denom = np.sqrt(second_moment / bias_correction2) + eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        update = lrs[:, None] * np.abs(exp_avg) / bias_correction1 / denom
+        from_first = lrs[:, None] * exp_avg_tolerance / bias_correction1 / denom
+        from_second = np.where(second_moment > 0, update * second_moment_tolerance / (2.0 * second_moment), 0.0)
+    per_step = np.nan_to_num(from_first + from_second, nan=np.inf, posinf=np.inf)
+    return np.cumsum(per_step, axis=0)
+
+
 def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
     """Tolerance for a moment whose magnitude scale per step is `scale` [T, n]."""
     return rtol * scale + FLOOR_ULPS * ulp(scale, dtype)
