@@ -3,7 +3,7 @@
 For every row that has reference variants (harness/rows.py), the reference is re-run
 with that variant switched and the implementation is compared again. A violation
 (quantity, parameter, element) is explained by a row when under the row's variant
-that element stays inside tolerance at every step. Violations no single row explains
+that element stays inside tolerance up to the step where it first left it. Violations no single row explains
 are tried against the variants of 2, 3, 4 rows switched together (smallest first);
 those violations carry all the combination's rows and `joint`. What still remains
 is "unexplained".
@@ -37,10 +37,18 @@ def _same(a: Trajectory, b: Trajectory) -> bool:
     )
 
 
-def _still_violating(case: Case, variant_reference: Trajectory, actual: Trajectory) -> set[tuple]:
-    """Violation keys under a variant reference; a quantity the variant does not have
-    (amsgrad toggled off has no max_exp_avg_sq) cannot be explained by it."""
-    remaining = {v.key for v in compare(case, variant_reference, actual).violations}
+def _still_violating(case: Case, variant_reference: Trajectory, actual: Trajectory,
+                     first_steps: dict[tuple, int]) -> set[tuple]:
+    """Violation keys a variant reference does not explain.
+
+    A variant explains a violation when the element stays inside tolerance up to and
+    including the step where it first left it: attribution explains the departure;
+    once two float trajectories have separated (chaotically, over thousands of steps)
+    later differences say nothing about the mechanism. A quantity the variant does not
+    have (amsgrad toggled off has no max_exp_avg_sq) cannot be explained by it.
+    """
+    remaining = {v.key for v in compare(case, variant_reference, actual).violations
+                 if v.step <= first_steps.get(v.key, 0)}
     for name, quantities in actual.data.items():
         for quantity, values in quantities.items():
             if quantity not in variant_reference.data[name]:
@@ -53,6 +61,7 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
     if not violations:
         return []
     explained: dict[tuple, set[str]] = {v.key: set() for v in violations}
+    first_steps = {v.key: v.step for v in violations}
     joint: set[tuple] = set()
     singles = []
     for rows, variant in candidate_variants():
@@ -60,7 +69,7 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
         if _same(trajectory, base):
             continue  # the variant changes nothing for this case
         singles.append((rows, variant))
-        remaining = _still_violating(case, trajectory, actual)
+        remaining = _still_violating(case, trajectory, actual, first_steps)
         for key in explained:
             if key not in remaining:
                 explained[key].update(rows)
@@ -73,7 +82,7 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
             break
         for combination in combinations(singles, size):
             merged = {k: v for _, variant in combination for k, v in variant.items()}
-            remaining = _still_violating(case, reference_trajectory(case, merged), actual)
+            remaining = _still_violating(case, reference_trajectory(case, merged), actual, first_steps)
             for key in unexplained - remaining:
                 explained[key] = {row for row_ids, _ in combination for row in row_ids}
                 joint.add(key)

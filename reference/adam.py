@@ -128,7 +128,9 @@ def adam_step(
         gradient and then divided by loss_scale together with it, i.e. the effective
         decay is weight_decay / loss_scale. Source: mindspore/nn/optim/adam.py,
         Adam.construct calls decay_weight() before scale_grad().
-    maximize: g = -g. Source: torch/optim/adam.py, _single_tensor_adam.
+    maximize: g = -g, before weight decay is added. Source: torch/optim/adam.py,
+        _single_tensor_adam (`grad = grad if not maximize else -grad`, then
+        `grad = grad.add(param, alpha=weight_decay)`).
     amsgrad: vmax = max(vmax, v_t) and vmax replaces v_t in the denominator.
         Source: Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond"
         (ICLR 2018), Algorithm 2; torch/optim/adam.py keeps the max of the
@@ -168,9 +170,15 @@ def adam_step(
     step = state.step + 1
     if hyperparameters_float32:
         lr, eps, weight_decay = _float32(lr), _float32(eps), _float32(weight_decay)
+    if weight_decay_mode not in (WEIGHT_DECAY_L2, WEIGHT_DECAY_DECOUPLED):
+        raise ValueError(f"unknown weight_decay_mode {weight_decay_mode!r}")
     g = np.array(grad, dtype=np.float64, copy=True)
     w = state.param.copy()
 
+    # torch negates the gradient before adding the L2 term (maximize must not turn
+    # weight decay into weight growth).
+    if maximize:
+        g = -g
     if loss_scale != 1.0 and weight_decay_before_unscale and weight_decay_mode == WEIGHT_DECAY_L2:
         g = (g + weight_decay * w) / loss_scale
     else:
@@ -178,8 +186,6 @@ def adam_step(
             g = g / loss_scale
         if weight_decay_mode == WEIGHT_DECAY_L2 and weight_decay != 0.0:
             g = g + weight_decay * w
-    if maximize:
-        g = -g
     if weight_decay_mode == WEIGHT_DECAY_DECOUPLED and weight_decay != 0.0:
         w = w * (1.0 - lr * weight_decay)
 
@@ -202,7 +208,9 @@ def adam_step(
         # m = fma(fl32(g - m), c, m). When beta1 is tiny and |g| falls sharply,
         # (g - m) cancels and leaves an error of about u32 * |m_prev| that the
         # direct form beta * m + (1 - beta) * g does not have. (Products of two
-        # float32 numbers are exact in float64, so float64 emulates the fma.)
+        # float32 numbers are exact in float64, so float64 emulates the fma up to a
+        # double rounding: in rare midpoint cases the result is 1 float32 ulp off,
+        # tests/test_reference_adam.py test_known_gap_float32_kernel_...)
         kd = np.dtype(kernel_dtype).type
         gk, mk, vk = g.astype(kd), state.exp_avg.astype(kd), state.exp_avg_sq.astype(kd)
         with np.errstate(over="ignore", under="ignore"):
