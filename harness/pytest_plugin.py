@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-CI_EXAMPLES = 12
+CI_EXAMPLES = 150
 _COMMON = dict(
     deadline=None,  # MindSpore compiles a graph per optimizer: first steps are slow by design
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],

@@ -22,6 +22,7 @@ case's dtype, so the spec sees exactly the numbers the frameworks see).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
@@ -68,7 +69,9 @@ def lr_at(lr: float | Sequence[float], step: int) -> float:
     repeat its last value (a schedule that has ended); MindSpore instead fails past
     the end of its list, which its adapter declares as unsupported.
     """
-    if isinstance(lr, (int, float)):
+    if step < 1:
+        raise ValueError(f"steps are 1-based, got {step}")
+    if isinstance(lr, numbers.Real):
         return float(lr)
     values = list(lr)
     return float(values[min(step, len(values)) - 1])
