@@ -17,8 +17,7 @@ from harness.tolerance import (
     moment_scales,
     moment_tolerance,
     param_tolerance,
-    propagated_moment_error,
-    propagated_update_error,
+    coupled_tolerances,
     rtol_per_step,
 )
 from reference.adam import lr_at
@@ -101,24 +100,16 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
         params_before = ref["param"][:steps]
         first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2)
         path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)
-        own_param_tol = param_tolerance(ref["param"][: steps + 1], dtype, rtol)
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
-        second_moment = ref[second_moment_name][1 : steps + 1]
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
-        # Parameters and moments feed each other (weight decay one way, the update the
-        # other); two passes of the first-order bounds.
-        param_tol = own_param_tol
-        for _ in range(2):
-            # w_0 is exact, so the parameter error entering step t is the tolerance after t-1.
-            tol_before = np.vstack([np.zeros((1, param_tol.shape[1])), param_tol[:-1]])
-            first_fed, second_fed = propagated_moment_error(
-                grads, params_before, tol_before, weight_decay, beta1, beta2
-            )
-            first_tol = moment_tolerance(first_scale, dtype, rtol) + first_fed
-            second_tol = moment_tolerance(second_scale, dtype, rtol) + second_fed
-            param_tol = own_param_tol + propagated_update_error(
-                lrs, beta1, beta2, case.hp("eps"), ref["exp_avg"][1 : steps + 1], second_moment, first_tol, second_tol
-            )
+        param_tol, first_tol, second_tol = coupled_tolerances(
+            param_tolerance(ref["param"][: steps + 1], dtype, rtol),
+            moment_tolerance(first_scale, dtype, rtol),
+            moment_tolerance(second_scale, dtype, rtol),
+            grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,
+            beta1=beta1, beta2=beta2, eps=case.hp("eps"),
+            exp_avg=ref["exp_avg"][1 : steps + 1], second_moment=ref[second_moment_name][1 : steps + 1],
+        )
         tolerances = {
             "param": (param_tol, path_length),
             "exp_avg": (first_tol, first_scale),

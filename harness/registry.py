@@ -14,6 +14,7 @@ Conditions (`when`, all must hold):
     param_name_matches = "regex"       some parameter with weight decay > 0 has a matching name
     eps_over_gradient_above = x        eps / sqrt(1 - beta2) > x * |g + weight_decay * w| for
                                        some element and step (w along the reference)
+    beta1_below = x                    beta1 < x
     variant_departs = true             the reference with this row's variant leaves the
                                        tolerance of the plain reference for this case
 """
@@ -101,6 +102,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "nondefault": lambda entry, case, arg: all(key in case.non_default_options() for key in arg),
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above": _eps_over_gradient_above,
+    "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
     "variant_departs": _variant_departs,
 }
 

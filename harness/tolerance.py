@@ -61,28 +61,134 @@ def param_tolerance(trajectory: np.ndarray, dtype: type, rtol: np.ndarray) -> np
     return rtol * path_length + floor
 
 
-def propagated_update_error(
-    lrs: np.ndarray, beta1: float, beta2: float, eps: float, exp_avg: np.ndarray, second_moment: np.ndarray,
-    exp_avg_tolerance: np.ndarray, second_moment_tolerance: np.ndarray,
-) -> np.ndarray:
-    """Cumulative parameter error that in-tolerance moment errors feed into the updates.
+def coupled_tolerances(
+    own_param: np.ndarray, own_first: np.ndarray, own_second: np.ndarray, *,
+    grads: np.ndarray, params_before: np.ndarray, weight_decay: float, lrs: np.ndarray,
+    beta1: float, beta2: float, eps: float, exp_avg: np.ndarray, second_moment: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parameter, exp_avg and second-moment tolerances with their mutual propagation.
 
-    update = lr * m_hat / (sqrt(v_hat) + eps), so a moment off by dm moves the update by
-    lr / bc1 * dm / (sqrt(v_hat) + eps), and a second moment off by dv by
-    |update| * dv / (2 v) at most. This matters where m is the result of cancellation
-    (g + weight_decay * w close to 0): the moment tolerance follows the magnitude of the
-    terms, not of their sum, and so must the update's. [T, n]
+    The own tolerances cover the rounding each quantity makes itself. On top, step by
+    step (first-order error recursion, all [T, n]):
+      - a parameter error E_w(t-1) moves g_eff = g + wd * w by wd * E_w(t-1), so
+        exp_avg by the EMA of that and the second moment by the EMA of
+        2 |g_eff| wd E_w(t-1) + (wd E_w(t-1))^2;
+      - moment errors E_m, E_v move the update lr * m_hat / (sqrt(v_hat) + eps) by
+        lr / bc1 * E_m / (sqrt(v_hat) + eps) + |update| * E_v / (2 v), which adds up
+        in the parameter.
+    This is what keeps rounding inside tolerance where g + wd * w cancels (m far smaller
+    than the terms it is made of) and where weight decay makes the trajectory amplify
+    its own errors (the bound then grows as the dynamics do). Without weight decay and
+    cancellation it adds about rtol_t * |update| per step.
     """
-    t = np.arange(1, len(lrs) + 1, dtype=np.float64)[:, None]
+    steps = own_param.shape[0]
+    t = np.arange(1, steps + 1, dtype=np.float64)
     bias_correction1 = 1.0 - beta1**t
     bias_correction2 = 1.0 - beta2**t
-    denom = np.sqrt(second_moment / bias_correction2) + eps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        update = lrs[:, None] * np.abs(exp_avg) / bias_correction1 / denom
-        from_first = lrs[:, None] * exp_avg_tolerance / bias_correction1 / denom
-        from_second = np.where(second_moment > 0, update * second_moment_tolerance / (2.0 * second_moment), 0.0)
-    per_step = np.nan_to_num(from_first + from_second, nan=np.inf, posinf=np.inf)
-    return np.cumsum(per_step, axis=0)
+    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        denom = np.sqrt(second_moment / bias_correction2[:, None]) + eps
+        update = lrs[:, None] * np.abs(exp_avg) / bias_correction1[:, None] / denom
+        first_gain = lrs[:, None] / bias_correction1[:, None] / denom
+        second_gain = np.where(second_moment > 0, update / (2.0 * second_moment), 0.0)
+    first_gain = np.nan_to_num(first_gain, nan=np.inf)
+    second_gain = np.nan_to_num(second_gain, nan=np.inf)
+
+    param_tol = np.empty_like(own_param)
+    first_tol = np.empty_like(own_first)
+    second_tol = np.empty_like(own_second)
+    fed_first = np.zeros(own_param.shape[1:])
+    fed_second = np.zeros(own_param.shape[1:])
+    propagated = np.zeros(own_param.shape[1:])
+    previous_param_tol = np.zeros(own_param.shape[1:])
+    wd = abs(weight_decay)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(steps):
+            shift = wd * previous_param_tol
+            fed_first = beta1 * fed_first + (1.0 - beta1) * shift
+            fed_second = beta2 * fed_second + (1.0 - beta2) * (2.0 * magnitude[i] * shift + shift * shift)
+            first_tol[i] = own_first[i] + fed_first
+            second_tol[i] = own_second[i] + fed_second
+            propagated = propagated + first_gain[i] * first_tol[i] + second_gain[i] * second_tol[i]
+            param_tol[i] = own_param[i] + np.nan_to_num(propagated, nan=np.inf)
+            previous_param_tol = param_tol[i]
+    return param_tol, first_tol, second_tol
+
+
+def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
+    """Tolerance for a moment whose magnitude scale per step is `scale` [T, n]."""
+    return rtol * scale + FLOOR_ULPS * ulp(scale, dtype)
+
+
+def _ema(values: np.ndarray, beta: float) -> np.ndarray:
+    out = np.empty_like(values)
+    state = np.zeros(values.shape[1:])
+    for t in range(values.shape[0]):
+        state = beta * state + (1.0 - beta) * values[t]
+        out[t] = state
+    return out
+
+
+def moment_scales(
+    grads: np.ndarray, params_before: np.ndarray, weight_decay: float, beta1: float, beta2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each)."""
+    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    return _ema(magnitude, beta1), _ema(magnitude**2, beta2)
+
+
+def coupled_tolerances(
+    own_param: np.ndarray, own_first: np.ndarray, own_second: np.ndarray, *,
+    grads: np.ndarray, params_before: np.ndarray, weight_decay: float, lrs: np.ndarray,
+    beta1: float, beta2: float, eps: float, exp_avg: np.ndarray, second_moment: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parameter, exp_avg and second-moment tolerances with their mutual propagation.
+
+    The own tolerances cover the rounding each quantity makes itself. On top, step by
+    step (first-order error recursion, all [T, n]):
+      - a parameter error E_w(t-1) moves g_eff = g + wd * w by wd * E_w(t-1), so
+        exp_avg by the EMA of that and the second moment by the EMA of
+        2 |g_eff| wd E_w(t-1) + (wd E_w(t-1))^2;
+      - moment errors E_m, E_v move the update lr * m_hat / (sqrt(v_hat) + eps) by
+        lr / bc1 * E_m / (sqrt(v_hat) + eps) + |update| * E_v / (2 v), which adds up
+        in the parameter.
+    This is what keeps rounding inside tolerance where g + wd * w cancels (m far smaller
+    than the terms it is made of) and where weight decay makes the trajectory amplify
+    its own errors (the bound then grows as the dynamics do). Without weight decay and
+    cancellation it adds about rtol_t * |update| per step.
+    """
+    steps = own_param.shape[0]
+    t = np.arange(1, steps + 1, dtype=np.float64)
+    bias_correction1 = 1.0 - beta1**t
+    bias_correction2 = 1.0 - beta2**t
+    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        denom = np.sqrt(second_moment / bias_correction2[:, None]) + eps
+        update = lrs[:, None] * np.abs(exp_avg) / bias_correction1[:, None] / denom
+        first_gain = lrs[:, None] / bias_correction1[:, None] / denom
+        second_gain = np.where(second_moment > 0, update / (2.0 * second_moment), 0.0)
+    first_gain = np.nan_to_num(first_gain, nan=np.inf)
+    second_gain = np.nan_to_num(second_gain, nan=np.inf)
+
+    param_tol = np.empty_like(own_param)
+    first_tol = np.empty_like(own_first)
+    second_tol = np.empty_like(own_second)
+    fed_first = np.zeros(own_param.shape[1:])
+    fed_second = np.zeros(own_param.shape[1:])
+    propagated = np.zeros(own_param.shape[1:])
+    previous_param_tol = np.zeros(own_param.shape[1:])
+    wd = abs(weight_decay)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(steps):
+            shift = wd * previous_param_tol
+            fed_first = beta1 * fed_first + (1.0 - beta1) * shift
+            fed_second = beta2 * fed_second + (1.0 - beta2) * (2.0 * magnitude[i] * shift + shift * shift)
+            first_tol[i] = own_first[i] + fed_first
+            second_tol[i] = own_second[i] + fed_second
+            propagated = propagated + first_gain[i] * first_tol[i] + second_gain[i] * second_tol[i]
+            param_tol[i] = own_param[i] + np.nan_to_num(propagated, nan=np.inf)
+            previous_param_tol = param_tol[i]
+    return param_tol, first_tol, second_tol
 
 
 def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
