@@ -29,6 +29,17 @@ def candidate_variants() -> list[tuple[tuple[str, ...], dict]]:
     return [((row.id,), dict(variant)) for row in ROWS for variant in row.variants]
 
 
+def _relevant(case: Case, variant: dict) -> bool:
+    """Whether a variant can change anything for this case (cheap, from the case alone)."""
+    decays = [case.weight_decay_for(p.name) > 0 for p in case.params]
+    if "weight_decay_exempt_substrings" in variant:
+        parts = variant["weight_decay_exempt_substrings"]
+        return any(d and any(part in p.name for part in parts) for d, p in zip(decays, case.params))
+    if "weight_decay_mode" in variant:
+        return any(decays)
+    return True
+
+
 def _same(a: Trajectory, b: Trajectory) -> bool:
     return all(
         a.data[name].keys() == b.data[name].keys()
@@ -63,12 +74,14 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
     explained: dict[tuple, set[str]] = {v.key: set() for v in violations}
     first_steps = {v.key: v.step for v in violations}
     joint: set[tuple] = set()
-    singles = []
-    for rows, variant in candidate_variants():
+    # Every relevant variant takes part in combinations, even one that alone changes
+    # nothing (float32 betas do nothing while g + wd * w cancels exactly, and matter as
+    # soon as another row's variant breaks the cancellation).
+    singles = [(rows, variant) for rows, variant in candidate_variants() if _relevant(case, variant)]
+    for rows, variant in singles:
         trajectory = reference_trajectory(case, variant)
         if _same(trajectory, base):
-            continue  # the variant changes nothing for this case
-        singles.append((rows, variant))
+            continue  # alone, the variant changes nothing for this case
         remaining = _still_violating(case, trajectory, actual, first_steps)
         for key in explained:
             if key not in remaining:

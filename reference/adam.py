@@ -207,8 +207,8 @@ def adam_step(
         raise ValueError(f"unknown betas_precision {betas_precision!r}")
 
     if betas_precision == BETAS_FLOAT32:
-        # MindSpore's kernel form in float32 with a fused multiply-add:
-        # m = fma(fl32(g - m), c, m). When beta1 is tiny and |g| falls sharply,
+        # MindSpore's kernel form in float32 with fused multiply-adds (nnacl AdamFp32):
+        # m = fma(fl32(g - m), c1, m), v = fma(fma(g, g, -v), c2, v). When beta1 is tiny and |g| falls sharply,
         # (g - m) cancels and leaves an error of about u32 * |m_prev| that the
         # direct form beta * m + (1 - beta) * g does not have. (Products of two
         # float32 numbers are exact in float64, so float64 emulates the fma up to a
@@ -218,7 +218,8 @@ def adam_step(
         gk, mk, vk = g.astype(kd), state.exp_avg.astype(kd), state.exp_avg_sq.astype(kd)
         with np.errstate(over="ignore", under="ignore"):
             m_step = (gk - mk).astype(np.float64)
-            v_step = ((gk * gk) - vk).astype(np.float64)
+            # g * g - v is one fused operation in the kernel: fma(g, g, -v).
+            v_step = (gk.astype(np.float64) * gk.astype(np.float64) - vk).astype(kd).astype(np.float64)
             m = (mk + m_step * one_minus_beta1).astype(kd).astype(np.float64)
             v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
     else:
