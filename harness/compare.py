@@ -82,9 +82,17 @@ class Comparison:
     # Largest error/tolerance over everything compared (0 when identical).
     worst_ratio: float
     worst: Violation | None  # the element and step where worst_ratio occurs
+    probed: dict[tuple, float] = field(default_factory=dict)
 
 
-def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison:
+def compare(case: Case, reference: Trajectory, actual: Trajectory,
+            probe: dict[tuple, int] | None = None) -> Comparison:
+    """Compare `actual` with `reference` step by step.
+
+    probe: {(quantity, param, index): step} -> Comparison.probed holds, per key, the
+    largest error/tolerance of that element up to and including that step (attribution
+    uses it to rank explanations).
+    """
     dtype = case.np_dtype
     beta1, beta2 = case.hp("betas")
     steps = min(reference.completed_steps, actual.completed_steps)
@@ -92,6 +100,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
     violations: list[Violation] = []
     worst: Violation | None = None
     worst_ratio = 0.0
+    probed: dict[tuple, float] = {}
     for spec_index, spec in enumerate(case.params):
         ref = reference.data[spec.name]
         act = actual.data[spec.name]
@@ -131,6 +140,9 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
                     worst_ratio = float(ratio[t, i])
                     worst = Violation(quantity, spec.name, t + 1, i, float(expected[t, i]), float(got[t, i]),
                                       float(error[t, i]), float(tolerance[t, i]), float(scale[t, i]))
+            for (p_quantity, p_name, p_index), p_step in (probe or {}).items():
+                if p_quantity == quantity and p_name == spec.name and p_index < ratio.shape[1]:
+                    probed[(p_quantity, p_name, p_index)] = float(np.max(ratio[: max(p_step, 1), p_index]))
             failing = ratio > 1.0
             for i in np.flatnonzero(failing.any(axis=0)):
                 t = int(np.argmax(failing[:, i]))
@@ -146,4 +158,4 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory) -> Comparison
                 violations.append(Violation("step", spec.name, t + 1, 0, float(ref_steps[t]), float(act_steps[t]),
                                             float(abs(act_steps[t] - ref_steps[t])), 0.0))
                 worst_ratio, worst = float("inf"), violations[-1]
-    return Comparison(violations, worst_ratio, worst)
+    return Comparison(violations, worst_ratio, worst, probed)

@@ -14,7 +14,7 @@ from harness.registry import Divergence
 from harness.rows import ROW_IDS
 from harness.strategies import row_cases
 
-DEFAULT_EXAMPLES = 6
+DEFAULT_EXAMPLES = 20
 SWEEP_ROWS = ("defaults",) + ROW_IDS
 
 
