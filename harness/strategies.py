@@ -74,9 +74,9 @@ def gradient_stream(rng: np.random.Generator, recipe: dict, steps: int, shape: t
             grads = base * np.where(t % 2 == 0, 1.0, -1.0)
         else:
             rate = recipe["rate"] if kind == "decaying" else 1.0 / recipe["rate"]
-            grads = base * rate ** t.astype(np.float64)
-            magnitude = np.clip(np.abs(grads), 10.0**MIN_EXPONENT, 10.0**MAX_EXPONENT)
-            grads = np.sign(grads) * magnitude
+            # In log space, so 10,000 steps of growth do not overflow before the clip.
+            exponent = np.log10(np.abs(base)) + t * np.log10(rate)
+            grads = np.sign(base) * 10.0 ** np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT)
     if recipe["zero_fraction"] > 0:
         grads = np.where(rng.random((steps, n)) < recipe["zero_fraction"], 0.0, grads)
     if recipe["zero_rows"] and len(shape) >= 1 and shape[0] > 1:
