@@ -28,6 +28,9 @@ MAX_JOINT_ROWS = 4
 # An explanation leaving less than this fraction of the tolerance is taken without
 # looking for a better one among combinations.
 CONFIDENT = 0.5
+# A variant that pushes another quantity of the element beyond this many tolerances
+# (and beyond twice its base ratio) is no explanation for that element.
+GROSS = 100.0
 # A combination of more rows replaces an explanation only below this fraction of its ratio.
 IMPROVEMENT = 0.5
 
@@ -68,17 +71,45 @@ def _ratios(case: Case, variant_reference: Trajectory, actual: Trajectory,
     return {key: probed.get(key, float("inf")) for key in first_steps}
 
 
+def _element_probe(actual: Trajectory, violations: list[Violation]) -> dict[tuple, int]:
+    """Every quantity of every violating element, probed up to the element's first violation."""
+    first_by_element: dict[tuple, int] = {}
+    for v in violations:
+        element = (v.param, v.index)
+        first_by_element[element] = min(first_by_element.get(element, v.step), v.step)
+    probe = {v.key: v.step for v in violations}
+    for (name, index), step in first_by_element.items():
+        for quantity in actual.data[name]:
+            if quantity != "step":
+                probe.setdefault((quantity, name, index), step)
+    return probe
+
+
 def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list[Violation]) -> list[str]:
-    """Fill `rows` and `joint` of every violation; return the sorted union of rows."""
+    """Fill `rows` and `joint` of every violation; return the sorted union of rows.
+
+    A variant is disqualified for an element when it makes any quantity of that element
+    grossly worse than the plain reference does (beyond GROSS times its tolerance and
+    twice the base ratio): decoupled weight decay can land a parameter inside tolerance
+    by coincidence while throwing its second moment off by 10^5, and is then no
+    mechanism. Small side effects are allowed, because a variant may bundle a whole
+    story (float32 betas fix torch's exp_avg and add MindSpore's 1.3e-5 to exp_avg_sq).
+    """
     if not violations:
         return []
     first_steps = {v.key: v.step for v in violations}
+    probe = _element_probe(actual, violations)
+    base_ratios = _ratios(case, base, actual, probe)
     # key -> (ratio, rows, joint) of the best explanation so far
     best: dict[tuple, tuple[float, tuple[str, ...], bool]] = {}
 
     def consider(rows: tuple[str, ...], variant: dict, joint: bool) -> None:
-        for key, ratio in _ratios(case, reference_trajectory(case, variant), actual, first_steps).items():
-            if ratio > 1.0:
+        ratios = _ratios(case, reference_trajectory(case, variant), actual, probe)
+        worsened = {(name, index) for (_, name, index), ratio in ratios.items()
+                    if ratio > max(GROSS, 2.0 * base_ratios[(_, name, index)])}
+        for key in first_steps:
+            ratio = ratios[key]
+            if ratio > 1.0 or (key[1], key[2]) in worsened:
                 continue
             # More rows must earn their place: a combination replaces a smaller
             # explanation only when it halves what is left.
