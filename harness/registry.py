@@ -15,8 +15,6 @@ Conditions (`when`, all must hold):
     eps_over_gradient_above = x        eps / sqrt(1 - beta2) > x * |g + weight_decay * w| for
                                        some element and step (w along the reference)
     beta1_below = x                    beta1 < x
-    variant_departs = true             the reference with this row's variant leaves the
-                                       tolerance of the plain reference for this case
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.casefile import Case
-from harness.rows import ROW_IDS, ROWS_BY_ID
+from harness.rows import ROW_IDS
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "cases" / "known_divergences.toml"
 _ENTRY_KEYS = {"id", "row", "implementation", "when", "mechanism", "source", "bound", "max_relative_error",
@@ -62,17 +60,6 @@ class Divergence:
         return all(_PREDICATES[name](self, case, arg) for name, arg in self.when.items())
 
 
-def _variant_departs(entry: Divergence, case: Case, enabled: Any) -> bool:
-    from harness.compare import compare
-    from harness.trajectory import reference_trajectory
-
-    departs = any(
-        compare(case, reference_trajectory(case), reference_trajectory(case, dict(variant))).violations
-        for variant in ROWS_BY_ID[entry.row].variants
-    )
-    return departs == bool(enabled)
-
-
 def _eps_over_gradient_above(entry: Divergence, case: Case, threshold: Any) -> bool:
     """Some step's eps / sqrt(1 - beta2) exceeds `threshold` times |g_eff| of an element,
     with g_eff = g + weight_decay * w along the reference trajectory."""
@@ -103,7 +90,6 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above": _eps_over_gradient_above,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
-    "variant_departs": _variant_departs,
 }
 
 

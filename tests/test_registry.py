@@ -1,0 +1,58 @@
+"""The registry file: malformed entries are one-line errors; conditions mean what they say."""
+
+import pytest
+
+from harness.casefile import case_from_dict
+from harness.conformance import default_registry
+from harness.registry import RegistryError, load_registry
+
+GOOD = """
+[[divergence]]
+id = "x"
+row = "eps"
+implementation = "mindspore"
+when = { always = true }
+mechanism = "m"
+source = "s"
+bound = "b"
+max_relative_error = 1.0
+reproducer = "cases/reproducers/mindspore-eps-before-bias-correction.json"
+"""
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[[divergence]\n", "not valid TOML"),
+        (GOOD.replace('row = "eps"', 'row = "momentum"'), "row 'momentum'"),
+        (GOOD.replace("always = true", "sometimes = true"), "unknown condition"),
+        (GOOD.replace('bound = "b"\n', ""), "missing keys ['bound']"),
+        (GOOD + GOOD, "duplicate id"),
+    ],
+)
+def test_malformed_registry_is_one_line_error(tmp_path, text, message):
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def _case(grad=0.5, **hyper):
+    return case_from_dict({
+        "schema": "optim-parity/case/1", "hyperparameters": hyper,
+        "params": [{"name": "bn.gamma", "shape": [1], "value": [1.0]}], "grads": [[[grad]]],
+    })
+
+
+def test_conditions():
+    entries = {e.id: e for e in default_registry()}
+    name_filter = entries["mindspore-weight-decay-name-filter"]
+    assert name_filter.predicts(_case(weight_decay=0.1)) and not name_filter.predicts(_case())
+    eps = entries["mindspore-eps-before-bias-correction"]
+    assert not eps.predicts(_case(grad=100.0))  # eps / sqrt(1 - beta2) is 3e-9 of |g|
+    assert eps.predicts(_case(grad=0.5))  # 6e-7 of |g|: above the 1e-7 threshold
+    lerp = entries["torch-lerp-float32-complement"]
+    assert lerp.predicts(_case(betas=[0.1, 0.999])) and not lerp.predicts(_case())
+    amsgrad = entries["mindspore-amsgrad-float64-float32-hyperparameters"]
+    assert not amsgrad.predicts(_case(amsgrad=True))  # float32 case
