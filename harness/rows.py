@@ -86,10 +86,10 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("weight_decay",),
         torch_args={"weight_decay": "weight_decay"},
         mindspore_args={"weight_decay": "weight_decay"},
-        variants=(
-            {"weight_decay_exempt_substrings": ("beta", "gamma")},
-            {"weight_decay_mode": "decoupled"},
-        ),
+        # Decoupled decay (the spec's weight_decay_mode="decoupled") is AdamW's, a
+        # different class on both sides; as a variant here it only landed borderline
+        # elements inside tolerance by coincidence, so it is not offered.
+        variants=({"weight_decay_exempt_substrings": ("beta", "gamma")},),
     ),
     Row(
         id="amsgrad",
@@ -119,7 +119,7 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("betas",),
         torch_args={"betas": "betas"},
         mindspore_args={"betas": ("beta1", "beta2")},
-        variants=({"betas_precision": "float32"},),
+        variants=({"betas_precision": "float32"}, {"beta1_as_lerp_weight": True}),
     ),
     Row(
         id="use_locking",

@@ -26,8 +26,8 @@ class SweepCase:
     case: Case
 
 
-def draw_cases(strategy, count: int, seed: int) -> list[Case]:
-    """`count` examples of `strategy`, the same ones for the same seed and versions."""
+def draw_cases(strategy, count: int, seed: int) -> list:
+    """Up to `count` distinct examples of `strategy`, the same ones for the same seed and versions."""
     drawn: list[Case] = []
 
     @hypothesis_seed(seed)
@@ -38,7 +38,13 @@ def draw_cases(strategy, count: int, seed: int) -> list[Case]:
         drawn.append(case)
 
     collect()
-    return drawn[:count]
+    # Hypothesis may generate the same example twice; a sweep wants distinct cases.
+    from harness.casefile import dumps_case
+
+    distinct: dict[str, object] = {}
+    for example in drawn:
+        distinct.setdefault(dumps_case(example) if isinstance(example, Case) else repr(example), example)
+    return list(distinct.values())[:count]
 
 
 def sweep_cases(seed: int = 0, examples: int | None = None,

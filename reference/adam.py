@@ -111,6 +111,7 @@ def adam_step(
     betas_precision: str = BETAS_EXACT,
     kernel_dtype: str = "float32",
     hyperparameters_float32: bool = False,
+    beta1_as_lerp_weight: bool = False,
     lazy_rows: Optional[np.ndarray] = None,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
@@ -165,6 +166,10 @@ def adam_step(
         passes them to its kernels as float32 Tensors, nn/optim/optimizer.py
         _build_single_lr and `Tensor(weight_decay, mstype.float32)`, adam.py
         `self.eps = Tensor(eps, mstype.float32)`, whatever the parameter dtype).
+    beta1_as_lerp_weight: the first moment is torch's exp_avg.lerp_(grad, 1 - beta1) with
+        the weight held in float32: the effective beta1 is 1 - fl32(1 - beta1)
+        (0.00099998713 for beta1 = 0.001; irrelevant for beta1 >= 0.5 up to u32).
+        Source: torch/optim/adam.py _single_tensor_adam; aten/src/ATen/native/Lerp.h.
     lazy_rows: row-sparse gradient (lazy Adam): only the listed rows along axis 0
         have their m, v and w updated; the others are left untouched. `grad` must
         then be zero outside those rows. Source: mindspore/nn/optim/lazyadam.py and
@@ -223,6 +228,12 @@ def adam_step(
             m = (mk + m_step * one_minus_beta1).astype(kd).astype(np.float64)
             v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
     else:
+        if beta1_as_lerp_weight:
+            # torch: exp_avg.lerp_(grad, weight) with weight = fl32(1 - beta1); ATen's
+            # lerp uses 1 - weight for weight >= 0.5, exact in float32 (Sterbenz).
+            weight = _float32(1.0 - beta1)
+            beta1 = 1.0 - weight
+            one_minus_beta1 = weight
         m = beta1 * state.exp_avg + one_minus_beta1 * g
         v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
     vmax = np.maximum(state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq
