@@ -1,50 +1,200 @@
 """`optim-parity report`: structure, verdicts, saved case files, determinism, exit code."""
 
 import json
-from pathlib import Path
+from dataclasses import dataclass
 
-from harness.casefile import load_case
-from harness.report import build_report
+import pytest
+
+import harness.report as report
+from harness.casefile import Case, case_from_dict, dumps_case, load_case
+from harness.registry import Divergence
+from harness.report import MAX_VIOLATIONS_LISTED, build_report
 from harness.rows import ROW_IDS
-from harness.sweep import SweepCase
 
-ROOT = Path(__file__).resolve().parent.parent
-EPS_CASE = ROOT / "cases" / "reproducers" / "mindspore-eps-before-bias-correction.json"
+try:
+    from harness.sweep import SweepCase
+except ImportError:  # the sweep is optional for these tests: cases are passed explicitly
+    @dataclass(frozen=True)
+    class SweepCase:
+        id: str
+        row: str
+        source: str
+        case: Case
+
+FAST = ("reference", "torch")
+ALL = ("reference", "torch", "mindspore")
 
 
-def _cases():
-    eps = load_case(EPS_CASE)
-    return [SweepCase("defaults-eps", "defaults", str(EPS_CASE), eps)]
+def _case(grads, value, **hyperparameters) -> Case:
+    names = [f"p{i}" for i in range(len(value))]
+    return case_from_dict({
+        "schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": hyperparameters,
+        "params": [{"name": n, "shape": [len(v)], "value": v} for n, v in zip(names, value)],
+        "grads": grads,
+    })
 
 
-def test_report_with_an_unregistered_divergence(tmp_path, capsys):
-    code = build_report(tmp_path, registry=[], cases=_cases())
-    assert code == 1
-    doc = json.loads((tmp_path / "results.json").read_text())
+def _plain_cases() -> list:
+    defaults = _case([[[0.1, -0.2], [0.3]], [[0.05, 0.1], [-0.2]], [[0.2, 0.0], [0.1]]],
+                     [[1.0, -0.5], [2.0]])
+    decayed = _case([[[0.1, -0.2, 0.4]], [[0.3, 0.1, -0.1]]], [[0.5, 1.5, -1.0]], weight_decay=0.01, lr=0.01)
+    nesterov = _case([[[0.1, -0.2]], [[0.2, 0.1]]], [[1.0, 2.0]], use_nesterov=True)
+    # Given out of order: the report sorts by row (table order) and id.
+    return [SweepCase("wd-000", "weight_decay", "generated", decayed),
+            SweepCase("nesterov-000", "use_nesterov", "generated", nesterov),
+            SweepCase("defaults-000", "defaults", "generated", defaults)]
+
+
+def _eps_case(elements: int = 3) -> Case:
+    # Gradients of 1e-6 with the default eps=1e-8: MindSpore adds eps before the bias
+    # correction (effective eps 3.2e-7 at step 1), so its updates are ~24% smaller.
+    g = [1e-6 * (-1) ** i for i in range(elements)]
+    return _case([[g], [g], [g]], [[0.5 + i for i in range(elements)]])
+
+
+def test_report_structure_and_verdicts(tmp_path, capsys):
+    code = build_report(tmp_path, registry=[], cases=_plain_cases(), implementations=FAST)
+    assert code == 0
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert doc["schema"] == "optim-parity/report/1"
+    assert doc["seed"] == 0 and doc["versions"]["torch"]
     assert [r["row"] for r in doc["rows"]] == ["defaults", *ROW_IDS]
-    (case,) = doc["cases"]
-    assert case["case_file"] == "cases/defaults-eps.json"
-    assert load_case(tmp_path / case["case_file"]).num_steps == 3
-    statuses = {i["implementation"]: i["status"] for i in case["implementations"]}
-    assert statuses == {"reference": "pass", "torch": "pass", "mindspore": "violation"}
+    assert [c["id"] for c in doc["cases"]] == ["defaults-000", "wd-000", "nesterov-000"]
+    for case in doc["cases"]:
+        assert set(case) >= {"id", "row", "source", "case_file", "dtype", "steps", "hyperparameters",
+                             "implementations"}
+        assert case["case_file"] is None and case["dtype"] == "float32"
+        assert [i["implementation"] for i in case["implementations"]] == list(FAST)
+        for impl in case["implementations"]:
+            assert impl["violation_count"] == len(impl["violations"]) == 0
+            assert "timing" not in impl
+    by_id = {c["id"]: c for c in doc["cases"]}
+    assert by_id["defaults-000"]["steps"] == 3 and by_id["wd-000"]["steps"] == 2
+    assert by_id["wd-000"]["hyperparameters"] == {"weight_decay": 0.01, "lr": 0.01}
+    assert [i["status"] for i in by_id["nesterov-000"]["implementations"]] == ["pass", "unsupported"]
+
     rows = {r["row"]: r for r in doc["rows"]}
-    assert rows["eps"]["implementations"]["mindspore"]["verdict"] == "diverges (UNREGISTERED)"
-    assert rows["defaults"]["implementations"]["mindspore"]["verdict"] == "diverges (UNREGISTERED)"
-    assert rows["eps"]["implementations"]["torch"]["verdict"] == "not exercised"
-    html_text = (tmp_path / "parity.html").read_text()
-    assert all(f"<code>{row}</code>" in html_text for row in ROW_IDS)
-    assert "eps" in capsys.readouterr().out
+    torch = {row: r["implementations"]["torch"]["verdict"] for row, r in rows.items()}
+    assert torch["defaults"] == torch["weight_decay"] == "consistent within tolerance"
+    assert torch["use_nesterov"] == "no counterpart"
+    assert torch["eps"] == "not exercised"
+    assert rows["weight_decay"]["cases"] == 1 and rows["eps"]["cases"] == 0
+    assert rows["weight_decay"]["implementations"]["torch"]["statuses"] == {"pass": 1}
+    assert rows["eps"]["claim_en"] and rows["lr"]["mindspore_name"] == "learning_rate"
+    # mindspore did not run: every row is "not exercised" for it
+    assert {r["implementations"]["mindspore"]["verdict"] for r in doc["rows"]} == {"not exercised"}
+    assert not (tmp_path / "cases").exists()
+
+    page = (tmp_path / "parity.html").read_text(encoding="utf-8")
+    assert all(f"<code>{row}</code>" in page for row in ("defaults", *ROW_IDS))
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+    out = capsys.readouterr().out
+    assert "results.json" in out and "parity.html" in out
+    assert all(any(line.startswith(row) for line in out.splitlines()) for row in ROW_IDS)
 
 
 def test_report_is_byte_identical_across_runs(tmp_path):
-    from harness.conformance import default_registry
-
-    registry = list(default_registry())
-    assert build_report(tmp_path / "a", registry=registry, cases=_cases()) == 0
-    assert build_report(tmp_path / "b", registry=registry, cases=_cases()) == 0
+    for run in ("a", "b"):
+        assert build_report(tmp_path / run, registry=[], cases=_plain_cases(), implementations=FAST) == 0
     for name in ("results.json", "parity.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    doc = json.loads((tmp_path / "a" / "results.json").read_text())
-    verdict = {r["row"]: r for r in doc["rows"]}["eps"]["implementations"]["mindspore"]["verdict"]
-    assert verdict == "diverges (known: mindspore-eps-before-bias-correction)"
+    # The order the cases come in does not matter either.
+    assert build_report(tmp_path / "c", registry=[], cases=_plain_cases()[::-1], implementations=FAST) == 0
+    assert (tmp_path / "a" / "parity.html").read_bytes() == (tmp_path / "c" / "parity.html").read_bytes()
+
+
+def test_unregistered_violation_fails_and_saves_the_case(tmp_path):
+    eps = _eps_case(elements=30)  # more violating elements than results.json lists
+    cases = [SweepCase("defaults-eps", "defaults", "generated", eps), *_plain_cases()[:1]]
+    assert build_report(tmp_path, registry=[], cases=cases, implementations=ALL) == 1
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    by_id = {c["id"]: c for c in doc["cases"]}
+    case = by_id["defaults-eps"]
+    assert case["case_file"] == "cases/defaults-eps.json"
+    # MindSpore's float32 betas put exp_avg_sq out of tolerance in every float32 case
+    # (attributed to the betas row): with an empty registry the other case is saved too.
+    assert by_id["wd-000"]["case_file"] == "cases/wd-000.json"
+    assert dumps_case(load_case(tmp_path / case["case_file"])) == dumps_case(eps)
+    impls = {i["implementation"]: i for i in case["implementations"]}
+    assert {n: i["status"] for n, i in impls.items()} == {"reference": "pass", "torch": "pass",
+                                                          "mindspore": "violation"}
+    ms = impls["mindspore"]
+    assert ms["violation_count"] > MAX_VIOLATIONS_LISTED == len(ms["violations"])
+    assert "eps" in ms["rows"]
+
+    rows = {r["row"]: r for r in doc["rows"]}
+    assert rows["eps"]["implementations"]["mindspore"]["verdict"] == "diverges (UNREGISTERED)"
+    # Verdicts count every violation, not only the ones listed: 30 parameter elements
+    # are attributed to eps (the moments' float32-betas violations go to betas).
+    assert rows["eps"]["implementations"]["mindspore"]["attributed_violations"] == 30
+    assert rows["eps"]["implementations"]["mindspore"]["worst_relative_error"] > 0.1
+    assert rows["defaults"]["implementations"]["mindspore"]["verdict"] == "diverges (UNREGISTERED)"
+    assert rows["eps"]["implementations"]["torch"]["verdict"] == "not exercised"
+    # A violation counts toward the row attribution names, not the case's own row.
+    wd = rows["weight_decay"]["implementations"]["mindspore"]
+    assert wd["statuses"] == {"violation": 1} and wd["verdict"] == "consistent within tolerance"
+    betas = rows["betas"]["implementations"]["mindspore"]
+    assert rows["betas"]["cases"] == 0 and betas["verdict"] == "diverges (UNREGISTERED)"
+    assert rows["weight_decay"]["implementations"]["torch"]["verdict"] == "consistent within tolerance"
+    page = (tmp_path / "parity.html").read_text(encoding="utf-8")
+    assert "href='cases/defaults-eps.json'" in page
+    assert all(f"<code>{row}</code>" in page for row in ROW_IDS)
+
+
+def _entry(id: str, row: str, mechanism: str = "test") -> Divergence:
+    return Divergence(id=id, row=row, implementation="mindspore", when={"always": True}, mechanism=mechanism,
+                      source="test", bound="anything", max_relative_error=float("inf"),
+                      reproducer="cases/none.json")
+
+
+def test_registered_divergence_is_known_and_passes(tmp_path):
+    entry = _entry("test-eps-<placement>", "eps", "eps & bias correction")
+    betas = _entry("test-betas", "betas")  # MindSpore's float32 betas show in every float32 case
+    cases = [SweepCase("eps-000", "eps", "generated", _eps_case())]
+    assert build_report(tmp_path, registry=[entry, betas], cases=cases, implementations=ALL) == 0
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    (case,) = doc["cases"]
+    assert case["case_file"] is None
+    assert case["implementations"][2]["status"] == "known"
+    assert case["implementations"][2]["divergence"] == sorted([entry.id, betas.id])
+    rows = {r["row"]: r["implementations"]["mindspore"]["verdict"] for r in doc["rows"]}
+    assert rows["eps"] == f"diverges (known: {entry.id})"  # each row lists only its own entries
+    assert rows["betas"] == f"diverges (known: {betas.id})"
+    page = (tmp_path / "parity.html").read_text(encoding="utf-8")
+    assert "test-eps-&lt;placement&gt;" in page and "eps &amp; bias correction" in page
+    assert "<placement>" not in page
+
+
+def test_a_harness_error_in_one_case_is_a_crash_row(tmp_path, monkeypatch):
+    real_run_case = report.run_case
+
+    def run_case(case, implementations):
+        if case.hp("weight_decay"):
+            raise RuntimeError("boom\nsecond line")
+        return real_run_case(case, implementations)
+
+    monkeypatch.setattr(report, "run_case", run_case)
+    assert build_report(tmp_path, registry=[], cases=_plain_cases(), implementations=FAST) == 1
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    by_id = {c["id"]: c for c in doc["cases"]}
+    assert [i["status"] for i in by_id["wd-000"]["implementations"]] == ["crash", "crash"]
+    assert "RuntimeError: boom second line" in by_id["wd-000"]["implementations"][1]["message"]
+    assert by_id["wd-000"]["case_file"] == "cases/wd-000.json"
+    assert (tmp_path / "cases" / "wd-000.json").exists()
+    assert [i["status"] for i in by_id["defaults-000"]["implementations"]] == ["pass", "pass"]
+    rows = {r["row"]: r for r in doc["rows"]}
+    assert rows["weight_decay"]["implementations"]["torch"]["verdict"] == "crash"
+
+
+def test_a_failing_render_keeps_the_previous_report(tmp_path, monkeypatch):
+    assert build_report(tmp_path, registry=[], cases=_plain_cases()[:1], implementations=FAST) == 0
+    before = {n: (tmp_path / n).read_bytes() for n in ("results.json", "parity.html")}
+
+    def broken(document, registry):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report, "render_html", broken)
+    with pytest.raises(RuntimeError):
+        build_report(tmp_path, registry=[], cases=_plain_cases(), implementations=FAST)
+    assert {n: (tmp_path / n).read_bytes() for n in before} == before
+    assert not list(tmp_path.glob("*.tmp"))
