@@ -26,7 +26,6 @@ the seed's overall claim). Per framework, first match wins:
 from __future__ import annotations
 
 import html
-import inspect
 import json
 import math
 import re
@@ -71,10 +70,7 @@ def _case_file_name(case_id: str) -> str:
 def _sweep(seed: int, examples: int | None, registry: Sequence[Divergence]) -> list:
     from harness.sweep import sweep_cases
 
-    # The sweep may also replay the registry's reproducers, when it takes the registry.
-    if "registry" in inspect.signature(sweep_cases).parameters:
-        return list(sweep_cases(seed, examples, registry=list(registry)))
-    return list(sweep_cases(seed, examples))
+    return list(sweep_cases(seed, examples, registry=list(registry)))
 
 
 def _row_order(row: str) -> tuple[int, str]:
