@@ -19,7 +19,7 @@ def test_defaults_short_runs(case):
     assert_conforms(case, ROW, "test_defaults_short_runs")
 
 
-@settings(max_examples=scaled(10))
+@settings(max_examples=scaled(6))
 @given(case=row_cases(ROW, long_runs=True))
 def test_defaults_long_runs(case):
     assert_conforms(case, ROW, "test_defaults_long_runs")
