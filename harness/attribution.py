@@ -111,10 +111,20 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
             ratio = ratios[key]
             if ratio > 1.0 or (key[1], key[2]) in worsened:
                 continue
-            # More rows must earn their place: a combination replaces a smaller
-            # explanation only when it halves what is left.
-            if key not in best or ratio < best[key][0] * (IMPROVEMENT if len(rows) > len(best[key][1]) else 1.0):
+            if key not in best:
                 best[key] = (ratio, rows, joint)
+                continue
+            held_ratio, held_rows, _ = best[key]
+            if len(rows) > len(held_rows):
+                # More rows must earn their place: a combination never replaces a
+                # confident smaller explanation (the rest is rounding noise that any
+                # near-no-op row, e.g. Nesterov at beta1 = 1e-7, can shave), and
+                # otherwise only when it halves what is left.
+                if held_ratio <= CONFIDENT or ratio >= held_ratio * IMPROVEMENT:
+                    continue
+            elif ratio >= held_ratio:
+                continue
+            best[key] = (ratio, rows, joint)
 
     # Every relevant variant takes part in combinations, even one that alone changes
     # nothing (float32 betas do nothing while g + wd * w cancels exactly, and matter as

@@ -49,3 +49,15 @@ def test_an_implementation_nothing_explains_is_unexplained(monkeypatch):
     assert result.status == VIOLATION
     param_violations = [v for v in result.violations if v.quantity == "param"]
     assert param_violations and all(v.rows == [UNEXPLAINED] for v in param_violations)
+
+
+def test_a_confident_explanation_is_not_replaced_by_a_near_noop_combination():
+    """Regression from CI: with beta1 = 2^-23 Nesterov changes the update only by rounding,
+    and eps + use_nesterov once displaced eps (which alone leaves 0.016 of the tolerance)
+    for an element, so a registered divergence read as unregistered."""
+    case = load_case(Path(__file__).resolve().parent / "data" / "attribution-near-noop-row.json")
+    result = run_case(case, ["reference", "mindspore"]).results[1]
+    assert result.status == VIOLATION
+    param_rows = {tuple(v.rows) for v in result.violations if v.quantity == "param"}
+    assert all("use_nesterov" not in rows for rows in param_rows), param_rows
+    assert ("eps",) in param_rows
