@@ -5,16 +5,20 @@ with that variant switched and the implementation is compared again. A variant
 explains a violation (quantity, parameter, element) when under it that element stays
 inside tolerance up to the step where it first left it; the explanation's quality is
 the largest error/tolerance it leaves there (0 = exact). A right mechanism typically
-leaves almost nothing; a coincidence lands just inside. So when the best single-row
-explanation is not clearly inside (ratio above CONFIDENT), variants of 2, 3, 4 rows
-switched together are tried as well, and each violation takes the explanation with
-the smallest ratio (such violations carry all its rows and `joint`). What nothing
-explains is "unexplained".
+leaves almost nothing; a coincidence lands just inside. An explanation is judged per
+element: one that brings more of the element's violating quantities inside beats one
+that fits a single number (see `_better`). So when the best single-row explanation is
+not clearly inside (ratio above CONFIDENT) or leaves some of its element outside,
+variants of 2, 3, 4 rows switched together are tried as well (a violation explained
+by several rows carries all of them and `joint`). What nothing explains is
+"unexplained".
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
 
@@ -85,6 +89,31 @@ def _element_probe(actual: Trajectory, violations: list[Violation]) -> dict[tupl
     return probe
 
 
+class Explanation(NamedTuple):
+    coverage: int  # how many of the element's violating quantities the variant brings inside
+    ratio: float  # error/tolerance it leaves for this violation (0 = exact)
+    rows: tuple[str, ...]
+    joint: bool
+
+
+def _better(new: Explanation, held: Explanation) -> bool:
+    """Whether `new` should replace `held` as the explanation of one violation.
+
+    A mechanism explains an element, not one number of it: the variant that brings more
+    of the element's violating quantities (param, exp_avg, exp_avg_sq, ...) inside wins.
+    A coincidence fits one number at one step (Nesterov at beta1 = 1e-3 changes the
+    first update by 0.1%, about what float32 betas do) and leaves the rest outside.
+    At equal coverage more rows must earn their place: a combination never replaces a
+    confident smaller explanation (what is left is rounding noise that a near-no-op row
+    can shave) and otherwise only when it halves what is left.
+    """
+    if new.coverage != held.coverage:
+        return new.coverage > held.coverage
+    if len(new.rows) > len(held.rows):
+        return held.ratio > CONFIDENT and new.ratio < held.ratio * IMPROVEMENT
+    return new.ratio < held.ratio
+
+
 def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list[Violation]) -> list[str]:
     """Fill `rows` and `joint` of every violation; return the sorted union of rows.
 
@@ -98,33 +127,27 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
     if not violations:
         return []
     first_steps = {v.key: v.step for v in violations}
+    element_keys: dict[tuple, list[tuple]] = defaultdict(list)
+    for key in first_steps:
+        element_keys[(key[1], key[2])].append(key)
     probe = _element_probe(actual, violations)
     base_ratios = _ratios(case, base, actual, probe)
-    # key -> (ratio, rows, joint) of the best explanation so far
-    best: dict[tuple, tuple[float, tuple[str, ...], bool]] = {}
+    best: dict[tuple, Explanation] = {}
 
     def consider(rows: tuple[str, ...], variant: dict, joint: bool) -> None:
         ratios = _ratios(case, reference_trajectory(case, variant), actual, probe)
         worsened = {(name, index) for (_, name, index), ratio in ratios.items()
                     if ratio > max(GROSS, 2.0 * base_ratios[(_, name, index)])}
-        for key in first_steps:
-            ratio = ratios[key]
-            if ratio > 1.0 or (key[1], key[2]) in worsened:
-                continue
-            if key not in best:
-                best[key] = (ratio, rows, joint)
-                continue
-            held_ratio, held_rows, _ = best[key]
-            if len(rows) > len(held_rows):
-                # More rows must earn their place: a combination never replaces a
-                # confident smaller explanation (the rest is rounding noise that any
-                # near-no-op row, e.g. Nesterov at beta1 = 1e-7, can shave), and
-                # otherwise only when it halves what is left.
-                if held_ratio <= CONFIDENT or ratio >= held_ratio * IMPROVEMENT:
-                    continue
-            elif ratio >= held_ratio:
-                continue
-            best[key] = (ratio, rows, joint)
+        inside = {key for key in first_steps if ratios[key] <= 1.0 and (key[1], key[2]) not in worsened}
+        for key in inside:
+            coverage = sum(k in inside for k in element_keys[(key[1], key[2])])
+            candidate = Explanation(coverage, ratios[key], rows, joint)
+            if key not in best or _better(candidate, best[key]):
+                best[key] = candidate
+
+    def settled(key: tuple) -> bool:
+        held = best.get(key)
+        return held is not None and held.ratio <= CONFIDENT and held.coverage == len(element_keys[(key[1], key[2])])
 
     # Every relevant variant takes part in combinations, even one that alone changes
     # nothing (float32 betas do nothing while g + wd * w cancels exactly, and matter as
@@ -134,7 +157,7 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
         if not _same(reference_trajectory(case, variant), base):
             consider(rows, variant, joint=False)
     for size in range(2, min(MAX_JOINT_ROWS, len(candidates)) + 1):
-        if all(key in best and best[key][0] <= CONFIDENT for key in first_steps):
+        if all(settled(key) for key in first_steps):
             break
         for combination in combinations(candidates, size):
             row_ids = tuple(sorted({row for rows, _ in combination for row in rows}))
@@ -146,8 +169,8 @@ def attribute(case: Case, base: Trajectory, actual: Trajectory, violations: list
     union: set[str] = set()
     for violation in violations:
         if violation.key in best:
-            _, rows, joint = best[violation.key]
-            violation.rows, violation.joint = sorted(rows), joint
+            held = best[violation.key]
+            violation.rows, violation.joint = sorted(held.rows), held.joint
         else:
             violation.rows, violation.joint = [UNEXPLAINED], False
         union.update(violation.rows)

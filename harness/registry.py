@@ -136,7 +136,7 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
     same implementation whose condition holds for the case, whose row attribution
     named, and whose measured bound the violation's relative error stays within.
     A violation that rows explain only jointly needs an entry for each of its rows
-    and stays within the largest of their bounds.
+    and stays within the sum of their bounds.
     """
     from harness.engine import KNOWN, VIOLATION
 
@@ -148,9 +148,10 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
         by_row = [d for d in predicted if d.row in violation.rows]
         if violation.joint:
             # Several mechanisms together: every row needs a predicting entry, and the
-            # combined error may reach the largest of their bounds.
+            # combined error may reach the sum of their bounds (to first order the
+            # mechanisms' errors add).
             covered = {d.row for d in by_row} == set(violation.rows)
-            bound = max((d.max_relative_error for d in by_row), default=0.0)
+            bound = sum(d.max_relative_error for d in by_row)
             matching = by_row if covered and _within(violation, bound) else []
         else:
             matching = [d for d in by_row if _within(violation, d.max_relative_error)]

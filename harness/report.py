@@ -119,7 +119,8 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str]) -> list[dict]:
     several entries, and each row lists only its own.
     """
     stats: dict = defaultdict(lambda: {"cases": 0, "statuses": Counter(), "known": set(), "unregistered": 0,
-                                       "attributed": 0, "worst_relative_error": 0.0})
+                                       "attributed": 0, "worst_relative_error": 0.0,
+                                       "worst_pass_ratio": 0.0})
     case_counts: Counter = Counter(entry["row"] for entry in cases)
     for entry in cases:
         for impl in entry["implementations"]:
@@ -129,6 +130,9 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str]) -> list[dict]:
             own = stats[(entry["row"], name)]
             own["cases"] += 1
             own["statuses"][impl["status"]] += 1
+            if impl["status"] == PASS:
+                # How close the passing cases came: "consistent" with its margin.
+                own["worst_pass_ratio"] = max(own["worst_pass_ratio"], _float(impl["worst_ratio"]))
             for violation in impl["violations"]:
                 rows = [entry["row"]] if violation["rows"] in ([UNEXPLAINED], []) else list(violation["rows"])
                 if entry["row"] == DEFAULTS and DEFAULTS not in rows:
@@ -172,6 +176,7 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str]) -> list[dict]:
                 "attributed_violations": own["attributed"],
                 "unregistered_violations": own["unregistered"],
                 "worst_relative_error": _json_float(own["worst_relative_error"]),
+                "worst_pass_ratio": _json_float(own["worst_pass_ratio"]),
             }
         verdicts.append({"row": row_id, "kind": kind, "torch_name": torch_name, "mindspore_name": ms_name,
                          "claim_zh": claim_zh, "claim_en": claim_en, "cases": case_counts[row_id],
@@ -234,6 +239,8 @@ def render_html(document: dict, registry: Sequence[Divergence]) -> str:
             if info["attributed_violations"]:
                 detail += (f"; {info['attributed_violations']} violating element(s) attributed, worst relative "
                            f"error {e(_number(info['worst_relative_error']))}")
+            if info["statuses"].get(PASS):
+                detail += f"; passing cases within {e(_number(info['worst_pass_ratio']))}x tolerance"
             detail += "</small>"
             cells.append(f"<td class='{_verdict_class(info['verdict'])}'>{e(info['verdict'])}{detail}</td>")
         parts.append(f"<tr><td><code>{e(row['row'])}</code></td><td>{e(row['torch_name'])}</td>"

@@ -48,6 +48,10 @@ def test_violation_attributed_to_another_row_is_not_known(tmp_path):
 
 
 def test_violation_beyond_the_measured_bound_is_not_known(tmp_path):
-    entries = [dataclasses.replace(e, max_relative_error=1e-9) if e.row == "eps" else e for e in default_registry()]
+    # Every MindSpore entry: the eps case's parameters are explained by betas + eps
+    # jointly (float32 betas also move exp_avg_sq), and a joint violation may reach the
+    # sum of its entries' bounds.
+    entries = [dataclasses.replace(e, max_relative_error=1e-9) if e.implementation == "mindspore" else e
+               for e in default_registry()]
     with pytest.raises(AssertionError, match="not predicted"):
         assert_conforms(load_case(EPS_CASE), "eps", "meta bound", registry=entries, failures_dir=tmp_path)

@@ -124,9 +124,10 @@ def test_unregistered_violation_fails_and_saves_the_case(tmp_path):
 
     rows = {r["row"]: r for r in doc["rows"]}
     assert rows["eps"]["implementations"]["mindspore"]["verdict"] == "diverges (UNREGISTERED)"
-    # Verdicts count every violation, not only the ones listed: 30 parameter elements
-    # are attributed to eps (the moments' float32-betas violations go to betas).
-    assert rows["eps"]["implementations"]["mindspore"]["attributed_violations"] == 30
+    # Verdicts count every violation, not only the ones listed: 30 elements, each with
+    # its parameter (eps) and exp_avg_sq (float32 betas) out, explained jointly by
+    # betas + eps, count toward eps.
+    assert rows["eps"]["implementations"]["mindspore"]["attributed_violations"] == 60
     assert rows["eps"]["implementations"]["mindspore"]["worst_relative_error"] > 0.1
     assert rows["defaults"]["implementations"]["mindspore"]["verdict"] == "diverges (UNREGISTERED)"
     assert rows["eps"]["implementations"]["torch"]["verdict"] == "not exercised"
@@ -135,7 +136,10 @@ def test_unregistered_violation_fails_and_saves_the_case(tmp_path):
     assert wd["statuses"] == {"violation": 1} and wd["verdict"] == "consistent within tolerance"
     betas = rows["betas"]["implementations"]["mindspore"]
     assert rows["betas"]["cases"] == 0 and betas["verdict"] == "diverges (UNREGISTERED)"
-    assert rows["weight_decay"]["implementations"]["torch"]["verdict"] == "consistent within tolerance"
+    torch_wd = rows["weight_decay"]["implementations"]["torch"]
+    assert torch_wd["verdict"] == "consistent within tolerance"
+    # "consistent" comes with its margin: how close the passing cases came to tolerance.
+    assert 0.0 < torch_wd["worst_pass_ratio"] <= 1.0
     page = (tmp_path / "parity.html").read_text(encoding="utf-8")
     assert "href='cases/defaults-eps.json'" in page
     assert all(f"<code>{row}</code>" in page for row in ROW_IDS)
