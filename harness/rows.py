@@ -193,9 +193,3 @@ UNEXPLAINED = "unexplained"
 DEFAULTS_CLAIM_ZH = "`mindspore.nn.Adam` 可以覆盖 `torch.optim.Adam` 的功能，且默认参数下功能一致。"
 DEFAULTS_CLAIM_EN = "mindspore.nn.Adam covers torch.optim.Adam's functionality, and under default arguments they behave the same."
 
-
-def row_for_key(key: str) -> Row | None:
-    for row in ROWS:
-        if key in row.canonical_keys:
-            return row
-    return None
