@@ -202,3 +202,13 @@ def test_a_failing_render_keeps_the_previous_report(tmp_path, monkeypatch):
         build_report(tmp_path, registry=[], cases=_plain_cases(), implementations=FAST)
     assert {n: (tmp_path / n).read_bytes() for n in before} == before
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_torch_on_a_mindspore_only_row_is_no_counterpart_even_when_plain_adam_matches(tmp_path):
+    locking = _case([[[0.1, -0.2]], [[0.2, 0.1]]], [[1.0, 2.0]], use_locking=True)
+    assert build_report(tmp_path, registry=[], cases=[SweepCase("locking-000", "use_locking", "generated", locking)],
+                        implementations=FAST) == 0
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    torch = {r["row"]: r["implementations"]["torch"] for r in doc["rows"]}
+    assert torch["use_locking"]["statuses"] == {"pass": 1}
+    assert torch["use_locking"]["verdict"] == "no counterpart (plain Adam consistent within tolerance)"
