@@ -12,8 +12,10 @@ Conditions (`when`, all must hold):
     dtype_in = ["float32", ...]
     nondefault = ["loss_scale", ...]   every listed hyperparameter differs from its default
     param_name_matches = "regex"       some parameter with weight decay > 0 has a matching name
-    eps_over_gradient_above = x        eps / sqrt(1 - beta2) > x * |g + weight_decay * w| for
-                                       some element and step (w along the reference)
+    eps_over_gradient_above_roundoffs = x
+                                       eps / sqrt(1 - beta2) > x * u * |g + weight_decay * w| for
+                                       some element and step (w along the reference; u the unit
+                                       roundoff of the case dtype, whose tolerance scales with it)
     beta1_below = x                    beta1 < x
 """
 
@@ -60,12 +62,17 @@ class Divergence:
         return all(_PREDICATES[name](self, case, arg) for name, arg in self.when.items())
 
 
-def _eps_over_gradient_above(entry: Divergence, case: Case, threshold: Any) -> bool:
-    """Some step's eps / sqrt(1 - beta2) exceeds `threshold` times |g_eff| of an element,
-    with g_eff = g + weight_decay * w along the reference trajectory."""
+def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs: Any) -> bool:
+    """Some step's eps / sqrt(1 - beta2) exceeds `roundoffs` unit roundoffs of the case
+    dtype times |g_eff| of an element, g_eff = g + weight_decay * w along the reference.
+    (The eps placement changes an update by about that ratio; the tolerance is a multiple
+    of the same unit roundoff, so one threshold serves float32 and float64.)"""
     import numpy as np
 
+    from harness.tolerance import unit_roundoff
     from harness.trajectory import reference_trajectory
+
+    threshold = float(roundoffs) * unit_roundoff(case.np_dtype)
 
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
@@ -74,7 +81,7 @@ def _eps_over_gradient_above(entry: Divergence, case: Case, threshold: Any) -> b
         grads = np.stack([step[index] for step in case.grads]).astype(np.float64)
         g_eff = np.abs(grads + case.weight_decay_for(spec.name) * reference.data[spec.name]["param"][:-1])
         with np.errstate(divide="ignore"):
-            if np.any(eps_first_step / g_eff > float(threshold)):
+            if np.any(eps_first_step / g_eff > threshold):
                 return True
     return False
 
@@ -88,7 +95,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "dtype_in": lambda entry, case, arg: case.dtype in arg,
     "nondefault": lambda entry, case, arg: all(key in case.non_default_options() for key in arg),
     "param_name_matches": _param_name_matches,
-    "eps_over_gradient_above": _eps_over_gradient_above,
+    "eps_over_gradient_above_roundoffs": _eps_over_gradient_above_roundoffs,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
 }
 

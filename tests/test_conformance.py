@@ -30,6 +30,17 @@ def test_registered_divergence_passes():
     assert {r.implementation: r.status for r in results}["mindspore"] == KNOWN
 
 
+def test_float64_amsgrad_case_is_known_through_three_entries():
+    """dev-profile finding: in float64 (MindSpore's amsgrad path) the eps placement is
+    visible at |g| = 10 (3.2e-8 of the update); float32 betas and float32 hyperparameters
+    act on the same element, so its violations are explained jointly by three rows."""
+    results = assert_conforms(load_case(ROOT / "tests" / "data" / "eps-float64-amsgrad.json"), "amsgrad",
+                              "meta float64 amsgrad")
+    mindspore = {r.implementation: r for r in results}["mindspore"]
+    assert mindspore.status == KNOWN
+    assert set(mindspore.rows) == {"amsgrad", "betas", "eps"}
+
+
 def test_a_fixed_framework_makes_its_entry_fail():
     """An entry claiming torch diverges on the eps reproducer: torch passes, so the entry is stale."""
     eps_entry = next(e for e in default_registry() if e.row == "eps")

@@ -38,9 +38,9 @@ def test_malformed_registry_is_one_line_error(tmp_path, text, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def _case(grad=0.5, **hyper):
+def _case(grad=0.5, dtype="float32", **hyper):
     return case_from_dict({
-        "schema": "optim-parity/case/1", "hyperparameters": hyper,
+        "schema": "optim-parity/case/1", "dtype": dtype, "hyperparameters": hyper,
         "params": [{"name": "bn.gamma", "shape": [1], "value": [1.0]}], "grads": [[[grad]]],
     })
 
@@ -51,7 +51,11 @@ def test_conditions():
     assert name_filter.predicts(_case(weight_decay=0.1)) and not name_filter.predicts(_case())
     eps = entries["mindspore-eps-before-bias-correction"]
     assert not eps.predicts(_case(grad=100.0))  # eps / sqrt(1 - beta2) is 3e-9 of |g|
-    assert eps.predicts(_case(grad=0.5))  # 6e-7 of |g|: above the 1e-7 threshold
+    assert eps.predicts(_case(grad=0.5))  # 6e-7 of |g|: above 1.6 u32 = 9.5e-8
+    # The threshold is in unit roundoffs of the case dtype: float64's tolerance is 5e8x
+    # tighter, so 3e-9 of |g| matters there (MindSpore runs float64 with amsgrad).
+    assert eps.predicts(_case(grad=100.0, dtype="float64"))
+    assert not eps.predicts(_case(grad=1e10, dtype="float64"))  # 3.2e-17 < 1.6 u64 = 1.8e-16
     lerp = entries["torch-lerp-float32-complement"]
     assert lerp.predicts(_case(betas=[0.1, 0.999])) and not lerp.predicts(_case())
     amsgrad = entries["mindspore-amsgrad-float64-float32-hyperparameters"]
