@@ -95,7 +95,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
     result.worst_ratio, result.worst = comparison.worst_ratio, comparison.worst
     if comparison.violations:
         result.status = VIOLATION
-        result.rows = attribute(case, reference, trajectory, comparison.violations)
+        result.rows = attribute(case, trajectory, comparison.violations)
     return result, trajectory
 
 
