@@ -73,7 +73,6 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     from harness.trajectory import reference_trajectory
 
     threshold = float(roundoffs) * unit_roundoff(case.np_dtype)
-
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
     reference = reference_trajectory(case)

@@ -135,5 +135,3 @@ def moment_scales(
     """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each)."""
     magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
     return _ema(magnitude, beta1), _ema(magnitude**2, beta2)
-
-
