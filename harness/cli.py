@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(message if self.prog == "optim-parity" else f"{self.prog.removeprefix('optim-parity ')}: {message}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="run one case file through the implementations")
     replay.add_argument("case", help="case file (schema optim-parity/case/1)")
-    replay.add_argument("--impl", action="append", choices=sorted(IMPLEMENTATIONS),
-                        help="implementation to run (repeatable; default: all)")
+    replay.add_argument("--impl", action="extend", nargs="+", choices=sorted(IMPLEMENTATIONS),
+                        help="implementation(s) to run (--impl torch mindspore, or repeated; default: all)")
     replay.add_argument("--json", metavar="OUT", help="write a result file (optim-parity/result/1)")
     replay.add_argument("--registry", metavar="TOML", help="known-divergence registry (default: cases/known_divergences.toml)")
 

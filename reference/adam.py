@@ -167,8 +167,9 @@ def adam_step(
         _build_single_lr and `Tensor(weight_decay, mstype.float32)`, adam.py
         `self.eps = Tensor(eps, mstype.float32)`, whatever the parameter dtype).
     beta1_as_lerp_weight: the first moment is torch's exp_avg.lerp_(grad, 1 - beta1) with
-        the weight held in float32: the effective beta1 is 1 - fl32(1 - beta1)
-        (0.00099998713 for beta1 = 0.001; irrelevant for beta1 >= 0.5 up to u32).
+        the weight held in kernel_dtype (the tensor dtype): the effective beta1 is
+        1 - fl(1 - beta1) (float32: 0.00099998713 for beta1 = 0.001; float64: off by up
+        to u64 / beta1 relative; irrelevant for beta1 >= 0.5 up to u).
         Source: torch/optim/adam.py _single_tensor_adam; aten/src/ATen/native/Lerp.h.
     lazy_rows: row-sparse gradient (lazy Adam): only the listed rows along axis 0
         have their m, v and w updated; the others are left untouched. `grad` must
@@ -229,9 +230,10 @@ def adam_step(
             v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
     else:
         if beta1_as_lerp_weight:
-            # torch: exp_avg.lerp_(grad, weight) with weight = fl32(1 - beta1); ATen's
-            # lerp uses 1 - weight for weight >= 0.5, exact in float32 (Sterbenz).
-            weight = _float32(1.0 - beta1)
+            # torch: exp_avg.lerp_(grad, weight) with weight = 1 - beta1 held in the
+            # tensor dtype (kernel_dtype); ATen's lerp uses 1 - weight for weight >= 0.5,
+            # exact (Sterbenz), so beta1 becomes 1 - fl(1 - beta1).
+            weight = float(np.dtype(kernel_dtype).type(1.0 - beta1))
             beta1 = 1.0 - weight
             one_minus_beta1 = weight
         m = beta1 * state.exp_avg + one_minus_beta1 * g

@@ -37,6 +37,10 @@ def test_passing_case_exits_0_and_writes_result_file(tmp_path, capsys):
     assert [i["implementation"] for i in doc["implementations"]] == ["reference", "torch"]
     for entry in doc["implementations"]:
         assert {"implementation", "status", "message", "violations", "rows"} <= set(entry)
+    # The form, several names after one --impl, selects the same.
+    assert main(["replay", str(_write(tmp_path, PASSING)), "--impl", "reference", "torch"]) == 0
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [["reference", "pass"],
+                                                                                    ["torch", "pass"]]
 
 
 def test_unregistered_violation_exits_1_with_attribution(tmp_path, capsys):

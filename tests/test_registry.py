@@ -56,7 +56,7 @@ def test_conditions():
     # tighter, so 3e-9 of |g| matters there (MindSpore runs float64 with amsgrad).
     assert eps.predicts(_case(grad=100.0, dtype="float64"))
     assert not eps.predicts(_case(grad=1e10, dtype="float64"))  # 3.2e-17 < 1.6 u64 = 1.8e-16
-    lerp = entries["torch-lerp-float32-complement"]
+    lerp = entries["torch-lerp-complement"]
     assert lerp.predicts(_case(betas=[0.1, 0.999])) and not lerp.predicts(_case())
     amsgrad = entries["mindspore-amsgrad-float64-float32-hyperparameters"]
     assert not amsgrad.predicts(_case(amsgrad=True))  # float32 case

@@ -43,7 +43,7 @@ class ReferenceAdapter:
         loss_scale = case.hp("loss_scale")
         exempt = self.variant.get("weight_decay_exempt_substrings", ())
         passthrough = {k: v for k, v in self.variant.items() if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
-        if "betas_precision" in passthrough:
+        if "betas_precision" in passthrough or "beta1_as_lerp_weight" in passthrough:
             passthrough.setdefault("kernel_dtype", case.dtype)
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
             state = self.states[i]
