@@ -43,7 +43,10 @@ class RegistryError(ValueError):
 class Divergence:
     id: str
     row: str
-    implementation: str
+    # The implementation(s) the entry covers; the TOML key `implementation` takes one
+    # name or a list (one mechanism shared by several implementations, e.g. the same
+    # kernel under PyNative and GRAPH_MODE).
+    implementations: tuple[str, ...]
     when: dict[str, Any]
     mechanism: str
     source: str
@@ -57,6 +60,9 @@ class Divergence:
     @property
     def reproducer_path(self) -> Path:
         return self.base_dir / self.reproducer
+
+    def covers(self, implementation: str) -> bool:
+        return implementation in self.implementations
 
     def predicts(self, case: Case) -> bool:
         return all(_PREDICATES[name](self, case, arg) for name, arg in self.when.items())
@@ -124,7 +130,12 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
             raise RegistryError(f"{where}: unknown condition(s) {unknown}; known: {sorted(_PREDICATES)}")
         if any(d.id == entry["id"] for d in out):
             raise RegistryError(f"{where}: duplicate id {entry['id']!r}")
-        out.append(Divergence(**entry, base_dir=path.resolve().parent.parent))
+        implementations = entry.pop("implementation")
+        implementations = (implementations,) if isinstance(implementations, str) else implementations
+        if not (isinstance(implementations, list | tuple) and implementations
+                and all(isinstance(n, str) for n in implementations)):
+            raise RegistryError(f"{where}: implementation must be a name or a non-empty list of names")
+        out.append(Divergence(**entry, implementations=tuple(implementations), base_dir=path.resolve().parent.parent))
     return out
 
 
@@ -148,7 +159,7 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
 
     if result.status != VIOLATION:
         return
-    candidates = [d for d in registry if d.implementation == result.implementation and d.row in result.rows]
+    candidates = [d for d in registry if d.covers(result.implementation) and d.row in result.rows]
     predicted = [d for d in candidates if d.predicts(case)]
     for violation in result.violations:
         by_row = [d for d in predicted if d.row in violation.rows]

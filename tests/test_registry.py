@@ -60,3 +60,19 @@ def test_conditions():
     assert lerp.predicts(_case(betas=[0.1, 0.999])) and not lerp.predicts(_case())
     amsgrad = entries["mindspore-amsgrad-float64-float32-hyperparameters"]
     assert not amsgrad.predicts(_case(amsgrad=True))  # float32 case
+
+
+def test_an_entry_may_cover_several_implementations(tmp_path):
+    text = GOOD.replace('implementation = "mindspore"', 'implementation = ["mindspore", "mindspore-graph"]')
+    path = tmp_path / "known.toml"
+    path.write_text(text)
+    (entry,) = load_registry(path)
+    assert entry.implementations == ("mindspore", "mindspore-graph")
+    assert entry.covers("mindspore-graph") and not entry.covers("torch")
+
+
+def test_an_empty_implementation_list_is_one_clear_error(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(GOOD.replace('implementation = "mindspore"', "implementation = []"))
+    with pytest.raises(RegistryError, match="implementation must be a name or a non-empty list"):
+        load_registry(path)
