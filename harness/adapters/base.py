@@ -26,6 +26,9 @@ Snapshot = dict[str, dict[str, Any]]
 
 class Adapter(Protocol):
     name: ClassVar[str]
+    # The framework behind it ("reference", "torch", "mindspore"): reports read a
+    # MindSpore-only row's option as "no counterpart" for every torch implementation.
+    framework: ClassVar[str]
     # Human description for reports, e.g. "torch.optim.Adam (foreach=False)".
     description: ClassVar[str]
 

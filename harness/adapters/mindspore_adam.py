@@ -51,6 +51,7 @@ def _mindspore_kwargs(case: Case) -> dict:
 
 class MindSporeAdapter:
     name: ClassVar[str] = "mindspore"
+    framework: ClassVar[str] = "mindspore"
     description: ClassVar[str] = f"mindspore.nn.Adam (MindSpore {ms.__version__}, PyNative, CPU)"
 
     def __init__(self, case: Case) -> None:

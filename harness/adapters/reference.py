@@ -21,6 +21,7 @@ _ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype"}
 
 class ReferenceAdapter:
     name: ClassVar[str] = "reference"
+    framework: ClassVar[str] = "reference"
     description: ClassVar[str] = "reference/adam.py (numpy float64 spec)"
 
     def __init__(self, case: Case, variant: dict[str, Any] | None = None) -> None:

@@ -22,6 +22,7 @@ def _is_schedule(lr: object) -> bool:
 
 class TorchAdapter:
     name: ClassVar[str] = "torch"
+    framework: ClassVar[str] = "torch"
     description: ClassVar[str] = f"torch.optim.Adam (torch {torch.__version__}, default implementation)"
 
     def __init__(self, case: Case) -> None:
