@@ -260,7 +260,7 @@ def render_html(document: dict, registry: Sequence[Divergence]) -> str:
                      "<th>source</th><th>measured bound</th><th>reproducer</th></tr>")
         for entry in sorted(registry, key=lambda d: d.id):
             parts.append(
-                f"<tr><td><code>{e(entry.id)}</code></td><td>{e(entry.row)}</td><td>{e(", ".join(entry.implementations))}</td>"
+                f"<tr><td><code>{e(entry.id)}</code></td><td>{e(entry.row)}</td><td>{e(', '.join(entry.implementations))}</td>"
                 f"<td><code>{e(json.dumps(entry.when, sort_keys=True))}</code></td><td>{e(entry.mechanism)}</td>"
                 f"<td>{e(entry.source)}</td><td>{e(entry.bound)}<br><small>max relative error "
                 f"{e(str(entry.max_relative_error))}</small></td><td><code>{e(entry.reproducer)}</code></td></tr>")
