@@ -1,16 +1,55 @@
-"""Result files (schema "optim-parity/result/1") and the environment they came from."""
+"""Results files and the environment they came from.
+
+    optim-parity/result/1    one case through the implementations (`replay --json`)
+    optim-parity/results/1   a run (`pytest cases/ --parity-report DIR`, `optim-parity report`):
+
+{"schema": "optim-parity/results/1",
+ "environment": {"python", "platform", "machine", "cpu_flags": [...], "packages": {name: version}},
+ "run": {"source": "pytest" | "sweep", "profile", "seed", "implementations": [...]},
+ "registry": [every known-divergence entry],
+ "summary": {implementation: {verdict class: number of rows}},
+ "rows": [{"row", "kind", "torch_name", "mindspore_name", "claim_zh", "claim_en", "cases",
+           "implementations": {name: {"verdict", "verdict_class", "cases", "statuses", "worst_ratio",
+                                      "worst_case", "worst_case_file", "known", "attributed_violations",
+                                      "unregistered_violations", "worst_relative_error", "worst_pass_ratio",
+                                      "violations": [{"case", "quantity", "param", "shape", "dtype", "step",
+                                                      "index", "expected", "actual", "error", "tolerance",
+                                                      "ratio", "reference_scale", "relative_error", "rows",
+                                                      "joint", "divergence"}]}}}],
+ "cases": [{"id", "row", "test", "source", "case_file", "dtype", "steps", "hyperparameters", "params",
+            "implementations": [{"implementation", "description", "status", "message", "rows",
+                                 "divergence", "worst_ratio", "worst", "violation_count",
+                                 "series"?, "update_ratio"?}]}]}
+
+Every violation is listed under each row it is attributed to (harness/verdicts.py), with
+the id of its case; the cases list carries each case's recipe and per-implementation
+status. A case file (relative to the results file's directory) exists for the worst case
+of every row x implementation and for every case with an unregistered violation or a
+crash. Non-finite numbers are the strings "inf" / "nan". Deterministic: no timestamps,
+no timings, cases sorted by row and id.
+"""
 
 from __future__ import annotations
 
 import json
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from harness.engine import ImplementationResult
-
 RESULT_SCHEMA = "optim-parity/result/1"
+RESULTS_SCHEMA = "optim-parity/results/1"
+
+# CPU features that change floating-point results (fused multiply-add contracts a*b+c
+# into one rounding; vector widths change reduction order; bf16/fp16 units change
+# half-precision paths).
+FLOAT_RELEVANT_CPU_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
+                            "avx512vl", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "asimd", "sve")
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used; the message is one line."""
 
 
 def versions() -> dict[str, str]:
@@ -23,7 +62,23 @@ def versions() -> dict[str, str]:
     return out
 
 
-def result_document(results: Iterable[ImplementationResult], case_path: str | None = None) -> dict:
+def cpu_flags() -> list[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    match = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.MULTILINE)
+    flags = set(match.group(1).split()) if match else set()
+    return [f for f in FLOAT_RELEVANT_CPU_FLAGS if f in flags]
+
+
+def environment() -> dict:
+    packages = versions()
+    return {"python": packages.pop("python"), "platform": platform.platform(), "machine": platform.machine(),
+            "cpu_flags": cpu_flags(), "packages": packages}
+
+
+def result_document(results: Iterable, case_path: str | None = None) -> dict:
     doc = {"schema": RESULT_SCHEMA, "versions": versions()}
     if case_path is not None:
         doc["case"] = case_path
@@ -31,11 +86,92 @@ def result_document(results: Iterable[ImplementationResult], case_path: str | No
     return doc
 
 
+def _registry_json(registry) -> list[dict]:
+    return [{"id": d.id, "row": d.row, "implementation": list(d.implementations), "when": d.when,
+             "mechanism": d.mechanism, "source": d.source, "bound": d.bound,
+             "max_relative_error": d.max_relative_error if d.max_relative_error != float("inf") else "inf",
+             "reproducer": d.reproducer} for d in sorted(registry, key=lambda d: d.id)]
+
+
+def results_document(entries: list[dict], registry, *, source: str, profile: str | None, seed: int | None,
+                     env: dict | None = None) -> tuple[dict, list[dict]]:
+    """The results document for case entries (harness/collect.py), and the entries
+    whose case file must be written (each gets its "case_file")."""
+    from harness.verdicts import REPORT_ROWS, VIOLATION, CRASH, implementation_order, row_verdicts, summary
+
+    by_id: dict[str, dict] = {}
+    for entry in entries:
+        by_id.setdefault(entry["id"], entry)  # Hypothesis may run the same example twice
+    order = {row: i for i, row in enumerate(REPORT_ROWS)}
+    cases = sorted(by_id.values(), key=lambda e: (order.get(e["row"], len(order)), e["row"], e["id"]))
+    implementations = sorted({i["implementation"] for e in cases for i in e["implementations"]},
+                             key=implementation_order)
+    compared = [n for n in implementations if n != "reference"]
+    rows = row_verdicts(cases, {d.id: d.row for d in registry}, compared)
+
+    needs_file = {e["id"] for e in cases
+                  if any(i["status"] in (VIOLATION, CRASH) for i in e["implementations"])}
+    needs_file |= {info["worst_case"] for row in rows for info in row["implementations"].values()
+                   if info["worst_case"]}
+    files = {case_id: f"cases/{_file_name(case_id)}" for case_id in sorted(needs_file)}
+    for row in rows:
+        for info in row["implementations"].values():
+            info["worst_case_file"] = files.get(info["worst_case"])
+    listed = []
+    for entry in cases:
+        out = {k: v for k, v in entry.items() if k != "case_text"}
+        out["case_file"] = files.get(entry["id"])
+        out["implementations"] = [{k: v for k, v in impl.items() if k != "violations"}
+                                  for impl in entry["implementations"]]
+        listed.append(out)
+    document = {
+        "schema": RESULTS_SCHEMA,
+        "environment": env or environment(),
+        "run": {"source": source, "profile": profile, "seed": seed, "implementations": implementations},
+        "registry": _registry_json(registry),
+        "summary": summary(rows, compared),
+        "rows": rows,
+        "cases": listed,
+    }
+    return document, [dict(by_id[case_id], case_file=path) for case_id, path in files.items()]
+
+
+def _file_name(case_id: str) -> str:
+    return (re.sub(r"[^A-Za-z0-9._-]", "_", case_id) or "case") + ".json"
+
+
+def failed(document: dict) -> bool:
+    """Some implementation has an unregistered violation or crashed somewhere."""
+    return any(i["status"] in ("violation", "crash") for c in document["cases"] for i in c["implementations"])
+
+
 def write_json(document: dict, path: str | Path) -> Path:
     """Write atomically: a reader never sees half a file, an old file survives a failure."""
+    return write_text_atomic(json.dumps(document, indent=1, sort_keys=False) + "\n", path)
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def load_results(path: str | Path) -> dict:
+    """A results file, checked enough to be used; one-line ResultsError otherwise."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: not a results file (invalid JSON: {exc})") from None
+    if not isinstance(document, dict) or document.get("schema") != RESULTS_SCHEMA:
+        schema = document.get("schema") if isinstance(document, dict) else type(document).__name__
+        raise ResultsError(f"{path}: not a results file (schema {schema!r}, expected {RESULTS_SCHEMA!r})")
+    for key, kind in (("environment", dict), ("run", dict), ("rows", list), ("cases", list), ("registry", list)):
+        if not isinstance(document.get(key), kind):
+            raise ResultsError(f"{path}: corrupted results file (field {key!r} missing or not a {kind.__name__})")
+    return document

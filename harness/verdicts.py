@@ -1,0 +1,188 @@
+"""Row verdicts: one per row of the difference table and implementation, from case entries.
+
+A case belongs to the row whose test (or sweep row) generated it; in addition every
+violation counts toward the rows attribution named for it (an unexplained one toward
+the case's row; in a "defaults" case also toward "defaults", the seed's overall claim).
+Per implementation, first match wins:
+
+    not exercised              no case of the row and no violation attributed to it
+    diverges (UNREGISTERED)    an unregistered violation attributed to the row
+    crash                      a case of the row crashed
+    diverges (known: ids)      registered divergences of the row occurred
+    no counterpart             a torch implementation on a MindSpore-only row, every case unsupported
+    unsupported                every case of the row was unsupported
+    no counterpart (plain ...) a torch implementation on a MindSpore-only row otherwise: plain
+                               Adam (torch has no such option) is consistent with the option's meaning
+    consistent within tolerance
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from typing import Any
+
+from harness.rows import DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, MINDSPORE_ONLY, ROW_IDS, ROWS, UNEXPLAINED
+
+DEFAULTS = "defaults"
+REPORT_ROWS = (DEFAULTS,) + ROW_IDS
+
+PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH = "pass", "known", "violation", "unsupported", "crash"
+
+CONSISTENT = "consistent within tolerance"
+UNREGISTERED = "diverges (UNREGISTERED)"
+KNOWN_PREFIX = "diverges (known: "
+CRASHED = "crash"
+NO_COUNTERPART = "no counterpart"
+# A torch implementation on a MindSpore-only option whose meaning plain Adam has
+# (use_locking, use_lazy and use_offload with dense gradients, loss_scale with unscaled
+# gradients): the seed's "PyTorch has no such parameter" holds, and nothing is lost.
+NO_COUNTERPART_PLAIN = "no counterpart (plain Adam consistent within tolerance)"
+ALL_UNSUPPORTED = "unsupported"
+NOT_EXERCISED = "not exercised"
+
+# verdict_class: what a reader (and a colour) makes of a verdict.
+CLASSES = ("consistent", "known", "divergent", "crash", "no-counterpart", "unsupported", "not-exercised")
+
+
+def verdict_class(verdict: str) -> str:
+    if verdict == CONSISTENT:
+        return "consistent"
+    if verdict.startswith(KNOWN_PREFIX):
+        return "known"
+    return {UNREGISTERED: "divergent", CRASHED: "crash", NO_COUNTERPART: "no-counterpart",
+            NO_COUNTERPART_PLAIN: "no-counterpart", ALL_UNSUPPORTED: "unsupported",
+            NOT_EXERCISED: "not-exercised"}[verdict]
+
+
+def framework_of(implementation: str) -> str:
+    """Implementation names start with their framework: torch, torch-fused, mindspore-graph ..."""
+    return implementation.split("-", 1)[0]
+
+
+def implementation_order(name: str) -> tuple[int, str]:
+    order = ("reference", "torch", "mindspore")
+    framework = framework_of(name)
+    return (order.index(framework) if framework in order else len(order), name)
+
+
+def _float(x: Any) -> float:
+    return float(x)  # non-finite numbers are written as "inf"/"nan"; float() reads them back
+
+
+def _json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
+
+
+def _table() -> list[tuple[str, str, str, str, str, str]]:
+    table = [(DEFAULTS, "(all defaults)", "(all defaults)", DEFAULTS_CLAIM_ZH, DEFAULTS_CLAIM_EN, "overall")]
+    table += [(r.id, r.torch_name or "-", r.mindspore_name, r.claim_zh, r.claim_en, r.kind) for r in ROWS]
+    return table
+
+
+def _new_stats() -> dict:
+    return {"cases": 0, "statuses": Counter(), "known": set(), "unregistered": 0, "violations": [],
+            "worst_relative_error": 0.0, "worst_pass_ratio": 0.0, "worst_ratio": -1.0, "worst_case": None}
+
+
+def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations: list[str]) -> list[dict]:
+    """Rows (defaults first) with a verdict per implementation (every one but the
+    reference), from case entries that hold every violation.
+
+    entry_rows maps a registry id to its row: a jointly explained violation names
+    several entries, and each row lists only its own.
+    """
+    stats: dict = defaultdict(_new_stats)
+    case_counts: Counter = Counter(entry["row"] for entry in cases)
+    params_of = {entry["id"]: {p["name"]: p["shape"] for p in entry["params"]} for entry in cases}
+    for entry in cases:
+        for impl in entry["implementations"]:
+            name = impl["implementation"]
+            if name == "reference":
+                continue
+            own = stats[(entry["row"], name)]
+            own["cases"] += 1
+            own["statuses"][impl["status"]] += 1
+            ratio = _float(impl["worst_ratio"])
+            if impl["status"] == PASS:
+                # How close the passing cases came: "consistent" with its margin.
+                own["worst_pass_ratio"] = max(own["worst_pass_ratio"], ratio)
+            if impl["status"] not in (UNSUPPORTED, CRASH) and ratio > own["worst_ratio"]:
+                own["worst_ratio"], own["worst_case"] = ratio, entry["id"]
+            for violation in impl["violations"]:
+                rows = [entry["row"]] if violation["rows"] in ([UNEXPLAINED], []) else list(violation["rows"])
+                if entry["row"] == DEFAULTS and DEFAULTS not in rows:
+                    rows.append(DEFAULTS)  # the seed's overall claim is about whatever differs
+                listed = dict(violation, case=entry["id"], dtype=entry["dtype"],
+                              shape=params_of[entry["id"]].get(violation["param"]),
+                              ratio=_json_float(_ratio(violation)))
+                for row in rows:
+                    target = stats[(row, name)]
+                    target["violations"].append(listed)
+                    if violation["divergence"]:
+                        ids = violation["divergence"].split(",")
+                        target["known"].update(i for i in ids if entry_rows.get(i) == row or row == DEFAULTS)
+                    else:
+                        target["unregistered"] += 1
+                    target["worst_relative_error"] = max(target["worst_relative_error"],
+                                                         _float(violation["relative_error"]))
+                    if row != entry["row"] and _ratio(violation) > target["worst_ratio"]:
+                        target["worst_ratio"], target["worst_case"] = _ratio(violation), entry["id"]
+
+    verdicts = []
+    for row_id, torch_name, ms_name, claim_zh, claim_en, kind in _table():
+        per_impl = {}
+        for name in implementations:
+            own = stats.get((row_id, name)) or _new_stats()
+            verdict = _verdict(own, name, kind)
+            violations = sorted(own["violations"], key=lambda v: (v["case"], v["param"], v["quantity"], v["index"]))
+            per_impl[name] = {
+                "verdict": verdict,
+                "verdict_class": verdict_class(verdict),
+                "cases": own["cases"],
+                "statuses": {s: own["statuses"][s] for s in sorted(own["statuses"])},
+                "worst_ratio": _json_float(max(own["worst_ratio"], 0.0)),
+                "worst_case": own["worst_case"],
+                "known": sorted(own["known"]),
+                "attributed_violations": len(violations),
+                "unregistered_violations": own["unregistered"],
+                "worst_relative_error": _json_float(own["worst_relative_error"]),
+                "worst_pass_ratio": _json_float(own["worst_pass_ratio"]),
+                "violations": violations,
+            }
+        verdicts.append({"row": row_id, "kind": kind, "torch_name": torch_name, "mindspore_name": ms_name,
+                         "claim_zh": claim_zh, "claim_en": claim_en, "cases": case_counts[row_id],
+                         "implementations": per_impl})
+    return verdicts
+
+
+def _ratio(violation: dict) -> float:
+    error, tolerance = _float(violation["error"]), _float(violation["tolerance"])
+    if error == 0.0:
+        return 0.0
+    return math.inf if tolerance == 0.0 else error / tolerance
+
+
+def _verdict(own: dict, name: str, kind: str) -> str:
+    statuses = own["statuses"]
+    torch_on_mindspore_only = framework_of(name) == "torch" and kind == MINDSPORE_ONLY
+    if own["cases"] == 0 and not own["violations"]:
+        return NOT_EXERCISED
+    if own["unregistered"]:
+        return UNREGISTERED
+    if statuses[CRASH]:
+        return CRASHED
+    if own["known"]:
+        return f"{KNOWN_PREFIX}{', '.join(sorted(own['known']))})"
+    if own["cases"] and statuses[UNSUPPORTED] == own["cases"]:
+        return NO_COUNTERPART if torch_on_mindspore_only else ALL_UNSUPPORTED
+    return NO_COUNTERPART_PLAIN if torch_on_mindspore_only else CONSISTENT
+
+
+def summary(rows: list[dict], implementations: list[str]) -> dict:
+    """Per implementation: how many rows fall in each verdict class."""
+    out = {}
+    for name in implementations:
+        counts = Counter(row["implementations"][name]["verdict_class"] for row in rows)
+        out[name] = {cls: counts[cls] for cls in CLASSES}
+    return out
