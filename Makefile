@@ -11,11 +11,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[frameworks,test]'
 	touch $(STAMP)
 
+# The conformance suite under the default (ci) profile, collected into one report.
 report: $(STAMP)
-	$(BIN)/optim-parity report --out reports/latest
+	$(BIN)/python -m harness.run_pytest cases/ -n auto --parity-report reports/latest
 
 test: $(STAMP)
-	$(BIN)/python -m harness.run_pytest cases/ tests/
+	$(BIN)/python -m harness.run_pytest -n auto cases/ tests/
 
 bench: $(STAMP)
 	$(BIN)/optim-parity bench

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,11 @@ def _update_ratio(case: Case, run: Any, implementation: str) -> list[list[float]
     return sorted(points)[:UPDATE_RATIO_POINTS] or None
 
 
+def test_prefix(test: str) -> str:
+    """'cases/test_eps.py::test_eps' -> 'test_eps'; parameters stay ('test_x_torch-fused')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", test.split("::")[-1]).strip("_")
+
+
 def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | None, source: str,
                entry_id: str | None = None, with_timing: bool = False) -> dict:
     """One checked case as a JSON-ready dict (see the module docstring)."""
@@ -99,7 +105,10 @@ def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | Non
                 impl["update_ratio"] = ratio
         implementations.append(impl)
     return {
-        "id": entry_id or case_id(row if test is None else test.rsplit("::", 1)[-1].split("[")[0], text),
+        # The same case through other implementations (a reproducer per implementation,
+        # a test parametrized by implementation) is another entry.
+        "id": entry_id or case_id(row if test is None else test_prefix(test),
+                                  text + "\n" + " ".join(r.implementation for r in results)),
         "row": row, "test": test, "source": source,
         "dtype": case.dtype, "steps": case.num_steps, "hyperparameters": case.hyperparameters,
         "params": [{"name": p.name, "shape": list(p.shape)} for p in case.params],
@@ -114,6 +123,7 @@ class CaseRecorder:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.current_test: str | None = None  # the pytest node id, set by the plugin
 
     def record(self, entry: dict) -> None:
         with self.path.open("a", encoding="utf-8") as out:

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from harness import collect
 from harness.adapters import DEFAULT_IMPLEMENTATIONS
 from harness.casefile import Case, save_case
 from harness.engine import CRASH, VIOLATION, ImplementationResult, run_case
@@ -28,11 +29,18 @@ def default_registry() -> tuple[Divergence, ...]:
 
 
 def check_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
-               registry: Sequence[Divergence] | None = None) -> list[ImplementationResult]:
+               registry: Sequence[Divergence] | None = None, *, row: str | None = None,
+               test: str | None = None, source: str = "generated") -> list[ImplementationResult]:
+    """Run and classify one case. With `row` given and a parity report being collected
+    (pytest --parity-report), the case is recorded for the report."""
     registry = default_registry() if registry is None else registry
     run = run_case(case, implementations)
     for result in run.results:
         classify(result, case, list(registry))
+    recorder = collect.active()
+    if recorder is not None and row is not None:
+        recorder.record(collect.case_entry(case=case, run=run, results=run.results, row=row,
+                                           test=recorder.current_test or test, source=source))
     return run.results
 
 
@@ -54,7 +62,7 @@ def assert_conforms(case: Case, row: str, name: str,
                     implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
                     registry: Sequence[Divergence] | None = None,
                     failures_dir: Path = FAILURES_DIR) -> list[ImplementationResult]:
-    results = check_case(case, implementations, registry)
+    results = check_case(case, implementations, registry, row=row, test=name)
     failed = [r for r in results if r.status in (VIOLATION, CRASH)]
     if failed:
         path = save_case(case, failures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".json"))
@@ -79,7 +87,8 @@ def entry_still_reproduces(entry: Divergence, registry: Sequence[Divergence] | N
         return f"{entry.id}: its own reproducer does not satisfy its condition {entry.when}"
     registry = list(default_registry() if registry is None else registry)
     for implementation in entry.implementations:
-        result = check_case(case, ["reference", implementation], registry)[1]
+        result = check_case(case, ["reference", implementation], registry, row=entry.row,
+                            test=f"reproducer-{entry.id}-{implementation}", source=entry.reproducer)[1]
         matched = [v for v in result.violations if v.divergence and entry.id in v.divergence.split(",")]
         if not matched:
             return (f"{entry.id}: {implementation} no longer shows this divergence on {entry.reproducer} "

@@ -1,14 +1,25 @@
-"""pytest plugin: Hypothesis profiles for the conformance suite.
+"""pytest plugin (entry point `pytest11`, also loaded by the repository's conftest.py).
 
-    ci        derandomized (same examples every run), sized so `pytest cases/` takes
-              about 10 minutes on 2 cores; the default.
+Hypothesis profiles for the conformance suite:
+
+    ci        derandomized (same examples every run); the default.
     dev       random, with the failure database in .hypothesis/ (git-ignored).
     thorough  dev with 10x the examples of ci.
 
-Select with `pytest --hypothesis-profile=dev` (Hypothesis's own option).
+Select with `pytest --hypothesis-profile=NAME` (Hypothesis's own option).
+
+`--parity-report DIR` collects every case the conformance suite checks (each example
+of every `cases/test_*.py` test and every registry reproducer) and, at the end of the
+session, writes DIR/results.json (schema optim-parity/results/1), DIR/parity.html and
+the case files they name. Under pytest-xdist (`-n auto`) every worker appends its
+cases to its own file DIR/.parts/<worker>.jsonl; the controller joins them into one
+report when all workers are done and removes the parts.
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -22,12 +33,72 @@ settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=True, data
 settings.register_profile("dev", max_examples=2 * CI_EXAMPLES, **_COMMON)
 settings.register_profile("thorough", max_examples=10 * CI_EXAMPLES, **_COMMON)
 
+PARTS = ".parts"
+
 
 def scaled(ci_examples: int) -> int:
     """Examples for a test that runs `ci_examples` under ci, scaled with the active profile."""
     return max(1, round(ci_examples * settings.default.max_examples / CI_EXAMPLES))
 
 
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("optim-parity")
+    group.addoption("--parity-report", metavar="DIR", default=None,
+                    help="write DIR/results.json and DIR/parity.html for the cases this session checks")
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config) -> None:
     if not config.getoption("hypothesis_profile", default=None):
         settings.load_profile("ci")
+    directory = config.getoption("parity_report", default=None)
+    if not directory:
+        return
+    from harness.collect import CaseRecorder, activate
+
+    parts = Path(directory) / PARTS
+    if _is_worker(config):
+        name = config.workerinput["workerid"]
+    else:
+        shutil.rmtree(parts, ignore_errors=True)  # the controller starts before any worker
+        name = "main"
+    activate(CaseRecorder(parts / f"{name}.jsonl"))
+
+
+def pytest_runtest_setup(item) -> None:
+    from harness.collect import active
+
+    recorder = active()
+    if recorder is not None:
+        recorder.current_test = item.nodeid
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    config = session.config
+    directory = config.getoption("parity_report", default=None)
+    if not directory or _is_worker(config):
+        return
+    from harness.collect import read_parts
+    from harness.conformance import default_registry
+    from harness.report import print_summary, write_report
+    from harness.results import results_document
+
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    write = (lambda line: terminal.write_line(line)) if terminal else print
+    out_dir = Path(directory)
+    entries = read_parts(out_dir / PARTS)
+    if not entries:
+        write(f"optim-parity: no conformance cases were checked; {out_dir} left as it was")
+        return
+    registry = list(default_registry())
+    profile = config.getoption("hypothesis_profile", default=None) or "ci"
+    seed = config.getoption("hypothesis_seed", default=None)
+    document, to_save = results_document(entries, registry, source="pytest", profile=profile,
+                                         seed=None if seed is None else int(seed))
+    write_report(out_dir, document, to_save, registry)
+    shutil.rmtree(out_dir / PARTS, ignore_errors=True)
+    write("")
+    print_summary(document, out_dir, write)
