@@ -1,7 +1,10 @@
 """The `optim-parity` command line.
 
     optim-parity replay CASE.json [--impl NAME ...] [--json OUT]
-    optim-parity report [--out DIR] [--examples N] [--seed S]
+    optim-parity report [--out DIR] [--examples N] [--seed S] [--shard I/N]
+    optim-parity merge A.json B.json ... -o OUT.json
+    optim-parity baseline save --from RESULTS.json [--name NAME]
+    optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
     optim-parity bench [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
@@ -45,6 +48,27 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--examples", type=int, default=None, help="generated cases per row (default: sweep setting)")
     report.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
     report.add_argument("--registry", metavar="TOML", help="known-divergence registry")
+    report.add_argument("--shard", metavar="I/N", help="run only shard I of N of the sweep (merge with `merge`)")
+
+    merge = sub.add_parser("merge", help="join results files of shards of one sweep into one results file")
+    merge.add_argument("results", nargs="+", help="results.json files (schema optim-parity/results/1)")
+    merge.add_argument("-o", "--out", required=True, help="merged results.json (parity.html and cases/ beside it)")
+    merge.add_argument("--registry", metavar="TOML", help="known-divergence registry")
+
+    baseline = sub.add_parser("baseline", help="store a results file as a committed baseline")
+    baseline_sub = baseline.add_subparsers(dest="baseline_command", required=True, parser_class=_Parser)
+    save = baseline_sub.add_parser("save", help="copy a results file to reports/baselines/NAME.json")
+    save.add_argument("--from", dest="source", required=True, help="results.json to store")
+    save.add_argument("--name", help="baseline name (default: framework versions and profile)")
+    save.add_argument("--dir", default=None, help="baselines directory (default: reports/baselines)")
+
+    compare = sub.add_parser("compare", help="what changed between two results files; exit 1 on a regression")
+    compare.add_argument("old", help="results file or baseline (the reference point)")
+    compare.add_argument("new", help="results file to check")
+    compare.add_argument("--html", metavar="OUT", help="also write an HTML diff report")
+    compare.add_argument("--json", metavar="OUT", help="also write the changes as JSON (optim-parity/compare/1)")
+    compare.add_argument("--threshold", type=float, default=None,
+                         help="'error grew' when error/tolerance grows more than this factor (default 2)")
 
     bench = sub.add_parser("bench", help="time each implementation (per case, per step, compile cost)")
     bench.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
@@ -107,9 +131,51 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report
+    from harness.shard import parse_shard
 
+    shard = parse_shard(args.shard) if args.shard else None
     registry = _load_registry(args.registry)
-    return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples)
+    return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.report import print_summary, write_report
+    from harness.results import failed, load_results, merge_documents
+
+    documents = [(Path(p), load_results(p)) for p in args.results]
+    registry = _load_registry(args.registry)
+    document, to_save = merge_documents(documents, registry)
+    out = Path(args.out)
+    if out.suffix != ".json":
+        raise UsageError(f"merge: -o expects a .json file path, got {args.out!r}")
+    write_report(out.parent, document, to_save, registry, results_name=out.name)
+    print_summary(document, out.parent)
+    return EXIT_FINDINGS if failed(document) else EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness.baselines import BASELINES_DIR, save_baseline
+
+    path = save_baseline(args.source, args.name, Path(args.dir) if args.dir else BASELINES_DIR)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.regressions import DEFAULT_THRESHOLD, diff_results, format_diff, render_diff_html
+    from harness.results import load_results, write_json, write_text_atomic
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not threshold >= 1.0:
+        raise UsageError("compare: --threshold must be a factor of at least 1")
+    diff = diff_results(load_results(args.old), load_results(args.new), threshold)
+    for line in format_diff(diff):
+        print(line)
+    if args.html:
+        write_text_atomic(render_diff_html(diff), args.html)
+    if args.json:
+        write_json(diff, args.json)
+    return EXIT_FINDINGS if diff["regressions"] else EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -123,12 +189,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from harness.casefile import CaseError
     from harness.registry import RegistryError
+    from harness.results import ResultsError
+    from harness.shard import ShardError
 
     try:
         args = _parser().parse_args(argv)
-        command = {"replay": cmd_replay, "report": cmd_report, "bench": cmd_bench}[args.command]
+        command = {"replay": cmd_replay, "report": cmd_report, "bench": cmd_bench, "merge": cmd_merge,
+                   "baseline": cmd_baseline, "compare": cmd_compare}[args.command]
         return command(args)
-    except (UsageError, CaseError, RegistryError) as exc:
+    except (UsageError, CaseError, RegistryError, ResultsError, ShardError) as exc:
         print(f"optim-parity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

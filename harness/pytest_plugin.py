@@ -11,7 +11,8 @@ Select with `pytest --hypothesis-profile=NAME` (Hypothesis's own option).
 `--parity-report DIR` collects every case the conformance suite checks (each example
 of every `cases/test_*.py` test and every registry reproducer) and, at the end of the
 session, writes DIR/results.json (schema optim-parity/results/1), DIR/parity.html and
-the case files they name. Under pytest-xdist (`-n auto`) every worker appends its
+the case files they name. `--shard I/N` keeps shard I of N of the collected tests
+(harness/shard.py); `optim-parity merge` joins the shards' results. Under pytest-xdist (`-n auto`) every worker appends its
 cases to its own file DIR/.parts/<worker>.jsonl; the controller joins them into one
 report when all workers are done and removes the parts.
 """
@@ -45,6 +46,9 @@ def pytest_addoption(parser) -> None:
     group = parser.getgroup("optim-parity")
     group.addoption("--parity-report", metavar="DIR", default=None,
                     help="write DIR/results.json and DIR/parity.html for the cases this session checks")
+    group.addoption("--shard", metavar="I/N", default=None,
+                    help="run only shard I of N of the collected tests (deterministic, by node id; "
+                         "merge the shards' results with `optim-parity merge`)")
 
 
 def _is_worker(config) -> bool:
@@ -54,6 +58,16 @@ def _is_worker(config) -> bool:
 def pytest_configure(config) -> None:
     if not config.getoption("hypothesis_profile", default=None):
         settings.load_profile("ci")
+    shard = config.getoption("shard", default=None)
+    if shard:
+        import pytest
+
+        from harness.shard import ShardError, parse_shard
+
+        try:
+            config._optim_parity_shard = parse_shard(shard)
+        except ShardError as exc:
+            raise pytest.UsageError(str(exc)) from None
     directory = config.getoption("parity_report", default=None)
     if not directory:
         return
@@ -66,6 +80,21 @@ def pytest_configure(config) -> None:
         shutil.rmtree(parts, ignore_errors=True)  # the controller starts before any worker
         name = "main"
     activate(CaseRecorder(parts / f"{name}.jsonl"))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    shard = getattr(config, "_optim_parity_shard", None)
+    if shard is None:
+        return
+    from harness.shard import in_shard
+
+    # By node id: a Hypothesis test is one item (its derandomized examples stay
+    # together), a parametrized test one item per parameter.
+    selected = [item for item in items if in_shard(item.nodeid, shard)]
+    deselected = [item for item in items if not in_shard(item.nodeid, shard)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 def pytest_runtest_setup(item) -> None:

@@ -24,6 +24,7 @@ from harness.adapters import DEFAULT_IMPLEMENTATIONS
 from harness.collect import case_entry
 from harness.engine import CRASH, KNOWN, PASS, UNSUPPORTED, ImplementationResult, run_case
 from harness.registry import Divergence, classify
+from harness.shard import in_shard
 from harness.results import failed, results_document, write_json, write_text_atomic
 from harness.verdicts import (ALL_UNSUPPORTED, CONSISTENT, KNOWN_PREFIX, NO_COUNTERPART, NO_COUNTERPART_PLAIN,
                               NOT_EXERCISED)
@@ -152,13 +153,14 @@ def render_html(document: dict, registry: Sequence[Divergence]) -> str:
 
 # --------------------------------------------------------------------------- writing
 
-def write_report(out_dir: Path, document: dict, case_entries: list[dict], registry: Sequence[Divergence]) -> None:
+def write_report(out_dir: Path, document: dict, case_entries: list[dict], registry: Sequence[Divergence],
+                 results_name: str = "results.json") -> None:
     """Case files first (they are never lost), then results.json and parity.html."""
     out_dir = Path(out_dir)
     for entry in case_entries:
         write_text_atomic(entry["case_text"], out_dir / entry["case_file"])
     page = render_html(document, registry)  # rendered before anything is replaced
-    write_json(document, out_dir / "results.json")
+    write_json(document, out_dir / results_name)
     write_text_atomic(page, out_dir / "parity.html")
 
 
@@ -175,14 +177,17 @@ def print_summary(document: dict, out_dir: Path, write=print) -> None:
 # --------------------------------------------------------------------------- entry point
 
 def build_report(out_dir: Path, *, registry: Sequence[Divergence], seed: int = 0, examples: int | None = None,
-                 cases=None, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS) -> int:
-    """Run `cases` (default: the sweep for `seed`/`examples`) and write the report.
+                 cases=None, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
+                 shard: tuple[int, int] | None = None) -> int:
+    """Run `cases` (default: the sweep for `seed`/`examples`; with `shard`, only the
+    cases of that shard, harness/shard.py) and write the report.
 
     Returns 1 when some implementation has an unregistered violation or crashed in
     some case, else 0.
     """
     registry = list(registry)
     cases = _sweep(seed, examples, registry) if cases is None else list(cases)
+    cases = [c for c in cases if in_shard(c.id, shard)]
     ids = [c.id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

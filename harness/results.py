@@ -113,6 +113,8 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
                   if any(i["status"] in (VIOLATION, CRASH) for i in e["implementations"])}
     needs_file |= {info["worst_case"] for row in rows for info in row["implementations"].values()
                    if info["worst_case"]}
+    # (an entry rebuilt from a results file has its case text only if that file had it)
+    needs_file = {case_id for case_id in needs_file if "case_text" in by_id[case_id]}
     files = {case_id: f"cases/{_file_name(case_id)}" for case_id in sorted(needs_file)}
     for row in rows:
         for info in row["implementations"].values():
@@ -175,3 +177,65 @@ def load_results(path: str | Path) -> dict:
         if not isinstance(document.get(key), kind):
             raise ResultsError(f"{path}: corrupted results file (field {key!r} missing or not a {kind.__name__})")
     return document
+
+
+def case_entries(document: dict, directory: Path | None = None) -> list[dict]:
+    """The case entries (harness/collect.py) a results document was built from: each
+    case with its implementations' violations gathered back from the rows they are
+    listed under, and its case text when `directory` holds its case file.
+    Merging shards and rebuilding verdicts goes through these."""
+    violations: dict[tuple[str, str], dict[tuple, dict]] = {}
+    for row in document["rows"]:
+        for name, info in row["implementations"].items():
+            for violation in info["violations"]:
+                listed = {k: v for k, v in violation.items() if k not in ("case", "dtype", "shape", "ratio")}
+                key = (violation["quantity"], violation["param"], violation["index"])
+                violations.setdefault((violation["case"], name), {}).setdefault(key, listed)
+    entries = []
+    for case in document["cases"]:
+        entry = {k: v for k, v in case.items() if k != "case_file"}
+        entry["implementations"] = []
+        for impl in case["implementations"]:
+            found = violations.get((case["id"], impl["implementation"]), {})
+            ordered = [found[k] for k in sorted(found, key=lambda k: (k[1], k[0], k[2]))]
+            entry["implementations"].append(dict(impl, violations=ordered))
+        if directory is not None and case.get("case_file"):
+            path = Path(directory) / case["case_file"]
+            try:
+                entry["case_text"] = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ResultsError(f"{path}: case file named by the results cannot be read ({exc.strerror})") from None
+        entries.append(entry)
+    return entries
+
+
+def _comparable_key(document: dict) -> tuple:
+    run = document["run"]
+    return (document["environment"].get("packages"), (run.get("profile"), run.get("seed")), run.get("source"))
+
+
+def merge_documents(documents: list[tuple[Path, dict]], registry) -> tuple[dict, list[dict]]:
+    """One results document from several (shards of one sweep). Refuses documents from
+    different package versions, profiles or sources, and shards that overlap."""
+    (first_path, first), *rest = documents
+    for path, document in rest:
+        if _comparable_key(document) != _comparable_key(first):
+            mine, theirs = _comparable_key(first), _comparable_key(document)
+            what = "package versions" if mine[0] != theirs[0] else "profiles or seeds" if mine[1] != theirs[1] else "sources"
+            raise ResultsError(f"{path}: cannot merge with {first_path}: different {what} "
+                               f"({_describe(theirs)} vs {_describe(mine)})")
+    entries, seen = [], {}
+    for path, document in documents:
+        for entry in case_entries(document, path.parent):
+            if entry["id"] in seen:
+                raise ResultsError(f"{path}: case {entry['id']} is also in {seen[entry['id']]} (overlapping shards)")
+            seen[entry["id"]] = path
+            entries.append(entry)
+    return results_document(entries, registry, source=first["run"]["source"], profile=first["run"]["profile"],
+                            seed=first["run"]["seed"], env=first["environment"])
+
+
+def _describe(key: tuple) -> str:
+    packages, (profile, seed), source = key
+    versions_text = ", ".join(f"{k} {v}" for k, v in sorted((packages or {}).items()) if k != "optim-parity")
+    return f"{versions_text}; profile {profile}, seed {seed}; source {source}"

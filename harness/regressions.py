@@ -1,0 +1,202 @@
+"""What changed between two results files (`optim-parity compare OLD NEW`).
+
+Cases are matched by id (a hash of the case and its implementations, harness/collect.py),
+so both files must come from the same case set: the derandomized `ci` profile, or the
+`optim-parity report` sweep with the same seed and --examples. Per row x implementation
+(a case counts toward the row that generated it), each change is one of:
+
+    regression   newly violating   a case's status became `violation` (unregistered)
+                 now crashes       ... became `crash`
+                 newly known       ... went from `pass` to `known` (a registered divergence now occurs)
+                 became unsupported ... became `unsupported` (the framework rejects what it ran)
+                 error grew        error/tolerance grew more than THRESHOLD times and is now >= 0.1
+                 entry fires       a registry entry fires for the row that did not before
+                                   (not a regression where the old run had unregistered violations)
+    improvement  newly passing     a case that violated, was known or crashed now passes
+                 became supported  an unsupported case now runs
+                 now registered    a case that violated is now a known divergence (registry grew)
+                 entry stopped     a registry entry no longer fires for the row (retire it?)
+    info         verdict, implementations added/removed, cases only on one side
+
+Exit 1 when there is any regression, else 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH = "pass", "known", "violation", "unsupported", "crash"
+DEFAULT_THRESHOLD = 2.0
+RATIO_FLOOR = 0.1  # below a tenth of the tolerance, growth is rounding noise
+EXAMPLES = 5  # case ids listed per change
+
+
+@dataclass
+class Change:
+    row: str
+    implementation: str
+    kind: str
+    regression: bool
+    detail: str
+    cases: list[str] = field(default_factory=list)
+    count: int = 0
+
+
+def _float(x) -> float:
+    return float(x)
+
+
+def _case_kind(old: dict, new: dict, threshold: float) -> tuple[str, bool] | None:
+    before, after = old["status"], new["status"]
+    if before != after:
+        if after == VIOLATION:
+            return "newly violating", True
+        if after == CRASH:
+            return "now crashes", True
+        if after == UNSUPPORTED:
+            return "became unsupported", True
+        if before == UNSUPPORTED:
+            return "became supported", False
+        if after == KNOWN and before == PASS:
+            return "newly known", True
+        if after == KNOWN and before == VIOLATION:
+            return "now registered", False
+        if after == PASS:
+            return "newly passing", False
+    if before in (PASS, KNOWN) and after == before:
+        old_ratio, new_ratio = _float(old["worst_ratio"]), _float(new["worst_ratio"])
+        if new_ratio >= RATIO_FLOOR and new_ratio > threshold * old_ratio:
+            return "error grew", True
+    return None
+
+
+def diff_results(old: dict, new: dict, threshold: float = DEFAULT_THRESHOLD) -> dict:
+    changes: dict[tuple[str, str, str], Change] = {}
+
+    def add(row: str, name: str, kind: str, regression: bool, detail: str, case: str | None = None) -> None:
+        change = changes.setdefault((row, name, kind), Change(row, name, kind, regression, detail))
+        if case is not None:
+            change.count += 1
+            if len(change.cases) < EXAMPLES:
+                change.cases.append(case)
+
+    old_cases = {c["id"]: c for c in old["cases"]}
+    new_cases = {c["id"]: c for c in new["cases"]}
+    common = sorted(set(old_cases) & set(new_cases))
+    for case_id in common:
+        before = {i["implementation"]: i for i in old_cases[case_id]["implementations"]}
+        after = {i["implementation"]: i for i in new_cases[case_id]["implementations"]}
+        row = new_cases[case_id]["row"]
+        for name in sorted(set(before) & set(after)):
+            found = _case_kind(before[name], after[name], threshold)
+            if found:
+                kind, regression = found
+                old_i, new_i = before[name], after[name]
+                add(row, name, kind, regression, "", case_id)
+                change = changes[(row, name, kind)]
+                if change.count == 1:
+                    change.detail = (f"{old_i['status']} (worst {_short(old_i['worst_ratio'])}x tolerance) -> "
+                                     f"{new_i['status']} (worst {_short(new_i['worst_ratio'])}x)"
+                                     + (f": {new_i['message'].splitlines()[0]}" if new_i.get("message") else ""))
+
+    old_rows = {r["row"]: r for r in old["rows"]}
+    for row in new["rows"]:
+        before_row = old_rows.get(row["row"])
+        if before_row is None:
+            continue
+        for name, info in row["implementations"].items():
+            previous = before_row["implementations"].get(name)
+            if previous is None:
+                continue
+            # An entry that fires where the old run had unregistered violations is the
+            # registry catching up, not the framework changing.
+            caught_up = previous["unregistered_violations"] > 0
+            for entry in sorted(set(info["known"]) - set(previous["known"])):
+                add(row["row"], name, "entry fires", not caught_up, entry)
+            for entry in sorted(set(previous["known"]) - set(info["known"])):
+                add(row["row"], name, "entry stopped", False, entry)
+            if info["verdict"] != previous["verdict"]:
+                add(row["row"], name, "verdict", False, f"{previous['verdict']} -> {info['verdict']}")
+
+    old_impls, new_impls = set(old["run"]["implementations"]), set(new["run"]["implementations"])
+    for name in sorted(new_impls - old_impls):
+        add("*", name, "implementation added", False, "")
+    for name in sorted(old_impls - new_impls):
+        add("*", name, "implementation removed", False, "")
+    only_old, only_new = len(set(old_cases) - set(new_cases)), len(set(new_cases) - set(old_cases))
+    ordered = sorted(changes.values(), key=lambda c: (not c.regression, c.row, c.implementation, c.kind))
+    return {
+        "schema": "optim-parity/compare/1",
+        "old": _side(old), "new": _side(new),
+        "threshold": threshold,
+        "cases": {"compared": len(common), "only_old": only_old, "only_new": only_new},
+        "regressions": sum(1 for c in ordered if c.regression),
+        "changes": [asdict(c) for c in ordered],
+    }
+
+
+def _side(document: dict) -> dict:
+    return {"packages": document["environment"]["packages"], "run": document["run"]}
+
+
+def _short(x) -> str:
+    return x if isinstance(x, str) else format(float(x), ".3g")
+
+
+def format_diff(diff: dict) -> list[str]:
+    lines = []
+    old, new = diff["old"]["packages"], diff["new"]["packages"]
+    changed = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    lines.append(f"compare: {', '.join(changed) or 'same versions'}; {diff['cases']['compared']} case(s) compared"
+                 + (f", {diff['cases']['only_old']} only in OLD" if diff["cases"]["only_old"] else "")
+                 + (f", {diff['cases']['only_new']} only in NEW" if diff["cases"]["only_new"] else ""))
+    if diff["cases"]["compared"] == 0:
+        lines.append("warning: no case in common: the two files come from different case sets "
+                     "(use the ci profile or the same sweep seed and --examples on both sides)")
+    for change in diff["changes"]:
+        tag = "REGRESSION" if change["regression"] else "changed   "
+        where = f"row {change['row']}, {change['implementation']}"
+        count = f" in {change['count']} case(s) (e.g. {', '.join(change['cases'])})" if change["count"] else ""
+        detail = f": {change['detail']}" if change["detail"] else ""
+        lines.append(f"{tag} {where}: {change['kind']}{count}{detail}")
+    lines.append(f"{diff['regressions']} regression(s)")
+    return lines
+
+
+_DIFF_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>optim-parity: what changed</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:110em}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #bbb;padding:.3em .6em;vertical-align:top;font-size:.9em;text-align:left}
+th{background:#eee}.regression{background:#f7c6c6}.improvement{background:#d7f5d7}.info{background:#e6e6e6}
+code{font-size:.9em}
+@media print{body{margin:0}}
+</style></head><body>
+<h1>Adam parity: what changed</h1>
+<table><tr><th></th><th>old</th><th>new</th></tr>
+{% for name in packages %}<tr><td>{{ name }}</td><td>{{ diff.old.packages.get(name, "-") }}</td>
+<td>{{ diff.new.packages.get(name, "-") }}</td></tr>{% endfor %}
+<tr><td>run</td><td>{{ diff.old.run.source }} {{ diff.old.run.profile or "" }} seed {{ diff.old.run.seed }}</td>
+<td>{{ diff.new.run.source }} {{ diff.new.run.profile or "" }} seed {{ diff.new.run.seed }}</td></tr></table>
+<p><b>{{ diff.regressions }} regression(s)</b>; {{ diff.cases.compared }} case(s) compared
+{%- if diff.cases.only_old %}, {{ diff.cases.only_old }} only in the old file{% endif %}
+{%- if diff.cases.only_new %}, {{ diff.cases.only_new }} only in the new file{% endif %}; threshold for
+"error grew": {{ diff.threshold }}x.</p>
+{% if diff.changes %}<table><tr><th>row</th><th>implementation</th><th>change</th><th>cases</th><th>detail</th></tr>
+{% for c in diff.changes %}<tr class="{{ 'regression' if c.regression else ('improvement' if c.kind in improvements else 'info') }}">
+<td><code>{{ c.row }}</code></td><td>{{ c.implementation }}</td><td>{{ c.kind }}</td>
+<td>{% if c.count %}{{ c.count }}: {% for id in c.cases %}<code>{{ id }}</code> {% endfor %}{% endif %}</td>
+<td>{{ c.detail }}</td></tr>{% endfor %}</table>
+{% else %}<p>Nothing changed.</p>{% endif %}
+</body></html>
+"""
+
+
+def render_diff_html(diff: dict) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    packages = sorted(set(diff["old"]["packages"]) | set(diff["new"]["packages"]))
+    return environment.from_string(_DIFF_TEMPLATE).render(
+        diff=diff, packages=packages, improvements=("newly passing", "became supported", "entry stopped", "now registered"))

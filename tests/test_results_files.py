@@ -1,0 +1,135 @@
+"""Results files across runs: shards merge into the unsharded report, baselines are
+checked on load, and `compare` finds what changed — on real results files."""
+
+import json
+import shutil
+
+import pytest
+
+from harness.casefile import case_from_dict
+from harness.cli import main
+from harness.conformance import default_registry
+from harness.report import build_report
+from harness.shard import ShardError, in_shard, parse_shard
+from harness.sweep import SweepCase
+
+FAST = ("reference", "torch")
+
+
+def _case(lr, grads=((0.1, -0.2), (0.3, 0.05)), weight_decay=0.0):
+    return case_from_dict({"schema": "optim-parity/case/1", "dtype": "float32",
+                           "hyperparameters": {"lr": lr, "weight_decay": weight_decay},
+                           "params": [{"name": "w", "shape": [2], "value": [0.5, -1.0]}],
+                           "grads": [[list(g)] for g in grads]})
+
+
+def _cases():
+    out = [SweepCase(f"lr-{i:03d}", "lr", "generated", _case(lr)) for i, lr in enumerate((0.1, 0.01, 0.001, 0.3))]
+    out += [SweepCase(f"wd-{i:03d}", "weight_decay", "generated", _case(0.01, weight_decay=wd))
+            for i, wd in enumerate((0.1, 0.5, 0.9))]
+    # Gradients of 1e-6 with eps 1e-8: MindSpore's eps placement shrinks its first update (known entry).
+    tiny = ((1e-6, -1e-6), (1e-6, 1e-6), (1e-6, -1e-6))
+    out.append(SweepCase("eps-000", "eps", "generated", _case(0.001, grads=tiny)))
+    return out
+
+
+def test_shard_parsing_and_assignment():
+    assert parse_shard("2/4") == (2, 4)
+    for bad in ("0/2", "3/2", "x", "1/0", ""):
+        with pytest.raises(ShardError):
+            parse_shard(bad)
+    ids = [f"case-{i}" for i in range(200)]
+    shards = [[i for i in ids if in_shard(i, (k, 3))] for k in (1, 2, 3)]
+    assert sorted(sum(shards, [])) == sorted(ids) and all(shards)  # disjoint, complete, none empty
+
+
+def test_two_shards_merged_give_the_unsharded_report(tmp_path, capsys):
+    registry = list(default_registry())
+    whole = tmp_path / "whole"
+    build_report(whole, registry=registry, cases=_cases(), implementations=FAST)
+    for k in (1, 2):
+        build_report(tmp_path / f"shard{k}", registry=registry, cases=_cases(), implementations=FAST, shard=(k, 2))
+    sizes = [len(json.loads((tmp_path / f"shard{k}" / "results.json").read_text())["cases"]) for k in (1, 2)]
+    assert sum(sizes) == len(_cases()) and all(sizes)
+    code = main(["merge", str(tmp_path / "shard1" / "results.json"), str(tmp_path / "shard2" / "results.json"),
+                 "-o", str(tmp_path / "merged" / "results.json")])
+    assert code == 0
+    for name in ("results.json", "parity.html"):
+        assert (tmp_path / "merged" / name).read_bytes() == (whole / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "merged" / "cases").iterdir()) == \
+        sorted(p.name for p in (whole / "cases").iterdir())
+
+
+def test_merge_refuses_other_versions_and_overlaps(tmp_path, capsys):
+    registry = list(default_registry())
+    build_report(tmp_path / "a", registry=registry, cases=_cases()[:2], implementations=FAST)
+    other = json.loads((tmp_path / "a" / "results.json").read_text())
+    other["environment"]["packages"]["torch"] = "2.14.1"
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "results.json").write_text(json.dumps(other))
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "a" / "results.json"), str(tmp_path / "b" / "results.json"),
+                 "-o", str(tmp_path / "m.json")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "different package versions" in error
+    assert main(["merge", str(tmp_path / "a" / "results.json"), str(tmp_path / "a" / "results.json"),
+                 "-o", str(tmp_path / "m.json")]) == 2
+    assert "overlapping shards" in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_baseline_save_names_it_after_the_versions_and_checks_the_schema(tmp_path, capsys):
+    build_report(tmp_path / "run", registry=list(default_registry()), cases=_cases()[:2], implementations=FAST)
+    assert main(["baseline", "save", "--from", str(tmp_path / "run" / "results.json"),
+                 "--dir", str(tmp_path / "baselines")]) == 0
+    (saved,) = (tmp_path / "baselines").iterdir()
+    assert saved.name.startswith("torch-") and "_mindspore-" in saved.name and saved.name.endswith("_sweep-seed0.json")
+    assert main(["baseline", "save", "--from", str(tmp_path / "run" / "results.json"), "--name", "x",
+                 "--dir", str(tmp_path / "baselines")]) == 0
+    capsys.readouterr()
+    corrupted = tmp_path / "corrupted.json"
+    corrupted.write_text(saved.read_text()[:100])
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"schema": "optim-parity/result/1"}))
+    for path, message in ((corrupted, "invalid JSON"), (foreign, "not a results file"),
+                          (tmp_path / "missing.json", "cannot read")):
+        assert main(["compare", str(path), str(saved)]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error and str(path) in error
+    assert main(["baseline", "save", "--from", str(saved), "--name", "../escape"]) == 2
+
+
+def test_compare_identical_runs_exits_0(tmp_path, capsys):
+    for side in ("old", "new"):
+        build_report(tmp_path / side, registry=list(default_registry()), cases=_cases(),
+                     implementations=("reference", "torch", "mindspore"))
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "old" / "results.json"), str(tmp_path / "new" / "results.json"),
+                 "--html", str(tmp_path / "diff.html")]) == 0
+    out = capsys.readouterr().out
+    assert "8 case(s) compared" in out and "0 regression(s)" in out
+    assert "Nothing changed" in (tmp_path / "diff.html").read_text()
+
+
+def test_compare_names_row_implementation_and_case_of_a_new_violation(tmp_path, capsys):
+    # The same cases through the real frameworks twice; on the NEW side the registry no
+    # longer knows MindSpore's eps placement, as if MindSpore had started to diverge.
+    registry = list(default_registry())
+    implementations = ("reference", "torch", "mindspore")
+    build_report(tmp_path / "old", registry=registry, cases=_cases(), implementations=implementations)
+    without_eps = [d for d in registry if d.row != "eps"]
+    build_report(tmp_path / "new", registry=without_eps, cases=_cases(), implementations=implementations)
+    capsys.readouterr()
+    code = main(["compare", str(tmp_path / "old" / "results.json"), str(tmp_path / "new" / "results.json"),
+                 "--html", str(tmp_path / "diff.html"), "--json", str(tmp_path / "diff.json")])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION row eps, mindspore: newly violating in 1 case(s) (e.g. eps-000)" in out
+    assert "REGRESSION row eps, mindspore: entry fires" not in out
+    diff = json.loads((tmp_path / "diff.json").read_text())
+    assert diff["regressions"] >= 1
+    page = (tmp_path / "diff.html").read_text()
+    assert "newly violating" in page and "eps-000" in page
+    # And the way back is an improvement, not a regression.
+    assert main(["compare", str(tmp_path / "new" / "results.json"), str(tmp_path / "old" / "results.json")]) == 0
+    assert "now registered in 1 case(s)" in capsys.readouterr().out
