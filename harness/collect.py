@@ -123,7 +123,8 @@ class CaseRecorder:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.current_test: str | None = None  # the pytest node id, set by the plugin
+        # The pytest node id of the running test, set by the plugin; None: record nothing.
+        self.current_test: str | None = None
 
     def record(self, entry: dict) -> None:
         with self.path.open("a", encoding="utf-8") as out:

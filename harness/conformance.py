@@ -38,9 +38,9 @@ def check_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATI
     for result in run.results:
         classify(result, case, list(registry))
     recorder = collect.active()
-    if recorder is not None and row is not None:
+    if recorder is not None and recorder.current_test is not None and row is not None:
         recorder.record(collect.case_entry(case=case, run=run, results=run.results, row=row,
-                                           test=recorder.current_test or test, source=source))
+                                           test=recorder.current_test, source=source))
     return run.results
 
 

@@ -9,7 +9,7 @@ Hypothesis profiles for the conformance suite:
 Select with `pytest --hypothesis-profile=NAME` (Hypothesis's own option).
 
 `--parity-report DIR` collects every case the conformance suite checks (each example
-of every `cases/test_*.py` test and every registry reproducer) and, at the end of the
+of every test under `<rootdir>/cases/` and every registry reproducer) and, at the end of the
 session, writes DIR/results.json (schema optim-parity/results/1), DIR/parity.html and
 the case files they name. `--shard I/N` keeps shard I of N of the collected tests
 (harness/shard.py); `optim-parity merge` joins the shards' results. Under pytest-xdist (`-n auto`) every worker appends its
@@ -102,7 +102,10 @@ def pytest_runtest_setup(item) -> None:
 
     recorder = active()
     if recorder is not None:
-        recorder.current_test = item.nodeid
+        # Only the conformance suite's cases are data: the harness's own tests (tests/)
+        # check deliberately broken registries and made-up cases.
+        in_suite = item.path.is_relative_to(item.config.rootpath / "cases")
+        recorder.current_test = item.nodeid if in_suite else None
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -34,8 +34,12 @@ SUITE = textwrap.dedent('''
 
 
 def _run(tmp_path, *args):
-    (tmp_path / "test_suite.py").write_text(SUITE)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_suite.py"),
+    # Only tests under <rootdir>/cases/ are the conformance suite; tests/ are not recorded.
+    for directory in ("cases", "tests"):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / f"test_{directory}_suite.py").write_text(SUITE)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "cases", "tests",
                            "--parity-report", str(tmp_path / "report"), *args],
                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
 
@@ -47,6 +51,7 @@ def test_every_worker_s_cases_end_up_in_one_report(tmp_path, workers):
     document = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
     assert document["schema"] == "optim-parity/results/1"
     assert document["run"]["source"] == "pytest" and document["run"]["profile"] == "ci"
+    assert {case["test"].split("::")[0] for case in document["cases"]} == {"cases/test_cases_suite.py"}
     tests = sorted(case["test"].split("::")[-1] for case in document["cases"])
     assert tests == ["test_lr[0.001]", "test_lr[0.01]", "test_lr[0.1]",
                      "test_weight_decay[0.0]", "test_weight_decay[0.5]"]
