@@ -5,6 +5,7 @@
     optim-parity merge A.json B.json ... -o OUT.json
     optim-parity baseline save --from RESULTS.json [--name NAME]
     optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
+    optim-parity matrix DIR [--out FILE]
     optim-parity bench [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", metavar="OUT", help="also write the changes as JSON (optim-parity/compare/1)")
     compare.add_argument("--threshold", type=float, default=None,
                          help="'error grew' when error/tolerance grows more than this factor (default 2)")
+
+    matrix = sub.add_parser("matrix", help="the version-matrix page from DIR/<env>/results.json")
+    matrix.add_argument("directory", help="directory of the matrix runs (reports/matrix)")
+    matrix.add_argument("--out", default=None, help="page to write (default: DIR/index.html)")
 
     bench = sub.add_parser("bench", help="time each implementation (per case, per step, compile cost)")
     bench.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
@@ -178,6 +183,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if diff["regressions"] else EXIT_OK
 
 
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from harness.matrix import write_matrix
+
+    out = Path(args.out) if args.out else Path(args.directory) / "index.html"
+    summary = write_matrix(Path(args.directory), out)
+    for step in summary["steps"]:
+        print(f"{step['old']} -> {step['new']}: {step['regressions']} regression(s), {len(step['changes'])} change(s)")
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_bench
 
@@ -195,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         command = {"replay": cmd_replay, "report": cmd_report, "bench": cmd_bench, "merge": cmd_merge,
-                   "baseline": cmd_baseline, "compare": cmd_compare}[args.command]
+                   "baseline": cmd_baseline, "compare": cmd_compare, "matrix": cmd_matrix}[args.command]
         return command(args)
     except (UsageError, CaseError, RegistryError, ResultsError, ShardError) as exc:
         print(f"optim-parity: error: {exc}", file=sys.stderr)

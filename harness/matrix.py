@@ -1,0 +1,102 @@
+"""The version-matrix page: rows x implementations x framework versions.
+
+`optim-parity matrix reports/matrix --out reports/matrix/index.html` reads every
+reports/matrix/<env>/results.json (written by the tox `matrix-*` environments), orders
+them by (torch version, MindSpore version), and writes one page: a verdict cell per row,
+implementation and version, and what changed between consecutive versions (the output
+of `optim-parity compare`, harness/regressions.py). A summary goes to matrix.json beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.regressions import diff_results, format_diff
+from harness.results import ResultsError, load_results, write_json, write_text_atomic
+from harness.verdicts import implementation_order
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0]))
+
+
+def load_matrix(directory: Path) -> list[tuple[str, dict]]:
+    found = sorted(Path(directory).glob("*/results.json"))
+    if not found:
+        raise ResultsError(f"{directory}: no <env>/results.json found (run the tox matrix-* environments first)")
+    documents = [(path.parent.name, load_results(path)) for path in found]
+
+    def key(item):
+        packages = item[1]["environment"]["packages"]
+        return (_version_key(packages.get("torch", "0")), _version_key(packages.get("mindspore", "0")), item[0])
+
+    return sorted(documents, key=key)
+
+
+def _label(document: dict) -> str:
+    packages = document["environment"]["packages"]
+    return f"MindSpore {packages.get('mindspore')} / torch {packages.get('torch')}"
+
+
+def matrix_summary(documents: list[tuple[str, dict]]) -> dict:
+    implementations = sorted({n for _, d in documents for n in d["run"]["implementations"] if n != "reference"},
+                             key=implementation_order)
+    columns = [{"env": env, "label": _label(d), "packages": d["environment"]["packages"],
+                "cases": len(d["cases"])} for env, d in documents]
+    rows = []
+    for index, row in enumerate(documents[0][1]["rows"]):
+        for name in implementations:
+            cells = []
+            for _, document in documents:
+                info = document["rows"][index]["implementations"].get(name)
+                cells.append(None if info is None else {
+                    "verdict": info["verdict"], "verdict_class": info["verdict_class"],
+                    "statuses": info["statuses"], "worst_ratio": info["worst_ratio"],
+                    "worst_relative_error": info["worst_relative_error"]})
+            rows.append({"row": row["row"], "implementation": name, "cells": cells})
+    steps = []
+    for (old_env, old), (new_env, new) in zip(documents, documents[1:]):
+        diff = diff_results(old, new)
+        steps.append({"old": old_env, "new": new_env, "regressions": diff["regressions"],
+                      "changes": diff["changes"], "text": format_diff(diff)})
+    return {"schema": "optim-parity/matrix/1", "columns": columns, "rows": rows, "steps": steps}
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>optim-parity: version matrix</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #bbb;padding:.3em .5em;vertical-align:top;font-size:.85em;text-align:left}
+th{background:#eee}
+.consistent{background:#d7f5d7}.known{background:#fde8b8}.divergent,.crash{background:#f7c6c6}
+.no-counterpart,.unsupported,.not-exercised{background:#e6e6e6}
+pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap;font-size:.85em}
+@media print{body{margin:0}}
+</style></head><body>
+<h1>Adam parity across framework versions</h1>
+<p>Every column ran the same sweep (same seed, same cases); cells are the row verdicts
+(harness/verdicts.py) with the worst relative error of the violations attributed to the row.</p>
+<table><tr><th>row</th><th>implementation</th>{% for c in matrix.columns %}<th>{{ c.label }}<br><small>{{ c.env }}, {{ c.cases }} cases</small></th>{% endfor %}</tr>
+{% for r in matrix.rows %}<tr><td><code>{{ r.row }}</code></td><td>{{ r.implementation }}</td>
+{% for cell in r.cells %}{% if cell %}<td class="{{ cell.verdict_class }}">{{ cell.verdict }}
+{%- if cell.verdict_class in ("known", "divergent") %}<br><small>worst relative error {{ cell.worst_relative_error }}</small>{% endif %}</td>
+{% else %}<td class="not-exercised">not run</td>{% endif %}{% endfor %}</tr>
+{% endfor %}</table>
+<h2>What changed between consecutive versions</h2>
+{% for step in matrix.steps %}<h3>{{ step.old }} &rarr; {{ step.new }}: {{ step.regressions }} regression(s)</h3>
+<pre>{{ step.text | join("\\n") }}</pre>
+{% endfor %}
+</body></html>
+"""
+
+
+def write_matrix(directory: Path, out: Path) -> dict:
+    import jinja2
+
+    summary = matrix_summary(load_matrix(directory))
+    page = jinja2.Environment(autoescape=True).from_string(_TEMPLATE).render(matrix=summary)
+    write_json(summary, Path(out).with_name("matrix.json"))
+    write_text_atomic(page, out)
+    return summary
