@@ -133,3 +133,25 @@ def test_compare_names_row_implementation_and_case_of_a_new_violation(tmp_path, 
     # And the way back is an improvement, not a regression.
     assert main(["compare", str(tmp_path / "new" / "results.json"), str(tmp_path / "old" / "results.json")]) == 0
     assert "now registered in 1 case(s)" in capsys.readouterr().out
+
+
+def test_matrix_page_orders_versions_and_shows_what_changed(tmp_path, capsys):
+    registry = list(default_registry())
+    implementations = ("reference", "torch", "mindspore")
+    build_report(tmp_path / "matrix" / "new", registry=[d for d in registry if d.row != "eps"], cases=_cases(),
+                 implementations=implementations)
+    build_report(tmp_path / "matrix" / "old", registry=registry, cases=_cases(), implementations=implementations)
+    # Pretend the second run came from an older MindSpore: the page orders by version.
+    old = tmp_path / "matrix" / "old" / "results.json"
+    document = json.loads(old.read_text())
+    document["environment"]["packages"]["mindspore"] = "2.7.0"
+    old.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["matrix", str(tmp_path / "matrix")]) == 0
+    assert "old -> new: 1 regression(s)" in capsys.readouterr().out
+    page = (tmp_path / "matrix" / "index.html").read_text()
+    assert page.index("MindSpore 2.7.0") < page.index("MindSpore 2.10.0")
+    assert "newly violating" in page
+    summary = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
+    assert [c["env"] for c in summary["columns"]] == ["old", "new"]
+    assert main(["matrix", str(tmp_path / "empty")]) == 2
