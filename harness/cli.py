@@ -6,6 +6,7 @@
     optim-parity baseline save --from RESULTS.json [--name NAME]
     optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
     optim-parity matrix DIR [--out FILE]
+    optim-parity validate [--json OUT]
     optim-parity bench [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     matrix = sub.add_parser("matrix", help="the version-matrix page from DIR/<env>/results.json")
     matrix.add_argument("directory", help="directory of the matrix runs (reports/matrix)")
     matrix.add_argument("--out", default=None, help="page to write (default: DIR/index.html)")
+
+    validate = sub.add_parser("validate", help="which hyperparameter values each framework accepts, side by side")
+    validate.add_argument("--json", metavar="OUT", help="also write the table as JSON")
 
     bench = sub.add_parser("bench", help="time each implementation (per case, per step, compile cost)")
     bench.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
@@ -194,6 +198,21 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.results import write_json
+    from harness.validation import FRAMEWORKS, REPRESENTATIVES, acceptance_table
+
+    table = acceptance_table(REPRESENTATIVES)
+    print(f"{'key':<13}{'value':<22}{'class':<31}{'spec':<12}" + "".join(f"{n:<44}" for n in FRAMEWORKS))
+    for row in table:
+        spec = "in domain" if row["spec"] == "in domain" else "outside"
+        print(f"{row['key']:<13}{row['value'][:21]:<22}{row['class'][:30]:<31}{spec:<12}"
+              + "".join(f"{row[n][:43]:<44}" for n in FRAMEWORKS))
+    if args.json:
+        write_json({"schema": "optim-parity/validation/1", "rows": table}, args.json)
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_bench
 
@@ -207,13 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.registry import RegistryError
     from harness.results import ResultsError
     from harness.shard import ShardError
+    from harness.validation import RulesError
 
     try:
         args = _parser().parse_args(argv)
         command = {"replay": cmd_replay, "report": cmd_report, "bench": cmd_bench, "merge": cmd_merge,
-                   "baseline": cmd_baseline, "compare": cmd_compare, "matrix": cmd_matrix}[args.command]
+                   "baseline": cmd_baseline, "compare": cmd_compare, "matrix": cmd_matrix,
+                   "validate": cmd_validate}[args.command]
         return command(args)
-    except (UsageError, CaseError, RegistryError, ResultsError, ShardError) as exc:
+    except (UsageError, CaseError, RegistryError, ResultsError, ShardError, RulesError) as exc:
         print(f"optim-parity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

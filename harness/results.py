@@ -19,7 +19,9 @@
  "cases": [{"id", "row", "test", "source", "case_file", "dtype", "steps", "hyperparameters", "params",
             "implementations": [{"implementation", "description", "status", "message", "rows",
                                  "divergence", "worst_ratio", "worst", "violation_count",
-                                 "series"?, "update_ratio"?}]}]}
+                                 "series"?, "update_ratio"?}]}],
+ "validation"?: [{"key", "class", "spec", "frameworks": {name: {"outcome", "result", "error", "example",
+                                                                "rule"}}}]}
 
 Every violation is listed under each row it is attributed to (harness/verdicts.py), with
 the id of its case; the cases list carries each case's recipe and per-implementation
@@ -99,6 +101,8 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
     whose case file must be written (each gets its "case_file")."""
     from harness.verdicts import REPORT_ROWS, VIOLATION, CRASH, implementation_order, row_verdicts, summary
 
+    validation = [e for e in entries if e.get("kind") == "validation"]
+    entries = [e for e in entries if e.get("kind") != "validation"]
     by_id: dict[str, dict] = {}
     for entry in entries:
         by_id.setdefault(entry["id"], entry)  # Hypothesis may run the same example twice
@@ -135,6 +139,10 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
         "rows": rows,
         "cases": listed,
     }
+    if validation:
+        from harness.validation import acceptance_summary
+
+        document["validation"] = acceptance_summary(validation)
     return document, [dict(by_id[case_id], case_file=path) for case_id, path in files.items()]
 
 
@@ -209,6 +217,14 @@ def case_entries(document: dict, directory: Path | None = None) -> list[dict]:
     return entries
 
 
+def _validation_records(document: dict) -> list[dict]:
+    """The validation outcomes of a results file, as the records they were summarised from."""
+    return [{"kind": "validation", "framework": name, "key": row["key"], "class": row["class"], "spec": row["spec"],
+             "value": outcome["example"], "outcome": outcome["outcome"], "result": outcome["result"],
+             "error": outcome["error"], "rule": outcome["rule"]}
+            for row in document.get("validation", []) for name, outcome in row["frameworks"].items()]
+
+
 def _comparable_key(document: dict) -> tuple:
     run = document["run"]
     return (document["environment"].get("packages"), (run.get("profile"), run.get("seed")), run.get("source"))
@@ -226,6 +242,7 @@ def merge_documents(documents: list[tuple[Path, dict]], registry) -> tuple[dict,
                                f"({_describe(theirs)} vs {_describe(mine)})")
     entries, seen = [], {}
     for path, document in documents:
+        entries += _validation_records(document)
         for entry in case_entries(document, path.parent):
             if entry["id"] in seen:
                 raise ResultsError(f"{path}: case {entry['id']} is also in {seen[entry['id']]} (overlapping shards)")

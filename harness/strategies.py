@@ -214,3 +214,46 @@ def row_cases(row: str, long_runs: bool = False) -> st.SearchStrategy[Case]:
         return cases(row=row, steps=steps, max_params=4, names=st.sampled_from(NETWORK_NAMES + PLAIN_NAMES),
                      groups=True, max_elements=max_elements)
     return cases(row=row, steps=steps, max_params=2, max_elements=max_elements)
+
+
+# --------------------------------------------------------------------------- hyperparameter validation
+
+_SPECIAL_NUMBERS = (0.0, -0.0, float("nan"), float("inf"), float("-inf"), True, False, None, "0.1", 1, 0)
+_SPECIAL_BETAS = (0.0, 1.0, 1.5, -0.1, float("nan"), float("inf"), 1 - 1e-8, 1 - 1e-9, 1 - 1e-7, 1e-300)
+_SWITCH_VALUES = (True, False, 0, 1, "yes", "", None)
+
+
+def _numbers() -> st.SearchStrategy:
+    # Finite values stay inside float32's range: beyond it, overflow in the framework's
+    # float32 arithmetic is a different question from validation.
+    return st.one_of(st.sampled_from(_SPECIAL_NUMBERS), st.floats(-1e3, 1e3, allow_nan=False),
+                     st.floats(1e-45, 1e-30))
+
+
+def _betas() -> st.SearchStrategy:
+    # One unusual beta at a time (its class names the value's class; two at once would
+    # ask which check a framework runs first).
+    usual = st.floats(1e-3, 0.999)
+    unusual = st.one_of(st.sampled_from(_SPECIAL_BETAS), st.floats(0.0, 1.0, exclude_max=True),
+                        st.floats(1 - 1e-6, 1.0, exclude_max=True))
+    return st.one_of(st.tuples(unusual, usual), st.tuples(usual, unusual), st.just((0.9,)), st.just("0.9, 0.999"))
+
+
+@st.composite
+def hyperparameter_probes(draw) -> tuple[str, Any]:
+    """(canonical key, value): legal and illegal values of every row's hyperparameter."""
+    from harness.validation import KEYS
+    from reference.domain import SWITCHES
+
+    key = draw(st.sampled_from(KEYS))
+    if key == "betas":
+        return key, draw(_betas())
+    if key in SWITCHES:
+        return key, draw(st.sampled_from(_SWITCH_VALUES))
+    if key == "loss_scale":
+        # A loss scale near float32's smallest normal number pushes the scaled gradients
+        # into subnormals (lost bits): an input-precision matter, not validation; one
+        # such value is a rule of its own (1e-40).
+        return key, draw(st.one_of(st.sampled_from(_SPECIAL_NUMBERS), st.floats(-1e3, 0.0),
+                                   st.floats(1e-3, 1e3)))
+    return key, draw(_numbers())
