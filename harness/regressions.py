@@ -83,11 +83,17 @@ def diff_results(old: dict, new: dict, threshold: float = DEFAULT_THRESHOLD) -> 
     old_cases = {c["id"]: c for c in old["cases"]}
     new_cases = {c["id"]: c for c in new["cases"]}
     common = sorted(set(old_cases) & set(new_cases))
+    compared = identical = 0
     for case_id in common:
         before = {i["implementation"]: i for i in old_cases[case_id]["implementations"]}
         after = {i["implementation"]: i for i in new_cases[case_id]["implementations"]}
         row = new_cases[case_id]["row"]
         for name in sorted(set(before) & set(after)):
+            compared += 1
+            # Same status and the same worst error/tolerance to the last bit: almost surely
+            # the same arithmetic.
+            identical += (before[name]["status"], before[name]["worst_ratio"]) == \
+                (after[name]["status"], after[name]["worst_ratio"])
             found = _case_kind(before[name], after[name], threshold)
             if found:
                 kind, regression = found
@@ -129,7 +135,8 @@ def diff_results(old: dict, new: dict, threshold: float = DEFAULT_THRESHOLD) -> 
         "schema": "optim-parity/compare/1",
         "old": _side(old), "new": _side(new),
         "threshold": threshold,
-        "cases": {"compared": len(common), "only_old": only_old, "only_new": only_new},
+        "cases": {"compared": len(common), "only_old": only_old, "only_new": only_new,
+                  "results_compared": compared, "results_identical": identical},
         "regressions": sum(1 for c in ordered if c.regression),
         "changes": [asdict(c) for c in ordered],
     }
@@ -150,6 +157,10 @@ def format_diff(diff: dict) -> list[str]:
     lines.append(f"compare: {', '.join(changed) or 'same versions'}; {diff['cases']['compared']} case(s) compared"
                  + (f", {diff['cases']['only_old']} only in OLD" if diff["cases"]["only_old"] else "")
                  + (f", {diff['cases']['only_new']} only in NEW" if diff["cases"]["only_new"] else ""))
+    cases = diff["cases"]
+    if cases["results_compared"]:
+        lines.append(f"{cases['results_identical']} of {cases['results_compared']} case x implementation results "
+                     "identical (same status, same worst error/tolerance to the last bit)")
     if diff["cases"]["compared"] == 0:
         lines.append("warning: no case in common: the two files come from different case sets "
                      "(use the ci profile or the same sweep seed and --examples on both sides)")
