@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 report: $(STAMP)
 	$(BIN)/python -m harness.run_pytest cases/ -n auto --parity-report reports/latest
 
+# The suite, collected into a parity report, then compared with the committed baseline for
+# the pinned versions (reports/baselines/): a regression fails.
 test: $(STAMP)
-	$(BIN)/python -m harness.run_pytest -n auto cases/ tests/
+	$(BIN)/python -m harness.run_pytest -n auto cases/ tests/ --parity-report reports/latest
+	$(BIN)/optim-parity compare @baseline reports/latest/results.json --html reports/latest/compare.html
 
 bench: $(STAMP)
 	$(BIN)/optim-parity bench

@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     save.add_argument("--dir", default=None, help="baselines directory (default: reports/baselines)")
 
     compare = sub.add_parser("compare", help="what changed between two results files; exit 1 on a regression")
-    compare.add_argument("old", help="results file or baseline (the reference point)")
+    compare.add_argument("old", help="results file or baseline (the reference point); @baseline: the committed "
+                                     "baseline for NEW's versions and profile")
     compare.add_argument("new", help="results file to check")
     compare.add_argument("--html", metavar="OUT", help="also write an HTML diff report")
     compare.add_argument("--json", metavar="OUT", help="also write the changes as JSON (optim-parity/compare/1)")
@@ -177,7 +178,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not threshold >= 1.0:
         raise UsageError("compare: --threshold must be a factor of at least 1")
-    diff = diff_results(load_results(args.old), load_results(args.new), threshold)
+    new = load_results(args.new)
+    if args.old == "@baseline":
+        from harness.baselines import baseline_path, default_name
+
+        old_path = baseline_path(default_name(new))
+        if not old_path.exists():
+            raise UsageError(f"compare: no committed baseline for these versions ({old_path}); create it with "
+                             f"`optim-parity baseline save --from {args.new}`")
+        print(f"baseline: {old_path}")
+        old = load_results(old_path)
+    else:
+        old = load_results(args.old)
+    diff = diff_results(old, new, threshold)
     for line in format_diff(diff):
         print(line)
     if args.html:

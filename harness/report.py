@@ -160,7 +160,7 @@ def write_report(out_dir: Path, document: dict, case_entries: list[dict], regist
     for entry in case_entries:
         write_text_atomic(entry["case_text"], out_dir / entry["case_file"])
     page = render_html(document, registry)  # rendered before anything is replaced
-    write_json(document, out_dir / results_name)
+    write_json(document, out_dir / results_name, compact=True)
     write_text_atomic(page, out_dir / "parity.html")
 
 

@@ -155,3 +155,15 @@ def test_matrix_page_orders_versions_and_shows_what_changed(tmp_path, capsys):
     summary = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
     assert [c["env"] for c in summary["columns"]] == ["old", "new"]
     assert main(["matrix", str(tmp_path / "empty")]) == 2
+
+
+def test_compare_against_the_committed_baseline_needs_one_for_the_versions(tmp_path, capsys):
+    build_report(tmp_path / "run", registry=list(default_registry()), cases=_cases()[:1], implementations=FAST)
+    results = tmp_path / "run" / "results.json"
+    document = json.loads(results.read_text())
+    document["environment"]["packages"]["torch"] = "0.0.1"
+    results.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["compare", "@baseline", str(results)]) == 2
+    error = capsys.readouterr().err
+    assert "no committed baseline for these versions" in error and "torch-0.0.1_" in error
