@@ -113,17 +113,31 @@ def _number(x: Any, where: str) -> float:
     return float(x)
 
 
-def _array(values: Any, size: int, dtype: type, where: str) -> np.ndarray:
+# Gradients may be non-finite (what each implementation makes of NaN and Inf is a
+# question the suite asks); JSON has no such numbers, so they are these strings.
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _gradient_number(x: Any, where: str) -> float:
+    if isinstance(x, str) and x in NONFINITE:
+        return NONFINITE[x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return x  # Python's json reads NaN / Infinity
+    return _number(x, where)
+
+
+def _array(values: Any, size: int, dtype: type, where: str, nonfinite: bool = False) -> np.ndarray:
     if not isinstance(values, list):
         raise _fail(where, "expected a flat list of numbers")
     if len(values) != size:
         raise _fail(where, f"expected {size} values (product of the shape), got {len(values)}")
-    array = np.array([_number(x, f"{where}[{i}]") for i, x in enumerate(values)], dtype=np.float64)
+    number = _gradient_number if nonfinite else _number
+    array = np.array([number(x, f"{where}[{i}]") for i, x in enumerate(values)], dtype=np.float64)
     # Decimal values are rounded to the nearest value of the case dtype (0.1 becomes
     # float32(0.1)); saving writes that value, which then round-trips exactly.
     with np.errstate(over="ignore"):
         cast = array.astype(dtype)
-    if not np.all(np.isfinite(cast)):
+    if not np.all(np.isfinite(cast) | ~np.isfinite(array)):
         bad = int(np.flatnonzero(~np.isfinite(cast))[0])
         raise _fail(f"{where}[{bad}]", f"{values[bad]!r} overflows {np.dtype(dtype).name}")
     return cast
@@ -199,7 +213,8 @@ def case_from_dict(raw: Any) -> Case:
             raise _fail(f"grads[{s}]", f"expected {len(params)} gradient(s), one per parameter")
         grads.append(
             tuple(
-                _array(g, p.value.size, np_dtype, f"grads[{s}][{j}]") for j, (g, p) in enumerate(zip(step, params))
+                _array(g, p.value.size, np_dtype, f"grads[{s}][{j}]", nonfinite=True)
+                for j, (g, p) in enumerate(zip(step, params))
             )
         )
 
@@ -230,13 +245,20 @@ def case_from_dict(raw: Any) -> Case:
     return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment)
 
 
+def _gradient_json(x: Any) -> float | str:
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
 def case_to_dict(case: Case) -> dict[str, Any]:
     out: dict[str, Any] = {"schema": SCHEMA, "optimizer": case.optimizer, "dtype": case.dtype}
     if case.comment:
         out["comment"] = case.comment
     out["hyperparameters"] = dict(case.hyperparameters)
     out["params"] = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
-    out["grads"] = [[[float(x) for x in g] for g in step] for step in case.grads]
+    out["grads"] = [[[_gradient_json(x) for x in g] for g in step] for step in case.grads]
     if case.param_groups:
         groups = []
         for g in case.param_groups:

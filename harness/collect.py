@@ -84,6 +84,28 @@ def test_prefix(test: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", test.split("::")[-1]).strip("_")
 
 
+def nonfinite_propagation(run: Any) -> dict | None:
+    """Per implementation (the spec included) and quantity: the first step at which some
+    element became NaN, +inf or -inf — how each propagates non-finite values, not just
+    whether it ends NaN. None when every trajectory stays finite."""
+    out: dict = {}
+    trajectories = {"reference": run.reference, **run.trajectories}
+    for name, trajectory in trajectories.items():
+        found: dict = {}
+        for param, quantities in trajectory.data.items():
+            for quantity, values in quantities.items():
+                if quantity == "step":
+                    continue
+                for kind, test in (("nan", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+                    steps = np.flatnonzero(test(values).any(axis=1))
+                    if steps.size:
+                        key = f"{param}.{quantity}"
+                        found.setdefault(key, {})[kind] = int(steps[0])
+        if found:
+            out[name] = found
+    return out or None
+
+
 def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | None, source: str,
                entry_id: str | None = None, with_timing: bool = False) -> dict:
     """One checked case as a JSON-ready dict (see the module docstring)."""
@@ -115,6 +137,10 @@ def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | Non
         "implementations": implementations,
         "case_text": text,
     }
+    propagation = nonfinite_propagation(run) if run is not None else None
+    if propagation:
+        entry["nonfinite"] = propagation
+    return entry
 
 
 class CaseRecorder:

@@ -116,14 +116,19 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
         path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
+        base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol), moment_tolerance(first_scale, dtype, rtol),
+                moment_tolerance(second_scale, dtype, rtol))
         param_tol, first_tol, second_tol = coupled_tolerances(
-            param_tolerance(ref["param"][: steps + 1], dtype, rtol),
-            moment_tolerance(first_scale, dtype, rtol),
-            moment_tolerance(second_scale, dtype, rtol),
+            *base,
             grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,
             beta1=beta1, beta2=beta2, eps=case.hp("eps"),
             exp_avg=ref["exp_avg"][1 : steps + 1], second_moment=ref[second_moment_name][1 : steps + 1],
         )
+        # Where the reference went non-finite (an infinite v, a NaN moment), the
+        # first-order propagation terms are inf/inf: fall back to the element's own
+        # tolerance there rather than to none at all.
+        param_tol, first_tol, second_tol = (np.where(np.isnan(coupled), own, coupled)
+                                            for coupled, own in zip((param_tol, first_tol, second_tol), base))
         tolerances = {
             "param": (param_tol, path_length),
             "exp_avg": (first_tol, first_scale),
@@ -138,6 +143,9 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             error = elementwise_error(expected, got)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(error == 0.0, 0.0, error / tolerance)
+            # A reference gone non-finite has a non-finite tolerance after it: an error
+            # there (finite against NaN, NaN against Inf) is infinitely out, never hidden.
+            ratio[np.isnan(ratio)] = np.inf
             if ratio.size:
                 flat = int(np.argmax(ratio))
                 t, i = divmod(flat, ratio.shape[1])

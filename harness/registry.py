@@ -17,6 +17,11 @@ Conditions (`when`, all must hold):
                                        some element and step (w along the reference; u the unit
                                        roundoff of the case dtype, whose tolerance scales with it)
     beta1_below = x                    beta1 < x
+    nonfinite_gradients = true         some gradient element is NaN or +-Inf
+    gradient_above = x                 some finite |gradient| > x
+    gradient_nonfinite_or_above = x    some gradient is NaN or +-Inf, or some |gradient| > x
+    subnormal_values = true            some gradient, or some m, v of the reference run stored in
+                                       the case dtype, is subnormal in the case dtype
 """
 
 from __future__ import annotations
@@ -91,6 +96,43 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     return False
 
 
+def _gradients(case: Case):
+    import numpy as np
+
+    return np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1) for step in case.grads for g in step])
+
+
+def _has_nonfinite_gradient(case: Case) -> bool:
+    import numpy as np
+
+    return not bool(np.all(np.isfinite(_gradients(case))))
+
+
+def _gradient_above(entry: Divergence, case: Case, bound: Any) -> bool:
+    import numpy as np
+
+    grads = _gradients(case)
+    return bool(np.any(np.abs(grads[np.isfinite(grads)]) > float(bound)))
+
+
+def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
+    import numpy as np
+
+    from harness.trajectory import reference_trajectory
+
+    tiny = np.finfo(case.np_dtype).tiny
+
+    def subnormal(values) -> bool:
+        magnitude = np.abs(np.asarray(values, dtype=np.float64))
+        return bool(np.any((magnitude > 0) & (magnitude < tiny)))
+
+    if subnormal(_gradients(case)):
+        return bool(arg)
+    stored = reference_trajectory(case, {"stored_in_case_dtype": True})
+    found = any(subnormal(stored.data[p.name][q]) for p in case.params for q in ("exp_avg", "exp_avg_sq"))
+    return found == bool(arg)
+
+
 def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:
     return any(re.search(pattern, p.name) and case.weight_decay_for(p.name) > 0 for p in case.params)
 
@@ -102,6 +144,11 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above_roundoffs": _eps_over_gradient_above_roundoffs,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
+    "nonfinite_gradients": lambda entry, case, arg: bool(arg) == _has_nonfinite_gradient(case),
+    "gradient_above": _gradient_above,
+    "gradient_nonfinite_or_above": lambda entry, case, arg: (_has_nonfinite_gradient(case)
+                                                             or _gradient_above(entry, case, arg)),
+    "subnormal_values": _subnormal_values,
 }
 
 

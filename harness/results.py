@@ -19,7 +19,8 @@
  "cases": [{"id", "row", "test", "source", "case_file", "dtype", "steps", "hyperparameters", "params",
             "implementations": [{"implementation", "description", "status", "message", "rows",
                                  "divergence", "worst_ratio", "worst", "violation_count",
-                                 "series"?, "update_ratio"?}]}],
+                                 "series"?, "update_ratio"?}],
+            "nonfinite"?: {implementation: {"param.quantity": {"nan"|"+inf"|"-inf": first step}}}}],
  "validation"?: [{"key", "class", "spec", "frameworks": {name: {"outcome", "result", "error", "example",
                                                                 "rule"}}}]}
 

@@ -107,6 +107,8 @@ ROWS: tuple[Row, ...] = (
             # float32 lr, eps and weight decay nn.Adam hands every kernel (the float32
             # betas and the eps placement are the betas and eps rows' variants).
             {"hyperparameters_float32": True},
+            # MindSpore's amsgrad kernel keeps vmax when v is NaN (v > vmax ? v : vmax).
+            {"amsgrad_max_keeps_on_nan": True},
         ),
     ),
     Row(
@@ -119,7 +121,9 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("betas",),
         torch_args={"betas": "betas"},
         mindspore_args={"betas": ("beta1", "beta2")},
-        variants=({"betas_precision": "float32"}, {"beta1_as_lerp_weight": True}),
+        # MindSpore's kernel arithmetic (float32 betas, increment form, flush to zero);
+        # torch's lerp (rounded weight, lerp's arithmetic form).
+        variants=({"betas_precision": "float32", "flush_subnormals": True}, {"beta1_as_lerp_weight": True}),
     ),
     Row(
         id="use_locking",

@@ -88,6 +88,22 @@ def weight_decay_applies(name: str, exempt_substrings: Sequence[str] = ()) -> bo
     return not any(part in name for part in exempt_substrings)
 
 
+def _beyond_range(x: np.ndarray, dtype: str) -> np.ndarray:
+    """float64 values, except those beyond the range of `dtype`: storing them there can
+    only give +-inf, so they are +-inf."""
+    with np.errstate(over="ignore"):
+        stored = x.astype(dtype)
+    beyond = np.isinf(stored) & np.isfinite(x)
+    return np.where(beyond, stored.astype(np.float64), x) if beyond.any() else x
+
+
+def _flushed(x: np.ndarray, kernel_type: type) -> np.ndarray:
+    """Subnormal values of the kernel dtype become (signed) zero: a kernel run with
+    flush-to-zero / denormals-are-zero."""
+    tiny = np.finfo(kernel_type).tiny
+    return np.where(np.abs(x) < tiny, x * 0.0, x).astype(x.dtype)
+
+
 def _float32(x: float) -> float:
     return float(np.float32(x))
 
@@ -112,6 +128,9 @@ def adam_step(
     kernel_dtype: str = "float32",
     hyperparameters_float32: bool = False,
     beta1_as_lerp_weight: bool = False,
+    flush_subnormals: bool = False,
+    amsgrad_max_keeps_on_nan: bool = False,
+    storage_dtype: Optional[str] = None,
     lazy_rows: Optional[np.ndarray] = None,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
@@ -162,6 +181,18 @@ def adam_step(
         Tensor(beta1, float32); beta1_power, beta2_power are float32 Parameters) and
         Adam.construct (beta1_power = beta1_power * beta1); the kernel computes
         1 - beta1 in float32 (nnacl/fp32/adam_fp32.c).
+    flush_subnormals (with betas_precision="float32"): the kernel flushes subnormal
+        inputs and results (g, m, v, w) to zero, as measured for MindSpore's CPU Adam
+        kernel (g = 1e-40: m, v stay 0; g = 1e-37: m = 1e-38 subnormal becomes 0, while a
+        plain MindSpore multiply keeps subnormals; tests/data/mindspore-subnormal-flush.json).
+    storage_dtype: the dtype the implementation stores w, m and v in. The spec computes
+        in float64 but a moment or parameter beyond that dtype's range is +-inf as soon
+        as it is formed (before the update uses it), as storing it must make it:
+        (1 - beta2) g^2 = 6e71 for |g| = 2.5e37 is inf in float32, and every float32
+        implementation then divides by sqrt(inf). Values inside the range stay float64.
+    amsgrad_max_keeps_on_nan: vmax = v if v > vmax else vmax, so a NaN v leaves vmax as it
+        was (and a NaN vmax stays NaN), where the spec's max propagates NaN. Measured for
+        MindSpore's ApplyAdamWithAmsgradV2 CPU kernel: max(0, NaN) gives 0.
     hyperparameters_float32: lr, eps and weight_decay are float32 numbers (MindSpore
         passes them to its kernels as float32 Tensors, nn/optim/optimizer.py
         _build_single_lr and `Tensor(weight_decay, mstype.float32)`, adam.py
@@ -222,23 +253,44 @@ def adam_step(
         # tests/test_reference_adam.py test_known_gap_float32_kernel_...)
         kd = np.dtype(kernel_dtype).type
         gk, mk, vk = g.astype(kd), state.exp_avg.astype(kd), state.exp_avg_sq.astype(kd)
+        if flush_subnormals:
+            gk, mk, vk = _flushed(gk, kd), _flushed(mk, kd), _flushed(vk, kd)
         with np.errstate(over="ignore", under="ignore"):
             m_step = (gk - mk).astype(np.float64)
             # g * g - v is one fused operation in the kernel: fma(g, g, -v).
             v_step = (gk.astype(np.float64) * gk.astype(np.float64) - vk).astype(kd).astype(np.float64)
             m = (mk + m_step * one_minus_beta1).astype(kd).astype(np.float64)
             v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
+        if flush_subnormals:
+            m, v = _flushed(m, kd), _flushed(v, kd)
     else:
         if beta1_as_lerp_weight:
             # torch: exp_avg.lerp_(grad, weight) with weight = 1 - beta1 held in the
             # tensor dtype (kernel_dtype); ATen's lerp uses 1 - weight for weight >= 0.5,
-            # exact (Sterbenz), so beta1 becomes 1 - fl(1 - beta1).
+            # exact (Sterbenz), so beta1 becomes 1 - fl(1 - beta1). Its arithmetic form
+            # (aten/src/ATen/native/Lerp.h lerp): weight < 0.5: self + weight * (end - self),
+            # else end - (end - self) * (1 - weight) — an infinite moment turns NaN at the
+            # next finite gradient (inf - inf), where beta1 * m + (1 - beta1) * g stays inf.
             weight = float(np.dtype(kernel_dtype).type(1.0 - beta1))
             beta1 = 1.0 - weight
             one_minus_beta1 = weight
-        m = beta1 * state.exp_avg + one_minus_beta1 * g
+            with np.errstate(invalid="ignore", over="ignore"):
+                if weight < 0.5:
+                    m = state.exp_avg + weight * (g - state.exp_avg)
+                else:
+                    m = g - (g - state.exp_avg) * (1.0 - weight)
+        else:
+            m = beta1 * state.exp_avg + one_minus_beta1 * g
         v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
-    vmax = np.maximum(state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq
+    if storage_dtype is not None:
+        m, v = _beyond_range(m, storage_dtype), _beyond_range(v, storage_dtype)
+    if not amsgrad:
+        vmax = state.max_exp_avg_sq
+    elif amsgrad_max_keeps_on_nan:
+        with np.errstate(invalid="ignore"):
+            vmax = np.where(v > state.max_exp_avg_sq, v, state.max_exp_avg_sq)
+    else:
+        vmax = np.maximum(state.max_exp_avg_sq, v)  # NaN wins, as in torch.maximum
     bias_correction1 = 1.0 - beta1_power
     bias_correction2 = 1.0 - beta2_power
 
@@ -253,6 +305,10 @@ def adam_step(
     else:
         raise ValueError(f"unknown eps_placement {eps_placement!r}")
     new_w = w - update
+    if storage_dtype is not None:
+        new_w = _beyond_range(new_w, storage_dtype)
+    if flush_subnormals and betas_precision == BETAS_FLOAT32:
+        new_w = _flushed(new_w.astype(np.dtype(kernel_dtype).type), np.dtype(kernel_dtype).type).astype(np.float64)
 
     if lazy_rows is not None:
         untouched = np.ones(new_w.shape[0] if new_w.ndim else 1, dtype=bool)

@@ -51,7 +51,8 @@ def test_save_load_round_trips_exactly(tmp_path, dtype):
         (lambda c: c["grads"][1][0].pop(), "grads[1][0]"),
         (lambda c: c["grads"].append([]), "grads[2]"),
         (lambda c: c["grads"][0][0].__setitem__(0, "x"), "grads[0][0][0]"),
-        (lambda c: c["grads"][0][0].__setitem__(0, float("nan")), "finite"),
+        (lambda c: c["params"][0]["value"].__setitem__(0, float("nan")), "finite"),
+        (lambda c: c["grads"][0][0].__setitem__(0, "infinity"), "expected a number"),
         (lambda c: c.update(extra=1), "unknown key"),
         (lambda c: c.update(param_groups=[{"params": ["nope"]}]), "param_groups[0].params"),
     ],
@@ -80,3 +81,13 @@ def test_overflowing_value_is_rejected():
     raw["grads"][0][0][0] = 1e6
     with pytest.raises(CaseError, match="overflows float16"):
         case_from_dict(raw)
+
+
+def test_gradients_may_be_non_finite_and_round_trip():
+    raw = json.loads(json.dumps(VALID))
+    raw["grads"][0][0][:3] = ["nan", "inf", "-inf"]
+    case = case_from_dict(raw)
+    grad = case.grads[0][0]
+    assert np.isnan(grad[0]) and grad[1] == np.inf and grad[2] == -np.inf
+    assert json.loads(dumps_case(case))["grads"][0][0][:3] == ["nan", "inf", "-inf"]
+    assert dumps_case(case_from_dict(json.loads(dumps_case(case)))) == dumps_case(case)

@@ -59,7 +59,7 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert doc["schema"] == "optim-parity/results/1"
     assert doc["run"] == {"source": "sweep", "profile": None, "seed": 0, "implementations": list(FAST)}
     assert doc["environment"]["packages"]["torch"] and doc["environment"]["python"]
-    assert [r["row"] for r in doc["rows"]] == ["defaults", *ROW_IDS]
+    assert [r["row"] for r in doc["rows"]] == ["defaults", *ROW_IDS, "extreme_gradients"]
     assert [c["id"] for c in doc["cases"]] == ["defaults-000", "wd-000", "nesterov-000"]
     for case in doc["cases"]:
         assert set(case) >= {"id", "row", "source", "case_file", "dtype", "steps", "hyperparameters",
@@ -89,7 +89,7 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert rows["weight_decay"]["implementations"]["torch"]["worst_case_file"] == "cases/wd-000.json"
     assert by_id["wd-000"]["case_file"] == "cases/wd-000.json"
     assert dumps_case(load_case(tmp_path / "cases" / "wd-000.json")) == dumps_case(_plain_cases()[0].case)
-    assert doc["summary"]["torch"]["consistent"] == 2 and doc["summary"]["torch"]["not-exercised"] == 9
+    assert doc["summary"]["torch"]["consistent"] == 2 and doc["summary"]["torch"]["not-exercised"] == 10
 
     page = (tmp_path / "parity.html").read_text(encoding="utf-8")
     assert all(f"<code>{row}</code>" in page for row in ("defaults", *ROW_IDS))

@@ -63,6 +63,8 @@ class ReferenceAdapter:
                 maximize=case.hp("maximize"),
                 nesterov=self._switch("nesterov", case.hp("use_nesterov")),
                 loss_scale=loss_scale,
+                # Values beyond the case dtype's range are +-inf, as stored (reference/adam.py).
+                storage_dtype=case.dtype,
                 **passthrough,
             )
             if self.variant.get("stored_in_case_dtype"):
@@ -70,6 +72,7 @@ class ReferenceAdapter:
                 # step; attribution emulates that so a right mechanism matches to well
                 # below the ulp-sized tolerance floor (see harness/attribution.py).
                 self.states[i] = _stored(self.states[i], case.np_dtype)
+
 
     def snapshot(self) -> Snapshot:
         out: Snapshot = {}
