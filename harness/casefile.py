@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,7 @@ def case_from_dict(raw: Any) -> Case:
     for i, g in enumerate(raw_groups):
         where = f"param_groups[{i}]"
         if not isinstance(g, dict) or "params" not in g or set(g) - _GROUP_KEYS:
-            raise _fail(where, f"expected an object with 'params' and optionally 'lr', 'weight_decay'")
+            raise _fail(where, "expected an object with 'params' and optionally 'lr', 'weight_decay'")
         members = g["params"]
         if not isinstance(members, list) or not members or any(m not in names for m in members):
             raise _fail(f"{where}.params", f"expected a non-empty list of parameter names from {names}")

@@ -126,7 +126,7 @@ def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | Non
             if ratio:
                 impl["update_ratio"] = ratio
         implementations.append(impl)
-    return {
+    entry = {
         # The same case through other implementations (a reproducer per implementation,
         # a test parametrized by implementation) is another entry.
         "id": entry_id or case_id(row if test is None else test_prefix(test),

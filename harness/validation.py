@@ -157,7 +157,7 @@ def _run_torch(kwargs: dict) -> np.ndarray:
 
 
 def _run_mindspore(kwargs: dict) -> np.ndarray:
-    import harness.adapters.mindspore_adam  # noqa: F401  (context: PyNative, CPU, quiet logs)
+    import harness.adapters.mindspore_adam  # noqa: F401 -- sets the context: PyNative, CPU, quiet logs
     from mindspore import Parameter, Tensor, nn
 
     param = Parameter(Tensor(INITIAL.copy()), name="w")

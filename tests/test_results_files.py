@@ -2,7 +2,6 @@
 checked on load, and `compare` finds what changed — on real results files."""
 
 import json
-import shutil
 
 import pytest
 

@@ -1,0 +1,208 @@
+"""Standalone reproducer scripts: one violation, one framework, no harness needed.
+
+`reproducer_script(case, implementation, violation)` writes a short Python script (like
+the seed's code example: build the parameters, the optimizer with the mapped arguments,
+feed the gradients, print the difference) that needs only numpy and the framework. It
+embeds the case (gradients compactly, as base64 of little-endian bytes), the spec's
+values of the violating element for every step up to the first failing one (computed
+here with the numpy reference), and the tolerance at that step; it prints the
+framework's value next to the spec's and ends with `DIVERGES: ...` or `within
+tolerance: ...`, exit code 0 either way.
+
+Frameworks are data (`FRAMEWORK_TEMPLATES`): each implementation name maps to a
+template and the constructor arguments it adds; a new implementation is one entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from typing import Any
+
+import numpy as np
+
+from harness.casefile import Case
+
+_HEADER = '''\
+"""optim-parity reproducer: {implementation} against the Adam spec (reference/adam.py).
+
+{summary}
+Run: python {file_name}   (needs numpy and {needs})
+"""
+import base64
+
+import numpy as np
+
+DTYPE = "{dtype}"
+STEPS = {steps}  # up to the first failing step
+PARAMS = {params}  # name -> (shape, initial values)
+GRADS = {grads}  # [step][param]: base64 of little-endian {dtype}
+WATCH = {watch}  # (quantity, parameter, flat index, first failing step)
+SPEC = {spec}  # the spec's value of the watched element after each step
+TOLERANCE = {tolerance!r}
+nan, inf = float("nan"), float("inf")
+
+
+def array(data, shape=None):
+    values = np.frombuffer(base64.b64decode(data), dtype=np.dtype(DTYPE).newbyteorder("<")).astype(DTYPE)
+    return values if shape is None else values.reshape(shape)
+
+'''
+
+_FOOTER = '''
+got = run()
+quantity, name, index, step = WATCH
+for t, (value, spec) in enumerate(zip(got, SPEC), start=1):
+    print(f"step {t}: {quantity} {name!r}[{index}] = {value!r}   spec {spec!r}   error {abs(value - spec):.3g}")
+error = abs(got[-1] - SPEC[-1])
+verdict = "DIVERGES" if not error <= TOLERANCE else "within tolerance"
+print(f"{verdict}: {quantity} {name!r}[{index}] step {step}: got {got[-1]!r}, spec {SPEC[-1]!r}, "
+      f"error {error:.3g} {'>' if verdict == 'DIVERGES' else '<='} tolerance {TOLERANCE:.3g}")
+'''
+
+_TORCH = '''
+import torch
+
+KWARGS = {kwargs}
+GROUPS = {groups}  # parameter groups (names) with their own lr / weight_decay
+LR_PER_STEP = {lr_per_step}  # a per-step learning rate, set before each step (as a scheduler would)
+
+
+def run():
+    tensors = {{n: torch.nn.Parameter(torch.from_numpy(array(v, s).copy())) for n, (s, v) in PARAMS.items()}}
+    groups = [dict(g, params=[tensors[n] for n in g["params"]]) for g in GROUPS]
+    optimizer = torch.optim.Adam(groups, **KWARGS)
+    quantity, name, index, _ = WATCH
+    values = []
+    for t in range(STEPS):
+        if LR_PER_STEP:
+            for group in optimizer.param_groups:
+                group["lr"] = LR_PER_STEP[min(t, len(LR_PER_STEP) - 1)]
+        for (n, tensor), grad in zip(tensors.items(), GRADS[t]):
+            tensor.grad = torch.from_numpy(array(grad, tensor.shape).copy())
+        optimizer.step()
+        tensor = tensors[name]
+        source = tensor.detach() if quantity == "param" else optimizer.state[tensor][quantity]
+        values.append(float(source.reshape(-1)[index]))
+    return values
+'''
+
+_MINDSPORE = '''
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn
+
+ms.set_context(mode=ms.PYNATIVE_MODE)
+ms.set_device("CPU")
+KWARGS = {kwargs}
+GROUPS = {groups}  # parameter groups (names) with their own lr / weight_decay; None: a flat list
+LOSS_SCALE = {loss_scale}  # nn.Adam(loss_scale=L) expects the gradients of the L-scaled loss
+MOMENTS = {{"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "vhat"}}
+
+
+def run():
+    parameters = {{n: Parameter(Tensor(array(v, s).copy()), name=n) for n, (s, v) in PARAMS.items()}}
+    if GROUPS is None:
+        params = list(parameters.values())
+    else:
+        params = [dict(g, params=[parameters[n] for n in g["params"]]) for g in GROUPS]
+    optimizer = nn.Adam(params, **KWARGS)
+    quantity, name, index, _ = WATCH
+    position = list(parameters).index(name)
+    values = []
+    for t in range(STEPS):
+        grads = tuple(Tensor((array(g, p.shape) * np.dtype(DTYPE).type(LOSS_SCALE)).astype(DTYPE))
+                      for g, p in zip(GRADS[t], parameters.values()))
+        optimizer(grads)
+        if quantity == "param":
+            source = parameters[name]
+        else:
+            source = getattr(optimizer, MOMENTS[quantity])[position]
+        values.append(float(source.asnumpy().reshape(-1)[index]))
+    return values
+'''
+
+
+def _torch_arguments(case: Case, extra: dict) -> dict:
+    from harness.rows import ROWS_BY_ID
+
+    kwargs: dict[str, Any] = {"lr": case.hp("lr")[0] if isinstance(case.hp("lr"), list) else case.hp("lr")}
+    for row_id in ("eps", "weight_decay", "amsgrad", "betas"):
+        for key, torch_key in ROWS_BY_ID[row_id].torch_args.items():
+            kwargs[torch_key] = list(case.hp(key)) if key == "betas" else case.hp(key)
+    kwargs["maximize"] = case.hp("maximize")
+    kwargs.update(extra)
+    groups = _groups(case) or [{"params": [p.name for p in case.params]}]
+    lr = case.hp("lr")
+    lr_per_step = list(lr) if isinstance(lr, list) and not any(g.lr is not None for g in case.param_groups) else None
+    return {"kwargs": _literal(kwargs), "groups": _literal(groups), "lr_per_step": _literal(lr_per_step)}
+
+
+def _mindspore_arguments(case: Case, extra: dict) -> dict:
+    from harness.adapters.mindspore_adam import _mindspore_kwargs
+
+    kwargs = dict(_mindspore_kwargs(case), **extra)
+    return {"kwargs": _literal(kwargs), "groups": _literal(_groups(case) or None),
+            "loss_scale": repr(float(case.hp("loss_scale")))}
+
+
+def _groups(case: Case) -> list[dict]:
+    out = []
+    for group in case.param_groups:
+        entry: dict[str, Any] = {"params": list(group.params)}
+        if group.lr is not None:
+            entry["lr"] = group.lr
+        if group.weight_decay is not None:
+            entry["weight_decay"] = group.weight_decay
+        out.append(entry)
+    return out
+
+
+# implementation -> (template, framework needed, argument builder, extra constructor arguments)
+FRAMEWORK_TEMPLATES: dict[str, tuple[str, str, Any, dict]] = {
+    "torch": (_TORCH, "torch", _torch_arguments, {}),
+    "torch-foreach": (_TORCH, "torch", _torch_arguments, {"foreach": True}),
+    "torch-fused": (_TORCH, "torch", _torch_arguments, {"fused": True}),
+    "mindspore": (_MINDSPORE, "mindspore", _mindspore_arguments, {}),
+}
+
+
+def _literal(value: Any) -> str:
+    """Python source for a value made of dicts, lists, tuples, str, numbers, bools, None."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, float) and not np.isfinite(value):
+        return f'float("{value}")'
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return repr(value)
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def _encode(values: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.asarray(values, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()).decode("ascii")
+
+
+def supported(implementation: str) -> bool:
+    return implementation in FRAMEWORK_TEMPLATES
+
+
+def reproducer_script(case: Case, implementation: str, violation: dict, case_id: str = "") -> str:
+    from harness.trajectory import reference_trajectory
+
+    template, needs, arguments, extra = FRAMEWORK_TEMPLATES[implementation]
+    quantity, name, index, step = violation["quantity"], violation["param"], int(violation["index"]), int(violation["step"])
+    reference = reference_trajectory(case)
+    spec = [float(x) for x in reference.data[name][quantity][1: step + 1, index]]
+    summary = textwrap.fill(
+        f"Case {case_id or '(unnamed)'}: {quantity} of parameter {name!r}, element {index}, leaves tolerance at step "
+        f"{step}: the spec gives {violation['expected']!r}, {implementation} gave {violation['actual']!r} "
+        f"(tolerance {violation['tolerance']!r}). Rows: {', '.join(violation.get('rows') or []) or 'unexplained'}; "
+        f"registry: {violation.get('divergence') or 'none'}.", 88)
+    params = {p.name: (list(p.shape), _encode(p.value, case.dtype)) for p in case.params}
+    grads = [[_encode(g, case.dtype) for g in case.grads[t]] for t in range(step)]
+    header = _HEADER.format(
+        implementation=implementation, summary=summary, file_name=f"reproduce_{implementation}.py", needs=needs,
+        dtype=case.dtype, steps=step, params=_literal(params), grads=_literal(grads),
+        watch=_literal((quantity, name, index, step)), spec=_literal(spec), tolerance=float(violation["tolerance"]))
+    return header + template.format(**arguments(case, extra)) + _FOOTER
