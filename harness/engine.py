@@ -60,13 +60,27 @@ class CaseRun:
     trajectories: dict[str, Trajectory]
 
 
-def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[ImplementationResult, Trajectory | None]:
+@dataclass
+class Recording:
+    """What recording one implementation on one case gave, in-process or in a worker
+    (picklable: errors travel as their type name, first line and traceback tail)."""
+
+    description: str = ""
+    declared: str | None = None  # the adapter's unsupported_reason
+    trajectory: Trajectory | None = None
+    timing: Timing = field(default_factory=Timing)
+    failed_step: int | None = None  # the adapter raised: 0 while building, else the step
+    error: str = ""  # "TypeError: first line"
+    detail: str = ""  # traceback tail
+    import_error: str = ""
+
+
+def record_in_process(name: str, case: Case, portable: bool = False) -> Recording:
     try:
         adapter_cls = load_adapter(name)
     except Exception as exc:  # framework missing or failing at import
-        return ImplementationResult(name, CRASH, f"cannot import: {type(exc).__name__}: {first_line(exc)}"), None
-    declared = adapter_cls.unsupported_reason(case)
-    result = ImplementationResult(name, PASS, description=adapter_cls.description)
+        return Recording(import_error=f"{type(exc).__name__}: {first_line(exc)}")
+    recording = Recording(description=adapter_cls.description, declared=adapter_cls.unsupported_reason(case))
     start = time.perf_counter()
     try:
         try:
@@ -74,18 +88,47 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
         except Exception as exc:
             raise StepFailure(0, exc) from exc
         build = time.perf_counter() - start
-        trajectory, timing = record(adapter, case)
-        timing.build_seconds = build
-        result.timing = timing
+        recording.trajectory, recording.timing = record(adapter, case)
+        recording.timing.build_seconds = build
     except StepFailure as failure:
-        framework_error = f"{type(failure.error).__name__}: {first_line(failure.error)}"
-        if declared is not None:
-            result.status, result.message = UNSUPPORTED, f"{declared} ({framework_error})"
-        else:
-            where = "building the optimizer" if failure.step == 0 else f"step {failure.step}"
-            result.status, result.message = CRASH, f"{where}: {framework_error}"
-            result.message += "\n" + "".join(traceback.format_exception(failure.error)[-3:]).strip()
+        recording.failed_step = failure.step
+        recording.error = f"{type(failure.error).__name__}: {first_line(failure.error)}"
+        recording.detail = "".join(traceback.format_exception(failure.error)[-3:]).strip()
+    return recording
+
+
+def _record(name: str, case: Case) -> Recording:
+    from harness import isolation
+    from harness.adapters import IMPLEMENTATIONS
+    from harness.verdicts import framework_of
+
+    if not isolation.enabled() or name == "reference" or name not in IMPLEMENTATIONS:
+        return record_in_process(name, case)
+    try:
+        # One worker per framework (torch-foreach shares torch's), named by the prefix.
+        return isolation.pool().record(framework_of(name), name, case)
+    except isolation.WorkerDied as death:
+        return Recording(failed_step=-1, error=str(death))
+
+
+def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[ImplementationResult, Trajectory | None]:
+    recording = _record(name, case)
+    if recording.import_error:
+        return ImplementationResult(name, CRASH, f"cannot import: {recording.import_error}"), None
+    result = ImplementationResult(name, PASS, description=recording.description)
+    declared = recording.declared
+    if recording.failed_step == -1:  # the worker process died or timed out: never "unsupported"
+        result.status, result.message = CRASH, f"{recording.error} (case run in an isolated worker)"
         return result, None
+    if recording.failed_step is not None:
+        if declared is not None:
+            result.status, result.message = UNSUPPORTED, f"{declared} ({recording.error})"
+        else:
+            where = "building the optimizer" if recording.failed_step == 0 else f"step {recording.failed_step}"
+            result.status, result.message = CRASH, f"{where}: {recording.error}\n{recording.detail}"
+        return result, None
+    trajectory = recording.trajectory
+    result.timing = recording.timing
     if declared is not None:
         # The declaration is the harness's claim; the framework accepted the case, so
         # it is compared like any other and the stale claim is reported.

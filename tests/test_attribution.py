@@ -48,6 +48,7 @@ def test_an_implementation_nothing_explains_is_unexplained(monkeypatch):
                     p.copy_(b + (p - b) * 1.01)
 
     monkeypatch.setattr(torch_adam.torch.optim, "Adam", OnePercentTooFar)
+    monkeypatch.setenv("OPTIM_PARITY_ISOLATION", "0")  # the patch lives in this process
     case = load_case(REPRODUCERS / "mindspore-weight-decay-name-filter.json")
     result = run_case(case, ["torch"]).results[0]
     assert result.status == VIOLATION

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 
 # name -> (module, class)
 IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
@@ -13,7 +15,29 @@ IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
 
+# Extra implementations, for the harness's own tests (never cases/): an environment
+# variable so that isolated worker processes see them too, e.g.
+#   OPTIM_PARITY_EXTRA_IMPLEMENTATIONS="crash-abort=/abs/tests/crashing_adapters.py:AbortAdapter"
+EXTRA_ENV = "OPTIM_PARITY_EXTRA_IMPLEMENTATIONS"
+
+
+def _extra_implementations() -> dict[str, tuple[str, str]]:
+    out = {}
+    for item in filter(None, os.environ.get(EXTRA_ENV, "").split(";")):
+        name, _, target = item.partition("=")
+        module, _, cls = target.rpartition(":")
+        out[name.strip()] = (module.strip(), cls.strip())
+    return out
+
+
+IMPLEMENTATIONS.update(_extra_implementations())
+
 
 def load_adapter(name: str):
     module, cls = IMPLEMENTATIONS[name]
+    if module.endswith(".py"):  # a file path (extra implementations)
+        spec = importlib.util.spec_from_file_location(f"optim_parity_extra_{name.replace('-', '_')}", module)
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        return getattr(loaded, cls)
     return getattr(importlib.import_module(module), cls)
