@@ -7,7 +7,7 @@
     optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
     optim-parity matrix DIR [--out FILE]
     optim-parity validate [--json OUT]
-    optim-parity bench [--json OUT]
+    optim-parity bench [--cases N] [--impl NAME ...] [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
 divergences; 1 a violation or a crash; 2 bad input (one line on stderr).
@@ -30,6 +30,9 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         raise UsageError(message if self.prog == "optim-parity" else f"{self.prog.removeprefix('optim-parity ')}: {message}")
+
+
+IMPLEMENTATIONS_BENCHED = ("reference", "torch", "mindspore")  # the ones with a bare loop (harness/bench.py)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="which hyperparameter values each framework accepts, side by side")
     validate.add_argument("--json", metavar="OUT", help="also write the table as JSON")
 
-    bench = sub.add_parser("bench", help="time each implementation (per case, per step, compile cost)")
-    bench.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
-    bench.add_argument("--repeats", type=int, default=5, help="cases per measurement (default 5)")
+    bench = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation")
+    bench.add_argument("--cases", type=int, default=None, help="generated cases (default 20, seed 0)")
+    bench.add_argument("--impl", action="extend", nargs="+", choices=sorted(IMPLEMENTATIONS_BENCHED),
+                       help="implementation(s) (default: reference torch mindspore)")
+    bench.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     return parser
 
 
@@ -227,11 +232,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import run_bench
+    from harness.bench import DEFAULT_CASES, run_bench
 
-    if args.repeats < 1:
-        raise UsageError("bench: --repeats must be at least 1")
-    return run_bench(json_path=args.json, repeats=args.repeats)
+    cases = DEFAULT_CASES if args.cases is None else args.cases
+    if cases < 1:
+        raise UsageError("bench: --cases must be at least 1")
+    return run_bench(cases, args.impl or IMPLEMENTATIONS_BENCHED, args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,9 @@ signal name or `timeout after N s`; the other implementations of the case and th
 of the sweep go on.
 
     OPTIM_PARITY_ISOLATION=0          run adapters in-process (debugging; no protection)
-    OPTIM_PARITY_CASE_TIMEOUT=SECONDS per-case timeout (default: 120 s + 20 ms per step)
+    OPTIM_PARITY_CASE_TIMEOUT=SECONDS per-case timeout (default: 120 s + 20 ms per step);
+                                      starting a worker and importing the framework is
+                                      not counted (its own limit: 600 s)
 
 Workers use the `spawn` start method: forking a process that has imported torch or
 MindSpore (their thread pools) is unsafe.
@@ -27,6 +29,7 @@ from typing import Any
 from harness.casefile import Case, case_from_dict, case_to_dict
 
 BASE_TIMEOUT_SECONDS = 120.0
+LOAD_TIMEOUT_SECONDS = 600.0
 PER_STEP_TIMEOUT_SECONDS = 0.02
 
 
@@ -56,12 +59,24 @@ def _worker_main(connection) -> None:
             return
         if message is None:
             return
-        name, raw = message
+        kind, name, raw = message
+        if kind == "load":  # import the framework before any case's clock starts
+            from harness.adapters import load_adapter
+
+            try:
+                load_adapter(name)
+                connection.send("loaded")
+            except Exception as exc:  # reported by the case that follows
+                connection.send(f"{type(exc).__name__}: {exc}")
+            continue
         connection.send(record_in_process(name, case_from_dict(raw), portable=True))
 
 
 class _Worker:
+    loaded: set
+
     def __init__(self) -> None:
+        self.loaded = set()
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child,), daemon=True)
@@ -109,8 +124,23 @@ class WorkerPool:
         if worker is None or not worker.alive():
             worker = self.workers[framework] = _Worker()
         timeout = case_timeout(case) if timeout is None else timeout
+        if name not in worker.loaded:
+            # Starting the worker and importing the framework (seconds; more on a loaded
+            # machine) are not the case's time: they get their own, generous limit.
+            try:
+                worker.connection.send(("load", name, None))
+                if not worker.connection.poll(LOAD_TIMEOUT_SECONDS):
+                    self._discard(framework, kill=True)
+                    raise WorkerDied(f"timeout after {LOAD_TIMEOUT_SECONDS:g} s importing {name}")
+                worker.connection.recv()
+            except (EOFError, OSError):
+                worker.process.join(5)
+                reason = _death(worker.process)
+                self._discard(framework, kill=True)
+                raise WorkerDied(f"{reason} while importing {name}") from None
+            worker.loaded.add(name)
         try:
-            worker.connection.send((name, case_to_dict(case)))
+            worker.connection.send(("case", name, case_to_dict(case)))
             ready = worker.connection.poll(timeout)
             if ready:
                 reply = worker.connection.recv()
