@@ -17,6 +17,7 @@ interpreter) and peak RSS. Numbers, not assertions.
 
 from __future__ import annotations
 
+import importlib
 import resource
 import statistics
 import subprocess
@@ -70,7 +71,7 @@ def _bare_torch(case: Case) -> list[float]:
 
 
 def _bare_mindspore(case: Case) -> list[float]:
-    import harness.adapters.mindspore_adam  # noqa: F401 -- the same context: PyNative, CPU
+    importlib.import_module("harness.adapters.mindspore_adam")  # the same context: PyNative, CPU
     from mindspore import Parameter, Tensor, nn
 
     parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]

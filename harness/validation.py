@@ -22,6 +22,7 @@ example value that must keep producing its outcome.
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 import tomllib
@@ -157,7 +158,7 @@ def _run_torch(kwargs: dict) -> np.ndarray:
 
 
 def _run_mindspore(kwargs: dict) -> np.ndarray:
-    import harness.adapters.mindspore_adam  # noqa: F401 -- sets the context: PyNative, CPU, quiet logs
+    importlib.import_module("harness.adapters.mindspore_adam")  # sets the context: PyNative, CPU, quiet logs
     from mindspore import Parameter, Tensor, nn
 
     param = Parameter(Tensor(INITIAL.copy()), name="w")
