@@ -16,6 +16,7 @@ divergences; 1 a violation or a crash; 2 bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -259,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("optim-parity: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `optim-parity ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":
