@@ -30,9 +30,10 @@ def default_registry() -> tuple[Divergence, ...]:
 
 def check_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
                registry: Sequence[Divergence] | None = None, *, row: str | None = None,
-               test: str | None = None, source: str = "generated") -> list[ImplementationResult]:
+               source: str = "generated") -> list[ImplementationResult]:
     """Run and classify one case. With `row` given and a parity report being collected
-    (pytest --parity-report), the case is recorded for the report."""
+    (pytest --parity-report, inside a test under cases/), the case is recorded for the
+    report under the running test's node id."""
     registry = default_registry() if registry is None else registry
     run = run_case(case, implementations)
     for result in run.results:
@@ -62,7 +63,7 @@ def assert_conforms(case: Case, row: str, name: str,
                     implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
                     registry: Sequence[Divergence] | None = None,
                     failures_dir: Path = FAILURES_DIR) -> list[ImplementationResult]:
-    results = check_case(case, implementations, registry, row=row, test=name)
+    results = check_case(case, implementations, registry, row=row)
     failed = [r for r in results if r.status in (VIOLATION, CRASH)]
     if failed:
         path = save_case(case, failures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".json"))
@@ -88,7 +89,7 @@ def entry_still_reproduces(entry: Divergence, registry: Sequence[Divergence] | N
     registry = list(default_registry() if registry is None else registry)
     for implementation in entry.implementations:
         result = check_case(case, ["reference", implementation], registry, row=entry.row,
-                            test=f"reproducer-{entry.id}-{implementation}", source=entry.reproducer)[1]
+                            source=entry.reproducer)[1]
         matched = [v for v in result.violations if v.divergence and entry.id in v.divergence.split(",")]
         if not matched:
             return (f"{entry.id}: {implementation} no longer shows this divergence on {entry.reproducer} "

@@ -75,7 +75,7 @@ class Recording:
     import_error: str = ""
 
 
-def record_in_process(name: str, case: Case, portable: bool = False) -> Recording:
+def record_in_process(name: str, case: Case) -> Recording:
     try:
         adapter_cls = load_adapter(name)
     except Exception as exc:  # framework missing or failing at import

@@ -69,7 +69,7 @@ def _worker_main(connection) -> None:
             except Exception as exc:  # reported by the case that follows
                 connection.send(f"{type(exc).__name__}: {exc}")
             continue
-        connection.send(record_in_process(name, case_from_dict(raw), portable=True))
+        connection.send(record_in_process(name, case_from_dict(raw)))
 
 
 class _Worker:
