@@ -30,6 +30,9 @@ def _without_local_constants() -> None:
     """
     from hypothesis.internal.conjecture import providers
 
+    if not hasattr(providers, "_get_local_constants"):  # a Hypothesis upgrade moved it: say so, loudly
+        raise ImportError("hypothesis.internal.conjecture.providers._get_local_constants is gone; "
+                          "harness/strategies.py must disable local-constant mining another way")
     empty = providers._local_constants
     providers._get_local_constants = lambda: empty
 
