@@ -260,15 +260,20 @@ def case_to_dict(case: Case) -> dict[str, Any]:
     out["params"] = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
     out["grads"] = [[[_gradient_json(x) for x in g] for g in step] for step in case.grads]
     if case.param_groups:
-        groups = []
-        for g in case.param_groups:
-            entry: dict[str, Any] = {"params": list(g.params)}
-            if g.lr is not None:
-                entry["lr"] = g.lr
-            if g.weight_decay is not None:
-                entry["weight_decay"] = g.weight_decay
-            groups.append(entry)
-        out["param_groups"] = groups
+        out["param_groups"] = group_dicts(case)
+    return out
+
+
+def group_dicts(case: Case) -> list[dict[str, Any]]:
+    """The parameter groups as written in case files: names, and lr / weight_decay where set."""
+    out = []
+    for g in case.param_groups:
+        entry: dict[str, Any] = {"params": list(g.params)}
+        if g.lr is not None:
+            entry["lr"] = g.lr
+        if g.weight_decay is not None:
+            entry["weight_decay"] = g.weight_decay
+        out.append(entry)
     return out
 
 

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from harness.casefile import Case, dumps_case
-from harness.compare import compare
 
 SERIES_POINTS = 200  # error-vs-step plots: long runs are subsampled to this many points
 UPDATE_RATIO_POINTS = 64  # eps plot: points per case and implementation
@@ -41,14 +40,10 @@ def _json_float(x: float) -> float | str:
     return float(x) if np.isfinite(x) else str(float(x))
 
 
-def _error_series(case: Case, run: Any, result: Any) -> dict | None:
-    """error/tolerance per step of the worst element of one implementation."""
-    trajectory = run.trajectories.get(result.implementation)
-    worst = result.worst
-    if trajectory is None or worst is None or worst.quantity == "step":
-        return None
-    ratio = compare(case, run.reference, trajectory, series=(worst.quantity, worst.param, worst.index)).series
-    if ratio is None:
+def _error_series(result: Any) -> dict | None:
+    """error/tolerance per step of the worst element of one implementation (kept by its comparison)."""
+    worst, ratio = result.worst, result.worst_series
+    if worst is None or ratio is None:
         return None
     steps = _sample_steps(len(ratio))
     return {"quantity": worst.quantity, "param": worst.param, "index": worst.index,
@@ -107,18 +102,16 @@ def nonfinite_propagation(run: Any) -> dict | None:
 
 
 def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | None, source: str,
-               entry_id: str | None = None, with_timing: bool = False) -> dict:
+               entry_id: str | None = None) -> dict:
     """One checked case as a JSON-ready dict (see the module docstring)."""
     text = dumps_case(case)
     implementations = []
     for result in results:
         impl = result.to_json()
-        timing = impl.pop("timing")
-        if with_timing:
-            impl["timing"] = timing
+        impl.pop("timing")  # timings vary run to run; results files must not
         impl["violation_count"] = len(impl["violations"])
         if result.violations and run is not None:
-            series = _error_series(case, run, result)
+            series = _error_series(result)
             if series:
                 impl["series"] = series
         if row == EPS_ROW and result.implementation != "reference" and run is not None:

@@ -83,19 +83,17 @@ class Comparison:
     worst_ratio: float
     worst: Violation | None  # the element and step where worst_ratio occurs
     probed: dict[tuple, float] = field(default_factory=dict)
-    # error/tolerance of the element asked for with `series=` at every step.
-    series: np.ndarray | None = None
+    # error/tolerance of the worst element (`worst`) at every step (the report plots it).
+    worst_series: np.ndarray | None = None
 
 
 def compare(case: Case, reference: Trajectory, actual: Trajectory,
-            probe: dict[tuple, int] | None = None, series: tuple | None = None) -> Comparison:
+            probe: dict[tuple, int] | None = None) -> Comparison:
     """Compare `actual` with `reference` step by step.
 
     probe: {(quantity, param, index): step} -> Comparison.probed holds, per key, the
     largest error/tolerance of that element up to and including that step (attribution
     uses it to rank explanations).
-    series: (quantity, param, index) -> Comparison.series holds that element's
-    error/tolerance at every step (the report plots it).
     """
     dtype = case.np_dtype
     beta1, beta2 = case.hp("betas")
@@ -105,7 +103,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
     worst: Violation | None = None
     worst_ratio = 0.0
     probed: dict[tuple, float] = {}
-    series_ratio: np.ndarray | None = None
+    worst_series: np.ndarray | None = None
     for spec_index, spec in enumerate(case.params):
         ref = reference.data[spec.name]
         act = actual.data[spec.name]
@@ -153,11 +151,10 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
                     worst_ratio = float(ratio[t, i])
                     worst = Violation(quantity, spec.name, t + 1, i, float(expected[t, i]), float(got[t, i]),
                                       float(error[t, i]), float(tolerance[t, i]), float(scale[t, i]))
+                    worst_series = ratio[:, i].copy()
             for (p_quantity, p_name, p_index), p_step in (probe or {}).items():
                 if p_quantity == quantity and p_name == spec.name and p_index < ratio.shape[1]:
                     probed[(p_quantity, p_name, p_index)] = float(np.max(ratio[: max(p_step, 1), p_index]))
-            if series is not None and series[:2] == (quantity, spec.name) and series[2] < ratio.shape[1]:
-                series_ratio = ratio[:, series[2]].copy()
             failing = ratio > 1.0
             for i in np.flatnonzero(failing.any(axis=0)):
                 t = int(np.argmax(failing[:, i]))
@@ -172,5 +169,5 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
                 t = int(mismatch[0])
                 violations.append(Violation("step", spec.name, t + 1, 0, float(ref_steps[t]), float(act_steps[t]),
                                             float(abs(act_steps[t] - ref_steps[t])), 0.0))
-                worst_ratio, worst = float("inf"), violations[-1]
-    return Comparison(violations, worst_ratio, worst, probed, series_ratio)
+                worst_ratio, worst, worst_series = float("inf"), violations[-1], None
+    return Comparison(violations, worst_ratio, worst, probed, worst_series)

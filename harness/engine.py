@@ -28,6 +28,7 @@ class ImplementationResult:
     violations: list[Violation] = field(default_factory=list)
     worst_ratio: float = 0.0
     worst: Violation | None = None
+    worst_series: np.ndarray | None = None  # the worst element's error/tolerance per step (not in to_json)
     rows: list[str] = field(default_factory=list)
     divergence: list[str] = field(default_factory=list)  # registry ids, status "known"
     timing: Timing = field(default_factory=Timing)
@@ -136,6 +137,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
     comparison: Comparison = compare(case, reference, trajectory)
     result.violations = comparison.violations
     result.worst_ratio, result.worst = comparison.worst_ratio, comparison.worst
+    result.worst_series = comparison.worst_series
     if comparison.violations:
         result.status = VIOLATION
         result.rows = attribute(case, trajectory, comparison.violations)

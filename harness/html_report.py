@@ -161,11 +161,12 @@ def render_parity_html(document: dict, report_dir: Path) -> str:
             if not info["violations"] and info["verdict_class"] not in ("crash", "divergent"):
                 continue
             violating_cases = sorted({v["case"] for v in info["violations"]})
+            parameters = _parameters(info["violations"])
             plotted = [cases_by_id[c] for c in violating_cases if c in cases_by_id]
             details.append({
                 "anchor": _anchor(row["row"], name), "row": row, "implementation": name, "info": info,
-                "parameters": _parameters(info["violations"])[:MAX_PARAMETERS_LISTED],
-                "parameter_count": len(_parameters(info["violations"])),
+                "parameters": parameters[:MAX_PARAMETERS_LISTED],
+                "parameter_count": len(parameters),
                 "error_plot": _error_plot(plotted, name),
                 "eps_plot": _eps_plot(row_cases, [name]) if row["row"] == "eps" else None,
                 "reproducers": _reproducers(row, name, info, cases_by_id, report_dir),

@@ -152,14 +152,19 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
 }
 
 
+def read_toml(path: Path, error: type[Exception]) -> dict:
+    """A TOML file, or `error` with one line saying why not (the registry, the acceptance rules)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RegistryError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, RegistryError)
     entries = raw.get("divergence", [])
     if not isinstance(entries, list):
         raise RegistryError(f"{path}: expected [[divergence]] tables")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.casefile import Case
+from harness.casefile import Case, group_dicts
 
 _HEADER = '''\
 """optim-parity reproducer: {implementation} against the Adam spec (reference/adam.py).
@@ -131,7 +131,7 @@ def _torch_arguments(case: Case, extra: dict) -> dict:
             kwargs[torch_key] = list(case.hp(key)) if key == "betas" else case.hp(key)
     kwargs["maximize"] = case.hp("maximize")
     kwargs.update(extra)
-    groups = _groups(case) or [{"params": [p.name for p in case.params]}]
+    groups = group_dicts(case) or [{"params": [p.name for p in case.params]}]
     lr = case.hp("lr")
     lr_per_step = list(lr) if isinstance(lr, list) and not any(g.lr is not None for g in case.param_groups) else None
     return {"kwargs": _literal(kwargs), "groups": _literal(groups), "lr_per_step": _literal(lr_per_step)}
@@ -141,20 +141,8 @@ def _mindspore_arguments(case: Case, extra: dict) -> dict:
     from harness.adapters.mindspore_adam import _mindspore_kwargs
 
     kwargs = dict(_mindspore_kwargs(case), **extra)
-    return {"kwargs": _literal(kwargs), "groups": _literal(_groups(case) or None),
+    return {"kwargs": _literal(kwargs), "groups": _literal(group_dicts(case) or None),
             "loss_scale": repr(float(case.hp("loss_scale")))}
-
-
-def _groups(case: Case) -> list[dict]:
-    out = []
-    for group in case.param_groups:
-        entry: dict[str, Any] = {"params": list(group.params)}
-        if group.lr is not None:
-            entry["lr"] = group.lr
-        if group.weight_decay is not None:
-            entry["weight_decay"] = group.weight_decay
-        out.append(entry)
-    return out
 
 
 # implementation -> (template, framework needed, argument builder, extra constructor arguments)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
-import tomllib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,13 +240,10 @@ _RULE_KEYS = {"framework", "key", "class", "outcome", "result", "example", "note
 
 
 def load_rules(path: str | Path = DEFAULT_RULES) -> list[Rule]:
+    from harness.registry import read_toml
+
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, RulesError)
     rules = []
     for i, entry in enumerate(raw.get("rule", [])):
         where = f"{path}: rule #{i + 1}"
