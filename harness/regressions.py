@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH = "pass", "known", "violation", "unsupported", "crash"
+from harness.engine import CRASH, KNOWN, PASS, UNSUPPORTED, VIOLATION
 DEFAULT_THRESHOLD = 2.0
 # Growth counts once the error reaches half its tolerance: below that, a different CPU
 # (FMA contraction, vector width) moves ulp-sized errors by factors of a few.

@@ -100,7 +100,8 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
                      env: dict | None = None) -> tuple[dict, list[dict]]:
     """The results document for case entries (harness/collect.py), and the entries
     whose case file must be written (each gets its "case_file")."""
-    from harness.verdicts import REPORT_ROWS, VIOLATION, CRASH, implementation_order, row_verdicts, summary
+    from harness.engine import CRASH, VIOLATION
+    from harness.verdicts import REPORT_ROWS, implementation_order, row_verdicts, summary
 
     validation = [e for e in entries if e.get("kind") == "validation"]
     entries = [e for e in entries if e.get("kind") != "validation"]
@@ -153,7 +154,9 @@ def _file_name(case_id: str) -> str:
 
 def failed(document: dict) -> bool:
     """Some implementation has an unregistered violation or crashed somewhere."""
-    return any(i["status"] in ("violation", "crash") for c in document["cases"] for i in c["implementations"])
+    from harness.engine import CRASH, VIOLATION
+
+    return any(i["status"] in (VIOLATION, CRASH) for c in document["cases"] for i in c["implementations"])
 
 
 def write_json(document: dict, path: str | Path, compact: bool = False) -> Path:

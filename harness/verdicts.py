@@ -22,6 +22,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
+from harness.engine import CRASH, PASS, UNSUPPORTED
 from harness.rows import DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, MINDSPORE_ONLY, ROW_IDS, ROWS, UNEXPLAINED
 
 DEFAULTS = "defaults"
@@ -30,8 +31,6 @@ DEFAULTS = "defaults"
 BEYOND_TABLE = (("extreme_gradients", "(input class)", "(input class)", "-",
                  "NaN, +-Inf, g*g overflow, subnormal gradients: not in the seed's table", "beyond-table"),)
 REPORT_ROWS = (DEFAULTS,) + ROW_IDS + tuple(row[0] for row in BEYOND_TABLE)
-
-PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH = "pass", "known", "violation", "unsupported", "crash"
 
 CONSISTENT = "consistent within tolerance"
 UNREGISTERED = "diverges (UNREGISTERED)"

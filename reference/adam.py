@@ -184,7 +184,7 @@ def adam_step(
     flush_subnormals (with betas_precision="float32"): the kernel flushes subnormal
         inputs and results (g, m, v, w) to zero, as measured for MindSpore's CPU Adam
         kernel (g = 1e-40: m, v stay 0; g = 1e-37: m = 1e-38 subnormal becomes 0, while a
-        plain MindSpore multiply keeps subnormals; tests/data/mindspore-subnormal-flush.json).
+        plain MindSpore multiply keeps subnormals; cases/reproducers/mindspore-kernel-flush-to-zero.json).
     storage_dtype: the dtype the implementation stores w, m and v in. The spec computes
         in float64 but a moment or parameter beyond that dtype's range is +-inf as soon
         as it is formed (before the update uses it), as storing it must make it:
