@@ -25,6 +25,13 @@ from reference.adam import lr_at
 MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
+def effective_weight_decay(case: Case, name: str) -> float:
+    """The weight decay that enters the gradient (g_eff = g + wd * w): none when it is
+    decoupled (w *= 1 - lr * wd; the moments see the raw gradient and a parameter error
+    does not feed back into them)."""
+    return 0.0 if case.hp("decoupled_weight_decay") else case.weight_decay_for(name)
+
+
 @dataclass
 class Violation:
     quantity: str  # param | exp_avg | exp_avg_sq | max_exp_avg_sq | step
@@ -93,7 +100,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
     largest error/tolerance of that element up to and including that step (attribution
     uses it to rank explanations).
     """
-    dtype = case.np_dtype
+    dtype = case.dtype  # the name: bfloat16 is held in float32 but rounds like itself
     beta1, beta2 = case.hp("betas")
     steps = min(reference.completed_steps, actual.completed_steps)
     rtol = rtol_per_step(steps, dtype, beta1, beta2)
@@ -105,7 +112,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
         ref = reference.data[spec.name]
         act = actual.data[spec.name]
         grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
-        weight_decay = case.weight_decay_for(spec.name)
+        weight_decay = effective_weight_decay(case, spec.name)
         params_before = ref["param"][:steps]
         first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2)
         path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)

@@ -75,16 +75,17 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     of the same unit roundoff, so one threshold serves float32 and float64.)"""
     import numpy as np
 
+    from harness.compare import effective_weight_decay
     from harness.tolerance import unit_roundoff
     from harness.trajectory import reference_trajectory
 
-    threshold = float(roundoffs) * unit_roundoff(case.np_dtype)
+    threshold = float(roundoffs) * unit_roundoff(case.dtype)
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
     reference = reference_trajectory(case)
     for index, spec in enumerate(case.params):
         grads = np.stack([step[index] for step in case.grads]).astype(np.float64)
-        g_eff = np.abs(grads + case.weight_decay_for(spec.name) * reference.data[spec.name]["param"][:-1])
+        g_eff = np.abs(grads + effective_weight_decay(case, spec.name) * reference.data[spec.name]["param"][:-1])
         with np.errstate(divide="ignore"):
             if np.any(eps_first_step / g_eff > threshold):
                 return True

@@ -28,6 +28,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from reference.dtypes import round_to
+
 EPS_AFTER_BIAS_CORRECTION = "after_bias_correction"
 EPS_BEFORE_BIAS_CORRECTION = "before_bias_correction"
 
@@ -220,20 +222,22 @@ def adam_step(
         # float32 numbers are exact in float64, so float64 emulates the fma up to a
         # double rounding: in rare midpoint cases the result is 1 float32 ulp off,
         # tests/test_reference_adam.py test_known_gap_float32_kernel_...)
-        kd = np.dtype(kernel_dtype).type
-        gk, mk, vk = g.astype(kd), state.exp_avg.astype(kd), state.exp_avg_sq.astype(kd)
+        def kd(values: np.ndarray) -> np.ndarray:
+            return round_to(values, kernel_dtype)
+
+        gk, mk, vk = kd(g), kd(state.exp_avg), kd(state.exp_avg_sq)
         with np.errstate(over="ignore", under="ignore"):
-            m_step = (gk - mk).astype(np.float64)
+            m_step = kd(gk - mk)
             # g * g - v is one fused operation in the kernel: fma(g, g, -v).
-            v_step = (gk.astype(np.float64) * gk.astype(np.float64) - vk).astype(kd).astype(np.float64)
-            m = (mk + m_step * one_minus_beta1).astype(kd).astype(np.float64)
-            v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
+            v_step = kd(gk * gk - vk)
+            m = kd(mk + m_step * one_minus_beta1)
+            v = kd(vk + v_step * one_minus_beta2)
     else:
         if beta1_as_lerp_weight:
             # torch: exp_avg.lerp_(grad, weight) with weight = 1 - beta1 held in the
             # tensor dtype (kernel_dtype); ATen's lerp uses 1 - weight for weight >= 0.5,
             # exact (Sterbenz), so beta1 becomes 1 - fl(1 - beta1).
-            weight = float(np.dtype(kernel_dtype).type(1.0 - beta1))
+            weight = float(round_to(1.0 - beta1, kernel_dtype))
             beta1 = 1.0 - weight
             one_minus_beta1 = weight
         m = beta1 * state.exp_avg + one_minus_beta1 * g

@@ -13,7 +13,8 @@ import numpy as np
 
 from harness.adapters.base import Snapshot
 from harness.casefile import Case
-from reference.adam import AdamState, adam_step, init_state, lr_at, weight_decay_applies
+from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, init_state, lr_at, weight_decay_applies
+from reference.dtypes import round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
 _ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype"}
@@ -28,6 +29,7 @@ class ReferenceAdapter:
         self.case = case
         self.variant = dict(variant or {})
         self.states = [init_state(p.value.astype(np.float64)) for p in case.params]
+        self.weight_decay_mode = WEIGHT_DECAY_DECOUPLED if case.hp("decoupled_weight_decay") else WEIGHT_DECAY_L2
 
     @classmethod
     def unsupported_reason(cls, case: Case) -> str | None:
@@ -63,13 +65,13 @@ class ReferenceAdapter:
                 maximize=case.hp("maximize"),
                 nesterov=self._switch("nesterov", case.hp("use_nesterov")),
                 loss_scale=loss_scale,
-                **passthrough,
+                **{"weight_decay_mode": self.weight_decay_mode, **passthrough},
             )
             if self.variant.get("stored_in_case_dtype"):
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well
                 # below the ulp-sized tolerance floor (see harness/attribution.py).
-                self.states[i] = _stored(self.states[i], case.np_dtype)
+                self.states[i] = _stored(self.states[i], case.dtype)
 
     def snapshot(self) -> Snapshot:
         out: Snapshot = {}
@@ -86,9 +88,9 @@ class ReferenceAdapter:
         return out
 
 
-def _stored(state: AdamState, dtype: type) -> AdamState:
+def _stored(state: AdamState, dtype: str) -> AdamState:
     def rounded(values: np.ndarray) -> np.ndarray:
-        return values.astype(dtype).astype(np.float64)
+        return round_to(values, dtype)
 
     return dataclasses.replace(state, param=rounded(state.param), exp_avg=rounded(state.exp_avg),
                                exp_avg_sq=rounded(state.exp_avg_sq), max_exp_avg_sq=rounded(state.max_exp_avg_sq))
