@@ -83,8 +83,10 @@ ROWS: tuple[Row, ...] = (
         mindspore_name="weight_decay",
         claim_zh="一致",
         claim_en="consistent",
-        canonical_keys=("weight_decay",),
-        torch_args={"weight_decay": "weight_decay"},
+        # decoupled_weight_decay (torch's Adam keyword; AdamW is its decoupled class) has
+        # no nn.Adam counterpart: the MindSpore adapter declares it unsupported.
+        canonical_keys=("weight_decay", "decoupled_weight_decay"),
+        torch_args={"weight_decay": "weight_decay", "decoupled_weight_decay": "decoupled_weight_decay"},
         mindspore_args={"weight_decay": "weight_decay"},
         # Decoupled decay (the spec's weight_decay_mode="decoupled") is AdamW's, a
         # different class on both sides; as a variant here it only landed borderline
