@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# A variant switch set to this takes the case's dtype (harness/adapters/reference.py).
+CASE_DTYPE = "case dtype"
+
 SHARED = "shared"
 MINDSPORE_ONLY = "mindspore-only"
 
@@ -52,6 +55,10 @@ ROWS: tuple[Row, ...] = (
         # The name-based weight-decay exemption of MindSpore's flat-list form is a
         # weight_decay row variant; group-mapping differences have no variant and show
         # up as "unexplained".
+        # The parameters' dtype is the optimizer state's dtype: m and v held (and
+        # rounded before use) in float16 underflow / overflow (torch's Adam keeps
+        # exp_avg, exp_avg_sq as zeros_like(param)).
+        variants=({"moments_dtype": CASE_DTYPE},),
     ),
     Row(
         id="lr",
@@ -74,7 +81,9 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("eps",),
         torch_args={"eps": "eps"},
         mindspore_args={"eps": "eps"},
-        variants=({"eps_placement": "before_bias_correction"},),
+        # eps added to a denominator held in the parameter's dtype vanishes below half
+        # its smallest subnormal (float16: 1e-8 -> 0), torch's single-tensor/foreach path.
+        variants=({"eps_placement": "before_bias_correction"}, {"denominator_dtype": CASE_DTYPE}),
     ),
     Row(
         id="weight_decay",
@@ -121,7 +130,11 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("betas",),
         torch_args={"betas": "betas"},
         mindspore_args={"betas": ("beta1", "beta2")},
-        variants=({"betas_precision": "float32"}, {"beta1_as_lerp_weight": True}),
+        # bias_correction_float32: torch's differentiable/capturable branch computes
+        # 1 - beta^t from a float32 step tensor (its float32 sqrt is only faithfully
+        # rounded on CPU: both neighbours are offered, reference/adam.py).
+        variants=({"betas_precision": "float32"}, {"beta1_as_lerp_weight": True}, {"bias_correction_float32": "sqrt_rounded_down"},
+                  {"bias_correction_float32": "sqrt_rounded_up"}),
     ),
     Row(
         id="use_locking",

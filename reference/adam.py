@@ -36,6 +36,9 @@ EPS_BEFORE_BIAS_CORRECTION = "before_bias_correction"
 WEIGHT_DECAY_L2 = "l2"
 WEIGHT_DECAY_DECOUPLED = "decoupled"
 
+SQRT_DOWN = "sqrt_rounded_down"
+SQRT_UP = "sqrt_rounded_up"
+
 BETAS_EXACT = "exact"
 BETAS_FLOAT32 = "float32"
 
@@ -90,6 +93,17 @@ def weight_decay_applies(name: str, exempt_substrings: Sequence[str] = ()) -> bo
     return not any(part in name for part in exempt_substrings)
 
 
+def _float32_sqrt(x: np.float32, rounding: bool | str) -> np.float32:
+    """float32 sqrt of a float32: nearest (True), or the neighbour below/above the exact root."""
+    nearest = np.float32(np.sqrt(np.float64(x)))
+    square = np.float64(nearest) * np.float64(nearest)  # exact: 24-bit times 24-bit
+    if rounding == SQRT_DOWN and square > x:
+        return np.nextafter(nearest, np.float32(0))
+    if rounding == SQRT_UP and square < x:
+        return np.nextafter(nearest, np.float32(np.inf))
+    return nearest
+
+
 def _float32(x: float) -> float:
     return float(np.float32(x))
 
@@ -115,6 +129,9 @@ def adam_step(
     hyperparameters_float32: bool = False,
     beta1_as_lerp_weight: bool = False,
     lazy_rows: Optional[np.ndarray] = None,
+    moments_dtype: Optional[str] = None,
+    denominator_dtype: Optional[str] = None,
+    bias_correction_float32: bool | str = False,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
 
@@ -173,6 +190,29 @@ def adam_step(
         1 - fl(1 - beta1) (float32: 0.00099998713 for beta1 = 0.001; float64: off by up
         to u64 / beta1 relative; irrelevant for beta1 >= 0.5 up to u).
         Source: torch/optim/adam.py _single_tensor_adam; aten/src/ATen/native/Lerp.h.
+    moments_dtype: m and v are rounded to this dtype as soon as they are computed, so the
+        update of the same step already uses the rounded values. In float16,
+        (1 - beta2) * g^2 underflows to 0 for |g| < 5.5e-3 (beta2 = 0.999: below half
+        the smallest subnormal, 2^-25) and overflows to inf for |g| > 8.1e3. Source:
+        torch/optim/adam.py keeps exp_avg/exp_avg_sq in the parameter's dtype
+        (torch.zeros_like(p)) and updates them in place (exp_avg.lerp_,
+        exp_avg_sq.mul_().addcmul_()) before computing the denominator from them.
+    denominator_dtype: the denominator sqrt(v_hat) + eps is rounded to this dtype, so an
+        eps below half its smallest subnormal (float16: 2^-25 = 3e-8, e.g. the default
+        1e-8) vanishes where v is 0: 0/0 = NaN, m/0 = inf. Source: torch/optim/adam.py
+        _single_tensor_adam (denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps),
+        a tensor of the parameter's dtype) and _multi_tensor_adam (torch._foreach_add_).
+    bias_correction_float32: 1 - beta^t, lr / (1 - beta1^t) and eps / that step size are
+        float32 numbers, the parameter update is w += m / (sqrt(v) / X + Y) with
+        X = fl32(fl32(sqrt(bc2)) * -step_size), Y = fl32(eps / -step_size) (a python
+        number divided by a tensor is the tensor's reciprocal times the number). Source:
+        torch/optim/adam.py _single_tensor_adam, `if capturable or differentiable:`
+        branch (bias_correction1 = 1 - beta1 ** step with step a float32 tensor,
+        _get_scalar_dtype()).
+        True takes the float32 sqrt of 1 - beta2^t correctly rounded; torch's CPU float32
+        sqrt is only faithful (measured on torch 2.13 AVX512: 20% of uniform inputs get
+        the other neighbour), so SQRT_DOWN / SQRT_UP take the float32 neighbour below /
+        above the exact root (one of the two is torch's).
     lazy_rows: row-sparse gradient (lazy Adam): only the listed rows along axis 0
         have their m, v and w updated; the others are left untouched. `grad` must
         then be zero outside those rows. Source: mindspore/nn/optim/lazyadam.py and
@@ -242,15 +282,36 @@ def adam_step(
             one_minus_beta1 = weight
         m = beta1 * state.exp_avg + one_minus_beta1 * g
         v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+    if moments_dtype is not None:
+        m, v = round_to(m, moments_dtype), round_to(v, moments_dtype)
     vmax = np.maximum(state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq
     bias_correction1 = 1.0 - beta1_power
     bias_correction2 = 1.0 - beta2_power
 
     numerator = nesterov_beta1 * m + one_minus_beta1 * g if nesterov else m
     second_moment = vmax if amsgrad else v
-    if eps_placement == EPS_AFTER_BIAS_CORRECTION:
+    if bias_correction_float32:
+        f32 = np.float32
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # ATen's float pow: the float32 base raised in double, rounded once (measured
+            # bit for bit against torch 2.13 on CPU; numpy's float32 power differs by an ulp).
+            power1, power2 = f32(float(f32(beta1)) ** step), f32(float(f32(beta2)) ** step)
+            # Python's `lr / tensor` is tensor.reciprocal() * lr (torch/_tensor.py __rdiv__).
+            step_size_neg = -(f32(1.0) / (f32(1.0) - power1) * f32(lr))
+            scale = float(_float32_sqrt(f32(1.0) - power2, bias_correction_float32) * step_size_neg)
+            shift = float(f32(1.0) / step_size_neg * f32(eps))
+            denom = np.sqrt(second_moment) / scale
+            if denominator_dtype is not None:  # each op of the denominator rounds
+                denom = round_to(round_to(denom, denominator_dtype) + shift, denominator_dtype)
+            else:
+                denom = denom + shift
+            update = -(numerator / denom)
+    elif eps_placement == EPS_AFTER_BIAS_CORRECTION:
         denom = np.sqrt(second_moment / bias_correction2) + eps
-        update = lr * (numerator / bias_correction1) / denom
+        if denominator_dtype is not None:
+            denom = round_to(denom, denominator_dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            update = lr * (numerator / bias_correction1) / denom
     elif eps_placement == EPS_BEFORE_BIAS_CORRECTION:
         lr_t = lr * np.sqrt(bias_correction2) / bias_correction1
         update = lr_t * numerator / (np.sqrt(second_moment) + eps)

@@ -77,15 +77,26 @@ def unit_roundoff(dtype: Any) -> float:
     return float(np.finfo(STORAGE[name]).eps) / 2.0
 
 
-def spacing(values: Any, dtype: Any) -> np.ndarray:
-    """Spacing of `dtype` at |values| (as float64); values beyond its range give inf.
+def largest(dtype: Any) -> float:
+    """The largest finite value of `dtype` (bfloat16: (2 - 2^-7) * 2^127)."""
+    name = dtype_name(dtype)
+    return (2.0 - 2.0**-7) * 2.0**127 if name == BFLOAT16 else float(np.finfo(STORAGE[name]).max)
 
+
+def spacing(values: Any, dtype: Any) -> np.ndarray:
+    """Spacing of `dtype` at |values| (as float64).
+
+    Magnitudes beyond the dtype's range take the spacing at its largest finite value: a
+    tolerance stays finite where the dtype overflows (float16 holds (1 - beta2) * g^2
+    only up to 65504), so an implementation that overflows there is caught, not excused.
     bfloat16: 2^16 times float32's spacing at the bfloat16-rounded value (same exponent
     range, 16 fewer significand bits; subnormals: 2^-133 = 2^16 * 2^-149).
     """
     name = dtype_name(dtype)
-    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    magnitude = np.minimum(np.abs(np.asarray(values, dtype=np.float64)), largest(name))
     with np.errstate(over="ignore"):
         if name == BFLOAT16:
             return np.spacing(round_to_bfloat16(magnitude)).astype(np.float64) * 2.0**_BFLOAT16_DROPPED_BITS
-        return np.spacing(magnitude.astype(STORAGE[name])).astype(np.float64)
+        stored = magnitude.astype(STORAGE[name])
+        # np.spacing at the largest value is inf (its next value up); take the one below.
+        return np.where(stored == largest(name), stored - np.nextafter(stored, 0), np.spacing(stored)).astype(np.float64)

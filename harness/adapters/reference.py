@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.adapters.base import Snapshot
 from harness.casefile import Case
+from harness.rows import CASE_DTYPE
 from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, init_state, lr_at, weight_decay_applies
 from reference.dtypes import round_to
 
@@ -45,7 +46,9 @@ class ReferenceAdapter:
         beta1, beta2 = case.hp("betas")
         loss_scale = case.hp("loss_scale")
         exempt = self.variant.get("weight_decay_exempt_substrings", ())
-        passthrough = {k: v for k, v in self.variant.items() if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
+        # A switch set to CASE_DTYPE takes the case's dtype (rows.py cannot know it).
+        passthrough = {k: (case.dtype if v == CASE_DTYPE else v) for k, v in self.variant.items()
+                       if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
         if "betas_precision" in passthrough or "beta1_as_lerp_weight" in passthrough:
             passthrough.setdefault("kernel_dtype", case.dtype)
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
