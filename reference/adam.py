@@ -196,7 +196,8 @@ def adam_step(
         the smallest subnormal, 2^-25) and overflows to inf for |g| > 8.1e3. Source:
         torch/optim/adam.py keeps exp_avg/exp_avg_sq in the parameter's dtype
         (torch.zeros_like(p)) and updates them in place (exp_avg.lerp_,
-        exp_avg_sq.mul_().addcmul_()) before computing the denominator from them.
+        exp_avg_sq.mul_().addcmul_()) before computing the denominator from them; the
+        gradient g + weight_decay * w it forms is a tensor of that dtype too.
     denominator_dtype: the denominator sqrt(v_hat) + eps is rounded to this dtype, so an
         eps below half its smallest subnormal (float16: 2^-25 = 3e-8, e.g. the default
         1e-8) vanishes where v is 0: 0/0 = NaN, m/0 = inf. Source: torch/optim/adam.py
@@ -239,6 +240,9 @@ def adam_step(
             g = g + weight_decay * w
     if weight_decay_mode == WEIGHT_DECAY_DECOUPLED and weight_decay != 0.0:
         w = w * (1.0 - lr * weight_decay)
+    if moments_dtype is not None:
+        # torch forms g + weight_decay * w as a tensor of the parameter's dtype.
+        g = round_to(g, moments_dtype)
 
     if betas_precision == BETAS_FLOAT32:
         one_minus_beta1 = _float32(1.0 - _float32(beta1))
