@@ -130,7 +130,10 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             "param": (param_tol, path_length),
             "exp_avg": (first_tol, first_scale),
             "exp_avg_sq": (second_tol, second_scale),
-            "max_exp_avg_sq": (second_tol, second_scale),
+            # max_t v_t: each v_i inside its tolerance puts the running max inside the
+            # running max of those tolerances (|max a - max b| <= max |a_i - b_i|); its
+            # scale is the largest v so far, not the current one.
+            "max_exp_avg_sq": (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0)),
         }
         for quantity, (tolerance, scale) in tolerances.items():
             if quantity not in ref or quantity not in act:

@@ -104,6 +104,22 @@ def _float32_sqrt(x: np.float32, rounding: bool | str) -> np.float32:
     return nearest
 
 
+def _moments_in_dtype(state: AdamState, g: np.ndarray, beta1: float, beta2: float, dtype: str):
+    """torch's in-place moment updates on a float16/bfloat16 tensor, each op computed in
+    float32 (ATen's opmath) and rounded to the dtype: exp_avg.lerp_(g, 1 - beta1) (Lerp.h:
+    weight < 0.5 ? m + w (g - m) : g - (g - m)(1 - w)), exp_avg_sq.mul_(beta2) then
+    .addcmul_(g, g, value=1 - beta2). (Measured against torch 2.13: the float32 lerp
+    formula matches all but 0.03% of random float16 inputs, float64 arithmetic 0.5%.)"""
+    f32 = np.float32
+    weight = f32(1.0 - beta1)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        m32, g32 = state.exp_avg.astype(f32), g.astype(f32)
+        lerped = m32 + weight * (g32 - m32) if weight < 0.5 else g32 - (g32 - m32) * (f32(1.0) - weight)
+        decayed = round_to(state.exp_avg_sq.astype(f32) * f32(beta2), dtype).astype(f32)
+        v = decayed + f32(1.0 - beta2) * g32 * g32
+    return lerped.astype(np.float64), v.astype(np.float64)
+
+
 def _float32(x: float) -> float:
     return float(np.float32(x))
 
@@ -284,8 +300,11 @@ def adam_step(
             weight = float(round_to(1.0 - beta1, kernel_dtype))
             beta1 = 1.0 - weight
             one_minus_beta1 = weight
-        m = beta1 * state.exp_avg + one_minus_beta1 * g
-        v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+        if moments_dtype is not None and betas_precision == BETAS_EXACT:
+            m, v = _moments_in_dtype(state, g, beta1, beta2, moments_dtype)
+        else:
+            m = beta1 * state.exp_avg + one_minus_beta1 * g
+            v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
     if moments_dtype is not None:
         m, v = round_to(m, moments_dtype), round_to(v, moments_dtype)
     vmax = np.maximum(state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq

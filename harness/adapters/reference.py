@@ -49,8 +49,11 @@ class ReferenceAdapter:
         # A switch set to CASE_DTYPE takes the case's dtype (rows.py cannot know it).
         passthrough = {k: (case.dtype if v == CASE_DTYPE else v) for k, v in self.variant.items()
                        if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
-        if "betas_precision" in passthrough or "beta1_as_lerp_weight" in passthrough:
+        if "betas_precision" in passthrough:
             passthrough.setdefault("kernel_dtype", case.dtype)
+        if "beta1_as_lerp_weight" in passthrough:
+            # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
+            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
             state = self.states[i]
             weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
