@@ -30,7 +30,8 @@ class TorchAdapter:
     name: ClassVar[str] = "torch"
     framework: ClassVar[str] = "torch"
     description: ClassVar[str] = f"torch.optim.Adam (torch {torch.__version__}, default implementation)"
-    optimizer_class: ClassVar[type] = torch.optim.Adam
+    # The torch.optim class by name (looked up when the optimizer is built).
+    optimizer_class: ClassVar[str] = "Adam"
     # Constructor keywords that select this implementation (foreach, fused, ...).
     options: ClassVar[dict] = {}
 
@@ -52,7 +53,7 @@ class TorchAdapter:
                 groups.append(entry)
         else:
             groups = [{"params": self.tensors}]
-        self.optimizer = self.optimizer_class(groups, **self._constructor_kwargs(case))
+        self.optimizer = getattr(torch.optim, self.optimizer_class)(groups, **self._constructor_kwargs(case))
         self.steps = 0
 
     def _constructor_kwargs(self, case: Case) -> dict:

@@ -36,7 +36,7 @@ class TorchAdamWAdapter(TorchAdapter):
 
     name: ClassVar[str] = "torch-adamw"
     description: ClassVar[str] = f"torch.optim.AdamW ({_VERSION}, default implementation)"
-    optimizer_class: ClassVar[type] = torch.optim.AdamW
+    optimizer_class: ClassVar[str] = "AdamW"
 
     def _constructor_kwargs(self, case: Case) -> dict:
         kwargs = super()._constructor_kwargs(case)
