@@ -25,6 +25,10 @@ from reference.adam import lr_at
 MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
+def decoupled_decay(case: Case, name: str) -> bool:
+    return bool(case.hp("decoupled_weight_decay")) and case.weight_decay_for(name) != 0.0
+
+
 def effective_weight_decay(case: Case, name: str) -> float:
     """The weight decay that enters the gradient (g_eff = g + wd * w): none when it is
     decoupled (w *= 1 - lr * wd; the moments see the raw gradient and a parameter error
@@ -119,7 +123,8 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
         param_tol, first_tol, second_tol = coupled_tolerances(
-            param_tolerance(ref["param"][: steps + 1], dtype, rtol),
+            param_tolerance(ref["param"][: steps + 1], dtype, rtol,
+                            roundings_per_step=3 if decoupled_decay(case, spec.name) else 1),
             moment_tolerance(first_scale, dtype, rtol),
             moment_tolerance(second_scale, dtype, rtol),
             grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,

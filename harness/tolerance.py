@@ -56,11 +56,18 @@ def rtol_per_step(num_steps: int, dtype: type, beta1: float, beta2: float) -> np
     return rtol[:, None]
 
 
-def param_tolerance(trajectory: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
-    """Tolerance for w_1..w_T given the reference trajectory [T+1, n]."""
+def param_tolerance(trajectory: np.ndarray, dtype: type | str, rtol: np.ndarray,
+                    roundings_per_step: int = 1) -> np.ndarray:
+    """Tolerance for w_1..w_T given the reference trajectory [T+1, n].
+
+    roundings_per_step: half-ulp roundings of w per step. 1: the stored update. 3 with
+    decoupled weight decay: w *= 1 - lr * wd is a separate in-place multiply (its result
+    rounds) by a multiplier that is itself rounded to the dtype (off by at most 2^-p-1,
+    i.e. at most half an ulp of w), before the update rounds again.
+    """
     path_length = np.cumsum(np.abs(np.diff(trajectory, axis=0)), axis=0)
     stored_ulp = ulp(trajectory[1:], dtype)
-    floor = 0.5 * stored_ulp + 0.5 * np.cumsum(stored_ulp, axis=0)
+    floor = 0.5 * stored_ulp + 0.5 * roundings_per_step * np.cumsum(stored_ulp, axis=0)
     return rtol * path_length + floor
 
 
