@@ -17,6 +17,7 @@ Conditions (`when`, all must hold):
                                        some element and step (w along the reference; u the unit
                                        roundoff of the case dtype, whose tolerance scales with it)
     beta1_below = x                    beta1 < x
+    lr_zero = true                     some parameter's learning rate is 0 at some step
 """
 
 from __future__ import annotations
@@ -96,6 +97,13 @@ def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:
     return any(re.search(pattern, p.name) and case.weight_decay_for(p.name) > 0 for p in case.params)
 
 
+def _lr_zero(entry: Divergence, case: Case, arg: Any) -> bool:
+    from reference.adam import lr_at
+
+    zero = any(lr_at(case.lr_for(p.name), t) == 0.0 for p in case.params for t in range(1, case.num_steps + 1))
+    return zero == bool(arg)
+
+
 _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "always": lambda entry, case, arg: bool(arg),
     "dtype_in": lambda entry, case, arg: case.dtype in arg,
@@ -103,6 +111,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above_roundoffs": _eps_over_gradient_above_roundoffs,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
+    "lr_zero": _lr_zero,
 }
 
 
