@@ -25,6 +25,7 @@ import numpy as np
 from harness.casefile import Case
 from harness.compare import Violation, compare
 from harness.rows import ROWS, UNEXPLAINED
+from harness.tolerance import unit_roundoff
 from harness.trajectory import Trajectory, reference_trajectory
 
 # Largest number of rows tried together (C(7, 4) = 35 reference runs at most per size).
@@ -51,6 +52,11 @@ def _relevant(case: Case, variant: dict) -> bool:
         return any(d and any(part in p.name for part in parts) for d, p in zip(decays, case.params))
     if "weight_decay_mode" in variant:
         return any(decays)
+    if "moments_dtype" in variant or "denominator_dtype" in variant:
+        # Rounding before use differs from rounding after the step by less than float32
+        # tolerance; it matters where the dtype underflows or overflows (float16) or is
+        # coarser than the tolerance's 8 roundings assume.
+        return unit_roundoff(case.dtype) > unit_roundoff("float32")
     if "hyperparameters_float32" in variant:
         # Rounding lr, eps, weight decay to float32 is below float32 tolerance by
         # construction; only a wider dtype can show it.
@@ -157,6 +163,13 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation]) -> li
         held = best.get(key)
         return held is not None and held.ratio <= CONFIDENT and held.coverage == len(element_keys[(key[1], key[2])])
 
+    # In float16 / bfloat16 holding the state in the case dtype is itself a mechanism
+    # (float16 underflows (1 - beta2) * g^2 below |g| = 5.5e-3 and overflows it above
+    # 8.1e3): the base run, which stores its state so, explains for the params row (the
+    # parameters' dtype is the optimizer state's dtype). Implementations that also use
+    # the rounded moments within the step are the params row's moments_dtype variant.
+    if unit_roundoff(case.dtype) > unit_roundoff("float32"):
+        consider(("params",), base, joint=False)
     # Every relevant variant takes part in combinations, even one that alone changes
     # nothing (float32 betas do nothing while g + wd * w cancels exactly, and matter as
     # soon as another row's variant breaks the cancellation).

@@ -2,9 +2,10 @@
 
 A case file is JSON (schema "optim-parity/case/1"); see README.md "Case files".
 Values are flat in row-major order. On load every parameter and gradient value is
-rounded to the case dtype; on save every number is written as the shortest decimal
-that round-trips its float64 value (float32 values are float64-exact), so a saved
-case loads back bit for bit.
+rounded to the case dtype (bfloat16: round-to-nearest-even, reference/dtypes.py); on
+save every number is written as the shortest decimal that round-trips its float64
+value (float16, bfloat16 and float32 values are float64-exact), so a saved case loads
+back bit for bit.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from reference.dtypes import STORAGE, cast
+
 SCHEMA = "optim-parity/case/1"
-DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+# dtype name -> numpy type holding its values (bfloat16 values are held as exact float32s)
+DTYPES = STORAGE
 
 # Canonical hyperparameter names: torch's names for shared options, MindSpore's
 # names for MindSpore-only ones. Omitted keys take these (torch's) defaults.
@@ -29,13 +33,14 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "weight_decay": 0.0,
     "amsgrad": False,
     "maximize": False,
+    "decoupled_weight_decay": False,
     "use_locking": False,
     "use_nesterov": False,
     "loss_scale": 1.0,
     "use_lazy": False,
     "use_offload": False,
 }
-_BOOL_KEYS = {"amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy", "use_offload"}
+_BOOL_KEYS = {"amsgrad", "maximize", "decoupled_weight_decay", "use_locking", "use_nesterov", "use_lazy", "use_offload"}
 _TOP_KEYS = {"schema", "optimizer", "dtype", "hyperparameters", "params", "grads", "param_groups", "comment"}
 _GROUP_KEYS = {"params", "lr", "weight_decay"}
 
@@ -72,6 +77,8 @@ class Case:
 
     @property
     def np_dtype(self) -> type:
+        """The numpy type holding the case's values (float32 for bfloat16: use `dtype`,
+        the name, for anything about rounding)."""
         return DTYPES[self.dtype]
 
     @property
@@ -126,7 +133,7 @@ def _gradient_number(x: Any, where: str) -> float:
     return _number(x, where)
 
 
-def _array(values: Any, size: int, dtype: type, where: str, nonfinite: bool = False) -> np.ndarray:
+def _array(values: Any, size: int, dtype: str, where: str, nonfinite: bool = False) -> np.ndarray:
     if not isinstance(values, list):
         raise _fail(where, "expected a flat list of numbers")
     if len(values) != size:
@@ -135,12 +142,11 @@ def _array(values: Any, size: int, dtype: type, where: str, nonfinite: bool = Fa
     array = np.array([number(x, f"{where}[{i}]") for i, x in enumerate(values)], dtype=np.float64)
     # Decimal values are rounded to the nearest value of the case dtype (0.1 becomes
     # float32(0.1)); saving writes that value, which then round-trips exactly.
-    with np.errstate(over="ignore"):
-        cast = array.astype(dtype)
-    if not np.all(np.isfinite(cast) | ~np.isfinite(array)):
-        bad = int(np.flatnonzero(~np.isfinite(cast))[0])
-        raise _fail(f"{where}[{bad}]", f"{values[bad]!r} overflows {np.dtype(dtype).name}")
-    return cast
+    rounded = cast(array, dtype)
+    if not np.all(np.isfinite(rounded) | ~np.isfinite(array)):
+        bad = int(np.flatnonzero(~np.isfinite(rounded))[0])
+        raise _fail(f"{where}[{bad}]", f"{values[bad]!r} overflows {dtype}")
+    return rounded
 
 
 def _hyperparameters(raw: Any) -> dict[str, Any]:
@@ -182,7 +188,6 @@ def case_from_dict(raw: Any) -> Case:
     dtype = raw.get("dtype", "float32")
     if dtype not in DTYPES:
         raise _fail("dtype", f"expected one of {sorted(DTYPES)}, got {dtype!r}")
-    np_dtype = DTYPES[dtype]
     hyperparameters = _hyperparameters(raw.get("hyperparameters", {}))
 
     raw_params = raw.get("params")
@@ -199,7 +204,7 @@ def case_from_dict(raw: Any) -> Case:
         if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
             raise _fail(f"{where}.shape", "expected a list of positive integers ([] for a scalar)")
         size = math.prod(shape)
-        params.append(ParamSpec(p["name"], tuple(shape), _array(p["value"], size, np_dtype, f"{where}.value")))
+        params.append(ParamSpec(p["name"], tuple(shape), _array(p["value"], size, dtype, f"{where}.value")))
     names = [p.name for p in params]
     if len(set(names)) != len(names):
         raise _fail("params", "parameter names must be unique")
@@ -213,7 +218,7 @@ def case_from_dict(raw: Any) -> Case:
             raise _fail(f"grads[{s}]", f"expected {len(params)} gradient(s), one per parameter")
         grads.append(
             tuple(
-                _array(g, p.value.size, np_dtype, f"grads[{s}][{j}]", nonfinite=True)
+                _array(g, p.value.size, dtype, f"grads[{s}][{j}]", nonfinite=True)
                 for j, (g, p) in enumerate(zip(step, params))
             )
         )

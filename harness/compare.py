@@ -25,6 +25,17 @@ from reference.adam import lr_at
 MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
+def decoupled_decay(case: Case, name: str) -> bool:
+    return bool(case.hp("decoupled_weight_decay")) and case.weight_decay_for(name) != 0.0
+
+
+def effective_weight_decay(case: Case, name: str) -> float:
+    """The weight decay that enters the gradient (g_eff = g + wd * w): none when it is
+    decoupled (w *= 1 - lr * wd; the moments see the raw gradient and a parameter error
+    does not feed back into them)."""
+    return 0.0 if case.hp("decoupled_weight_decay") else case.weight_decay_for(name)
+
+
 @dataclass
 class Violation:
     quantity: str  # param | exp_avg | exp_avg_sq | max_exp_avg_sq | step
@@ -95,7 +106,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
     largest error/tolerance of that element up to and including that step (attribution
     uses it to rank explanations).
     """
-    dtype = case.np_dtype
+    dtype = case.dtype  # the name: bfloat16 is held in float32 but rounds like itself
     beta1, beta2 = case.hp("betas")
     steps = min(reference.completed_steps, actual.completed_steps)
     rtol = rtol_per_step(steps, dtype, beta1, beta2)
@@ -108,14 +119,15 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
         ref = reference.data[spec.name]
         act = actual.data[spec.name]
         grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
-        weight_decay = case.weight_decay_for(spec.name)
+        weight_decay = effective_weight_decay(case, spec.name)
         params_before = ref["param"][:steps]
         first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2)
         path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
-        base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol), moment_tolerance(first_scale, dtype, rtol),
-                moment_tolerance(second_scale, dtype, rtol))
+        base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol,
+                                roundings_per_step=3 if decoupled_decay(case, spec.name) else 1),
+                moment_tolerance(first_scale, dtype, rtol), moment_tolerance(second_scale, dtype, rtol))
         param_tol, first_tol, second_tol = coupled_tolerances(
             *base,
             grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,
@@ -131,7 +143,10 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             "param": (param_tol, path_length),
             "exp_avg": (first_tol, first_scale),
             "exp_avg_sq": (second_tol, second_scale),
-            "max_exp_avg_sq": (second_tol, second_scale),
+            # max_t v_t: each v_i inside its tolerance puts the running max inside the
+            # running max of those tolerances (|max a - max b| <= max |a_i - b_i|); its
+            # scale is the largest v so far, not the current one.
+            "max_exp_avg_sq": (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0)),
         }
         for quantity, (tolerance, scale) in tolerances.items():
             if quantity not in ref or quantity not in act:

@@ -22,6 +22,7 @@ Conditions (`when`, all must hold):
     gradient_nonfinite_or_above = x    some gradient is NaN or +-Inf, or some |gradient| > x
     subnormal_values = true            some gradient, or some m, v of the reference run stored in
                                        the case dtype, is subnormal in the case dtype
+    lr_zero = true                     some parameter's learning rate is 0 at some step
 """
 
 from __future__ import annotations
@@ -80,16 +81,17 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     of the same unit roundoff, so one threshold serves float32 and float64.)"""
     import numpy as np
 
+    from harness.compare import effective_weight_decay
     from harness.tolerance import unit_roundoff
     from harness.trajectory import reference_trajectory
 
-    threshold = float(roundoffs) * unit_roundoff(case.np_dtype)
+    threshold = float(roundoffs) * unit_roundoff(case.dtype)
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
     reference = reference_trajectory(case)
     for index, spec in enumerate(case.params):
         grads = np.stack([step[index] for step in case.grads]).astype(np.float64)
-        g_eff = np.abs(grads + case.weight_decay_for(spec.name) * reference.data[spec.name]["param"][:-1])
+        g_eff = np.abs(grads + effective_weight_decay(case, spec.name) * reference.data[spec.name]["param"][:-1])
         with np.errstate(divide="ignore"):
             if np.any(eps_first_step / g_eff > threshold):
                 return True
@@ -137,6 +139,13 @@ def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:
     return any(re.search(pattern, p.name) and case.weight_decay_for(p.name) > 0 for p in case.params)
 
 
+def _lr_zero(entry: Divergence, case: Case, arg: Any) -> bool:
+    from reference.adam import lr_at
+
+    zero = any(lr_at(case.lr_for(p.name), t) == 0.0 for p in case.params for t in range(1, case.num_steps + 1))
+    return zero == bool(arg)
+
+
 _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "always": lambda entry, case, arg: bool(arg),
     "dtype_in": lambda entry, case, arg: case.dtype in arg,
@@ -149,6 +158,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "gradient_nonfinite_or_above": lambda entry, case, arg: (_has_nonfinite_gradient(case)
                                                              or _gradient_above(entry, case, arg)),
     "subnormal_values": _subnormal_values,
+    "lr_zero": _lr_zero,
 }
 
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# A variant switch set to this takes the case's dtype (harness/adapters/reference.py).
+CASE_DTYPE = "case dtype"
+
 SHARED = "shared"
 MINDSPORE_ONLY = "mindspore-only"
 
@@ -52,6 +55,13 @@ ROWS: tuple[Row, ...] = (
         # The name-based weight-decay exemption of MindSpore's flat-list form is a
         # weight_decay row variant; group-mapping differences have no variant and show
         # up as "unexplained".
+        # The parameters' dtype is the optimizer state's dtype: m and v held (and
+        # rounded before use) in float16 underflow / overflow (torch's Adam keeps
+        # exp_avg, exp_avg_sq as zeros_like(param)). Or the reverse: the step is computed
+        # in float32 (opmath, torch's fused kernel) from moments not yet stored, so a moment
+        # beyond the dtype's range is used as formed and only the stored one is +-inf
+        # (storage_dtype None; attribution stores every state in the case dtype).
+        variants=({"moments_dtype": CASE_DTYPE}, {"storage_dtype": None}),
     ),
     Row(
         id="lr",
@@ -74,7 +84,9 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("eps",),
         torch_args={"eps": "eps"},
         mindspore_args={"eps": "eps"},
-        variants=({"eps_placement": "before_bias_correction"},),
+        # eps added to a denominator held in the parameter's dtype vanishes below half
+        # its smallest subnormal (float16: 1e-8 -> 0), torch's single-tensor/foreach path.
+        variants=({"eps_placement": "before_bias_correction"}, {"denominator_dtype": CASE_DTYPE}),
     ),
     Row(
         id="weight_decay",
@@ -83,8 +95,10 @@ ROWS: tuple[Row, ...] = (
         mindspore_name="weight_decay",
         claim_zh="一致",
         claim_en="consistent",
-        canonical_keys=("weight_decay",),
-        torch_args={"weight_decay": "weight_decay"},
+        # decoupled_weight_decay (torch's Adam keyword; AdamW is its decoupled class) has
+        # no nn.Adam counterpart: the MindSpore adapter declares it unsupported.
+        canonical_keys=("weight_decay", "decoupled_weight_decay"),
+        torch_args={"weight_decay": "weight_decay", "decoupled_weight_decay": "decoupled_weight_decay"},
         mindspore_args={"weight_decay": "weight_decay"},
         # Decoupled decay (the spec's weight_decay_mode="decoupled") is AdamW's, a
         # different class on both sides; as a variant here it only landed borderline
@@ -122,8 +136,12 @@ ROWS: tuple[Row, ...] = (
         torch_args={"betas": "betas"},
         mindspore_args={"betas": ("beta1", "beta2")},
         # MindSpore's kernel arithmetic (float32 betas, increment form, flush to zero);
-        # torch's lerp (rounded weight, lerp's arithmetic form).
-        variants=({"betas_precision": "float32", "flush_subnormals": True}, {"beta1_as_lerp_weight": True}),
+        # torch's lerp (rounded weight, lerp's arithmetic form); bias_correction_float32:
+        # torch's differentiable/capturable branch computes 1 - beta^t from a float32 step
+        # tensor (its float32 sqrt is only faithfully rounded on CPU: both neighbours are
+        # offered, reference/adam.py).
+        variants=({"betas_precision": "float32", "flush_subnormals": True}, {"beta1_as_lerp_weight": True},
+                  {"bias_correction_float32": "sqrt_rounded_down"}, {"bias_correction_float32": "sqrt_rounded_up"}),
     ),
     Row(
         id="use_locking",

@@ -15,6 +15,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from harness.casefile import Case, ParamGroup, ParamSpec
+from reference.dtypes import cast
 
 
 def _without_local_constants() -> None:
@@ -165,6 +166,27 @@ ROW_HYPERPARAMETERS: dict[str, dict[str, st.SearchStrategy]] = {
 }
 
 
+# Every dtype torch's CPU Adam implementations are run in (bfloat16 has no numpy type:
+# reference/dtypes.py). The row modules keep their own, derandomized, draws.
+TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+@st.composite
+def torch_hyperparameters(draw) -> dict[str, Any]:
+    """Every option of torch.optim.Adam, each either drawn across its legal range or left
+    at its default (so combinations of all rows' options occur)."""
+    options: dict[str, st.SearchStrategy] = {
+        "lr": st.one_of(lrs(), lr_schedules()),
+        "betas": st.tuples(beta1s(), beta2s()).map(list),
+        "eps": epss(),
+        "weight_decay": weight_decays(),
+        "amsgrad": st.just(True),
+        "maximize": st.just(True),
+        "decoupled_weight_decay": st.just(True),
+    }
+    return {key: draw(strategy) for key, strategy in options.items() if draw(st.booleans())}
+
+
 @st.composite
 def hyperparameters(draw, row: str, vary_others: bool = True) -> dict[str, Any]:
     """The row's option across its legal range; with vary_others, the shared options too."""
@@ -189,23 +211,24 @@ def cases(
     vary_others: bool = True,
     groups: bool = False,
     max_elements: int = MAX_ELEMENTS,
+    options: st.SearchStrategy[dict[str, Any]] | None = None,
 ) -> Case:
+    """options: the hyperparameter strategy; default: the row's (`hyperparameters`)."""
     dtype = draw(dtypes)
-    np_dtype = np.dtype(dtype).type
     num_steps = draw(steps)
     param_names = draw(st.lists(names, min_size=1, max_size=max_params, unique=True))
     param_shapes = [draw(shapes(max_elements=max_elements)) for _ in param_names]
     recipes = [draw(stream_recipes()) for _ in param_names]
     init_exponents = [draw(exponent_ranges()) for _ in param_names]
-    hyper = draw(hyperparameters(row, vary_others))
+    hyper = draw(options if options is not None else hyperparameters(row, vary_others))
     seed = draw(st.integers(0, 2**32 - 1))
 
     rng = np.random.default_rng(seed)
     params, streams = [], []
     for name, shape, recipe, exponents in zip(param_names, param_shapes, recipes, init_exponents):
-        value = initial_values(rng, shape, exponents).astype(np_dtype)
+        value = cast(initial_values(rng, shape, exponents), dtype)
         params.append(ParamSpec(name, shape, value))
-        streams.append(gradient_stream(rng, recipe, num_steps, shape).astype(np_dtype))
+        streams.append(cast(gradient_stream(rng, recipe, num_steps, shape), dtype))
     grads = tuple(tuple(stream[t] for stream in streams) for t in range(num_steps))
 
     param_groups: tuple[ParamGroup, ...] = ()
@@ -327,3 +350,11 @@ def hyperparameter_probes(draw) -> tuple[str, Any]:
         return key, draw(st.one_of(st.sampled_from(_SPECIAL_NUMBERS), st.floats(-1e3, 0.0),
                                    st.floats(1e-3, 1e3)))
     return key, draw(_numbers())
+
+
+def torch_implementation_cases() -> st.SearchStrategy[Case]:
+    """Cases for every torch implementation (cases/test_torch_implementations.py): all of
+    torch's options at once, the four dtypes, up to two parameters, parameter groups,
+    1-50 steps."""
+    return cases(row="torch_options", dtypes=st.sampled_from(TORCH_DTYPES), max_params=2, groups=True,
+                 options=torch_hyperparameters())

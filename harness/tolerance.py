@@ -8,7 +8,8 @@ For a parameter element after step t, with the reference trajectory w_0..w_t:
     rtol_t   = SAFETY * u * (OPS_PER_STEP + min(t, 1/(1-beta1)) + min(t, 1/(1-beta2)))
     floor_t  = 1/2 * ulp(w_t) + 1/2 * sum_{i<=t} ulp(w_i)
 
-u is the unit roundoff of the case dtype, ulp(x) the spacing of the dtype at |x|.
+u is the unit roundoff of the case dtype, ulp(x) the spacing of the dtype at |x|
+(reference/dtypes.py; bfloat16 has u = 2^-8, float16 2^-11, float32 2^-24).
 rtol_t covers arithmetic rounding inside one update (OPS_PER_STEP roundings) plus the
 rounding error the moment EMAs carry forward (each EMA remembers about min(t, 1/(1-beta))
 past roundings, including the rounding of beta itself to the dtype). floor_t covers
@@ -27,19 +28,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference import dtypes
+
 SAFETY = 4.0
 OPS_PER_STEP = 8
 FLOOR_ULPS = 4.0  # moments only (several roundings per value)
 
 
-def unit_roundoff(dtype: type) -> float:
-    return float(np.finfo(dtype).eps) / 2.0
+def unit_roundoff(dtype: type | str) -> float:
+    """2^-8 bfloat16, 2^-11 float16, 2^-24 float32, 2^-53 float64 (a name or a numpy type)."""
+    return dtypes.unit_roundoff(dtype)
 
 
-def ulp(values: np.ndarray, dtype: type) -> np.ndarray:
-    """Spacing of `dtype` at |values| (as float64); values beyond the dtype's range give inf."""
-    with np.errstate(over="ignore"):
-        return np.spacing(np.abs(values).astype(dtype)).astype(np.float64)
+def ulp(values: np.ndarray, dtype: type | str) -> np.ndarray:
+    """Spacing of `dtype` at |values| (as float64)."""
+    return dtypes.spacing(values, dtype)
 
 
 def _memory(steps: np.ndarray, beta: float) -> np.ndarray:
@@ -53,11 +56,18 @@ def rtol_per_step(num_steps: int, dtype: type, beta1: float, beta2: float) -> np
     return rtol[:, None]
 
 
-def param_tolerance(trajectory: np.ndarray, dtype: type, rtol: np.ndarray) -> np.ndarray:
-    """Tolerance for w_1..w_T given the reference trajectory [T+1, n]."""
+def param_tolerance(trajectory: np.ndarray, dtype: type | str, rtol: np.ndarray,
+                    roundings_per_step: int = 1) -> np.ndarray:
+    """Tolerance for w_1..w_T given the reference trajectory [T+1, n].
+
+    roundings_per_step: half-ulp roundings of w per step. 1: the stored update. 3 with
+    decoupled weight decay: w *= 1 - lr * wd is a separate in-place multiply (its result
+    rounds) by a multiplier that is itself rounded to the dtype (off by at most 2^-p-1,
+    i.e. at most half an ulp of w), before the update rounds again.
+    """
     path_length = np.cumsum(np.abs(np.diff(trajectory, axis=0)), axis=0)
     stored_ulp = ulp(trajectory[1:], dtype)
-    floor = 0.5 * stored_ulp + 0.5 * np.cumsum(stored_ulp, axis=0)
+    floor = 0.5 * stored_ulp + 0.5 * roundings_per_step * np.cumsum(stored_ulp, axis=0)
     return rtol * path_length + floor
 
 

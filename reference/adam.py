@@ -28,11 +28,16 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from reference.dtypes import STORAGE, dtype_name, round_to
+
 EPS_AFTER_BIAS_CORRECTION = "after_bias_correction"
 EPS_BEFORE_BIAS_CORRECTION = "before_bias_correction"
 
 WEIGHT_DECAY_L2 = "l2"
 WEIGHT_DECAY_DECOUPLED = "decoupled"
+
+SQRT_DOWN = "sqrt_rounded_down"
+SQRT_UP = "sqrt_rounded_up"
 
 BETAS_EXACT = "exact"
 BETAS_FLOAT32 = "float32"
@@ -91,17 +96,43 @@ def weight_decay_applies(name: str, exempt_substrings: Sequence[str] = ()) -> bo
 def _beyond_range(x: np.ndarray, dtype: str) -> np.ndarray:
     """float64 values, except those beyond the range of `dtype`: storing them there can
     only give +-inf, so they are +-inf."""
-    with np.errstate(over="ignore"):
-        stored = x.astype(dtype)
+    stored = round_to(x, dtype)
     beyond = np.isinf(stored) & np.isfinite(x)
-    return np.where(beyond, stored.astype(np.float64), x) if beyond.any() else x
+    return np.where(beyond, stored, x) if beyond.any() else x
 
 
-def _flushed(x: np.ndarray, kernel_type: type) -> np.ndarray:
-    """Subnormal values of the kernel dtype become (signed) zero: a kernel run with
-    flush-to-zero / denormals-are-zero."""
-    tiny = np.finfo(kernel_type).tiny
-    return np.where(np.abs(x) < tiny, x * 0.0, x).astype(x.dtype)
+def _flushed(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Subnormal values of `dtype` become (signed) zero: a kernel run with
+    flush-to-zero / denormals-are-zero. (bfloat16 shares float32's exponent range.)"""
+    tiny = np.finfo(STORAGE[dtype_name(dtype)]).tiny
+    return np.where(np.abs(x) < tiny, x * 0.0, x)
+
+
+def _float32_sqrt(x: np.float32, rounding: bool | str) -> np.float32:
+    """float32 sqrt of a float32: nearest (True), or the neighbour below/above the exact root."""
+    nearest = np.float32(np.sqrt(np.float64(x)))
+    square = np.float64(nearest) * np.float64(nearest)  # exact: 24-bit times 24-bit
+    if rounding == SQRT_DOWN and square > x:
+        return np.nextafter(nearest, np.float32(0))
+    if rounding == SQRT_UP and square < x:
+        return np.nextafter(nearest, np.float32(np.inf))
+    return nearest
+
+
+def _moments_in_dtype(state: AdamState, g: np.ndarray, beta1: float, beta2: float, dtype: str):
+    """torch's in-place moment updates on a float16/bfloat16 tensor, each op computed in
+    float32 (ATen's opmath) and rounded to the dtype: exp_avg.lerp_(g, 1 - beta1) (Lerp.h:
+    weight < 0.5 ? m + w (g - m) : g - (g - m)(1 - w)), exp_avg_sq.mul_(beta2) then
+    .addcmul_(g, g, value=1 - beta2). (Measured against torch 2.13: the float32 lerp
+    formula matches all but 0.03% of random float16 inputs, float64 arithmetic 0.5%.)"""
+    f32 = np.float32
+    weight = f32(1.0 - beta1)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        m32, g32 = state.exp_avg.astype(f32), g.astype(f32)
+        lerped = m32 + weight * (g32 - m32) if weight < 0.5 else g32 - (g32 - m32) * (f32(1.0) - weight)
+        decayed = round_to(state.exp_avg_sq.astype(f32) * f32(beta2), dtype).astype(f32)
+        v = decayed + f32(1.0 - beta2) * g32 * g32
+    return lerped.astype(np.float64), v.astype(np.float64)
 
 
 def _float32(x: float) -> float:
@@ -132,6 +163,9 @@ def adam_step(
     amsgrad_max_keeps_on_nan: bool = False,
     storage_dtype: Optional[str] = None,
     lazy_rows: Optional[np.ndarray] = None,
+    moments_dtype: Optional[str] = None,
+    denominator_dtype: Optional[str] = None,
+    bias_correction_float32: bool | str = False,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
 
@@ -202,6 +236,30 @@ def adam_step(
         1 - fl(1 - beta1) (float32: 0.00099998713 for beta1 = 0.001; float64: off by up
         to u64 / beta1 relative; irrelevant for beta1 >= 0.5 up to u).
         Source: torch/optim/adam.py _single_tensor_adam; aten/src/ATen/native/Lerp.h.
+    moments_dtype: m and v are rounded to this dtype as soon as they are computed, so the
+        update of the same step already uses the rounded values. In float16,
+        (1 - beta2) * g^2 underflows to 0 for |g| < 5.5e-3 (beta2 = 0.999: below half
+        the smallest subnormal, 2^-25) and overflows to inf for |g| > 8.1e3. Source:
+        torch/optim/adam.py keeps exp_avg/exp_avg_sq in the parameter's dtype
+        (torch.zeros_like(p)) and updates them in place (exp_avg.lerp_,
+        exp_avg_sq.mul_().addcmul_()) before computing the denominator from them; the
+        gradient g + weight_decay * w it forms is a tensor of that dtype too.
+    denominator_dtype: the denominator sqrt(v_hat) + eps is rounded to this dtype, so an
+        eps below half its smallest subnormal (float16: 2^-25 = 3e-8, e.g. the default
+        1e-8) vanishes where v is 0: 0/0 = NaN, m/0 = inf. Source: torch/optim/adam.py
+        _single_tensor_adam (denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps),
+        a tensor of the parameter's dtype) and _multi_tensor_adam (torch._foreach_add_).
+    bias_correction_float32: 1 - beta^t, lr / (1 - beta1^t) and eps / that step size are
+        float32 numbers, the parameter update is w += m / (sqrt(v) / X + Y) with
+        X = fl32(fl32(sqrt(bc2)) * -step_size), Y = fl32(eps / -step_size) (a python
+        number divided by a tensor is the tensor's reciprocal times the number). Source:
+        torch/optim/adam.py _single_tensor_adam, `if capturable or differentiable:`
+        branch (bias_correction1 = 1 - beta1 ** step with step a float32 tensor,
+        _get_scalar_dtype()).
+        True takes the float32 sqrt of 1 - beta2^t correctly rounded; torch's CPU float32
+        sqrt is only faithful (measured on torch 2.13 AVX512: 20% of uniform inputs get
+        the other neighbour), so SQRT_DOWN / SQRT_UP take the float32 neighbour below /
+        above the exact root (one of the two is torch's).
     lazy_rows: row-sparse gradient (lazy Adam): only the listed rows along axis 0
         have their m, v and w updated; the others are left untouched. `grad` must
         then be zero outside those rows. Source: mindspore/nn/optim/lazyadam.py and
@@ -228,6 +286,9 @@ def adam_step(
             g = g + weight_decay * w
     if weight_decay_mode == WEIGHT_DECAY_DECOUPLED and weight_decay != 0.0:
         w = w * (1.0 - lr * weight_decay)
+    if moments_dtype is not None:
+        # torch forms g + weight_decay * w as a tensor of the parameter's dtype.
+        g = round_to(g, moments_dtype)
 
     if betas_precision == BETAS_FLOAT32:
         one_minus_beta1 = _float32(1.0 - _float32(beta1))
@@ -251,18 +312,20 @@ def adam_step(
         # float32 numbers are exact in float64, so float64 emulates the fma up to a
         # double rounding: in rare midpoint cases the result is 1 float32 ulp off,
         # tests/test_reference_adam.py test_known_gap_float32_kernel_...)
-        kd = np.dtype(kernel_dtype).type
-        gk, mk, vk = g.astype(kd), state.exp_avg.astype(kd), state.exp_avg_sq.astype(kd)
+        def kd(values: np.ndarray) -> np.ndarray:
+            return round_to(values, kernel_dtype)
+
+        gk, mk, vk = kd(g), kd(state.exp_avg), kd(state.exp_avg_sq)
         if flush_subnormals:
-            gk, mk, vk = _flushed(gk, kd), _flushed(mk, kd), _flushed(vk, kd)
+            gk, mk, vk = _flushed(gk, kernel_dtype), _flushed(mk, kernel_dtype), _flushed(vk, kernel_dtype)
         with np.errstate(over="ignore", under="ignore"):
-            m_step = (gk - mk).astype(np.float64)
+            m_step = kd(gk - mk)
             # g * g - v is one fused operation in the kernel: fma(g, g, -v).
-            v_step = (gk.astype(np.float64) * gk.astype(np.float64) - vk).astype(kd).astype(np.float64)
-            m = (mk + m_step * one_minus_beta1).astype(kd).astype(np.float64)
-            v = (vk + v_step * one_minus_beta2).astype(kd).astype(np.float64)
+            v_step = kd(gk * gk - vk)
+            m = kd(mk + m_step * one_minus_beta1)
+            v = kd(vk + v_step * one_minus_beta2)
         if flush_subnormals:
-            m, v = _flushed(m, kd), _flushed(v, kd)
+            m, v = _flushed(m, kernel_dtype), _flushed(v, kernel_dtype)
     else:
         if beta1_as_lerp_weight:
             # torch: exp_avg.lerp_(grad, weight) with weight = 1 - beta1 held in the
@@ -271,17 +334,22 @@ def adam_step(
             # (aten/src/ATen/native/Lerp.h lerp): weight < 0.5: self + weight * (end - self),
             # else end - (end - self) * (1 - weight) — an infinite moment turns NaN at the
             # next finite gradient (inf - inf), where beta1 * m + (1 - beta1) * g stays inf.
-            weight = float(np.dtype(kernel_dtype).type(1.0 - beta1))
+            weight = float(round_to(1.0 - beta1, kernel_dtype))
             beta1 = 1.0 - weight
             one_minus_beta1 = weight
-            with np.errstate(invalid="ignore", over="ignore"):
-                if weight < 0.5:
-                    m = state.exp_avg + weight * (g - state.exp_avg)
-                else:
-                    m = g - (g - state.exp_avg) * (1.0 - weight)
+        if moments_dtype is not None and betas_precision == BETAS_EXACT:
+            m, v = _moments_in_dtype(state, g, beta1, beta2, moments_dtype)
         else:
-            m = beta1 * state.exp_avg + one_minus_beta1 * g
-        v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+            with np.errstate(invalid="ignore", over="ignore"):
+                if beta1_as_lerp_weight and one_minus_beta1 < 0.5:
+                    m = state.exp_avg + one_minus_beta1 * (g - state.exp_avg)
+                elif beta1_as_lerp_weight:
+                    m = g - (g - state.exp_avg) * (1.0 - one_minus_beta1)
+                else:
+                    m = beta1 * state.exp_avg + one_minus_beta1 * g
+                v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+    if moments_dtype is not None:
+        m, v = round_to(m, moments_dtype), round_to(v, moments_dtype)
     if storage_dtype is not None:
         m, v = _beyond_range(m, storage_dtype), _beyond_range(v, storage_dtype)
     if not amsgrad:
@@ -296,9 +364,28 @@ def adam_step(
 
     numerator = nesterov_beta1 * m + one_minus_beta1 * g if nesterov else m
     second_moment = vmax if amsgrad else v
-    if eps_placement == EPS_AFTER_BIAS_CORRECTION:
+    if bias_correction_float32:
+        f32 = np.float32
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # ATen's float pow: the float32 base raised in double, rounded once (measured
+            # bit for bit against torch 2.13 on CPU; numpy's float32 power differs by an ulp).
+            power1, power2 = f32(float(f32(beta1)) ** step), f32(float(f32(beta2)) ** step)
+            # Python's `lr / tensor` is tensor.reciprocal() * lr (torch/_tensor.py __rdiv__).
+            step_size_neg = -(f32(1.0) / (f32(1.0) - power1) * f32(lr))
+            scale = float(_float32_sqrt(f32(1.0) - power2, bias_correction_float32) * step_size_neg)
+            shift = float(f32(1.0) / step_size_neg * f32(eps))
+            denom = np.sqrt(second_moment) / scale
+            if denominator_dtype is not None:  # each op of the denominator rounds
+                denom = round_to(round_to(denom, denominator_dtype) + shift, denominator_dtype)
+            else:
+                denom = denom + shift
+            update = -(numerator / denom)
+    elif eps_placement == EPS_AFTER_BIAS_CORRECTION:
         denom = np.sqrt(second_moment / bias_correction2) + eps
-        update = lr * (numerator / bias_correction1) / denom
+        if denominator_dtype is not None:
+            denom = round_to(denom, denominator_dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            update = lr * (numerator / bias_correction1) / denom
     elif eps_placement == EPS_BEFORE_BIAS_CORRECTION:
         lr_t = lr * np.sqrt(bias_correction2) / bias_correction1
         update = lr_t * numerator / (np.sqrt(second_moment) + eps)
@@ -308,7 +395,7 @@ def adam_step(
     if storage_dtype is not None:
         new_w = _beyond_range(new_w, storage_dtype)
     if flush_subnormals and betas_precision == BETAS_FLOAT32:
-        new_w = _flushed(new_w.astype(np.dtype(kernel_dtype).type), np.dtype(kernel_dtype).type).astype(np.float64)
+        new_w = _flushed(round_to(new_w, kernel_dtype), kernel_dtype)
 
     if lazy_rows is not None:
         untouched = np.ones(new_w.shape[0] if new_w.ndim else 1, dtype=bool)

@@ -24,7 +24,7 @@ def test_issue_example_loads_and_rounds_to_dtype():
     assert case.hp("maximize") is False  # omitted keys take torch's defaults
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_save_load_round_trips_exactly(tmp_path, dtype):
     rng = np.random.default_rng(0)
     raw = dict(VALID, dtype=dtype)
@@ -36,6 +36,31 @@ def test_save_load_round_trips_exactly(tmp_path, dtype):
     assert dumps_case(again) == dumps_case(case)
     for a, b in zip(case.grads, again.grads):
         assert a[0].tobytes() == b[0].tobytes()
+
+
+def test_bfloat16_values_are_rounded_to_nearest_even_on_load():
+    raw = dict(VALID, dtype="bfloat16")
+    raw["params"] = [{"name": "w", "shape": [4], "value": [0.1, 1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8, 1e-40]}]
+    raw["grads"] = [[[1.0, 2.0, 3.0, 4.0]]]
+    case = case_from_dict(raw)
+    assert case.np_dtype == np.float32  # bfloat16 values are held as exact float32s
+    assert case.params[0].value.tolist() == [0.10009765625, 1.0, 1.0 + 2.0**-6, 2.0**-133]
+    assert "overflows bfloat16" in _error(dict(raw, grads=[[[3.4e38, 0.0, 0.0, 0.0]]]))
+
+
+def test_decoupled_weight_decay_is_a_canonical_switch():
+    raw = json.loads(json.dumps(VALID))
+    assert case_from_dict(raw).hp("decoupled_weight_decay") is False
+    raw["hyperparameters"]["decoupled_weight_decay"] = True
+    assert case_from_dict(raw).hp("decoupled_weight_decay") is True
+    raw["hyperparameters"]["decoupled_weight_decay"] = 1
+    assert "hyperparameters.decoupled_weight_decay" in _error(raw)
+
+
+def _error(raw) -> str:
+    with pytest.raises(CaseError) as info:
+        case_from_dict(raw)
+    return str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -166,3 +166,28 @@ def test_compare_against_the_committed_baseline_needs_one_for_the_versions(tmp_p
     assert main(["compare", "@baseline", str(results)]) == 2
     error = capsys.readouterr().err
     assert "no committed baseline for these versions" in error and "torch-0.0.1_" in error
+
+
+def _results(cases, known):
+    rows = [{"row": "eps", "implementations": {"torch": {"known": known, "verdict": "v", "unregistered_violations": 0}}}]
+    return {"environment": {"packages": {}}, "run": {"implementations": ["torch"]}, "rows": rows, "cases": cases}
+
+
+def _case_entry(case_id, divergence, status="known"):
+    return {"id": case_id, "row": "eps", "implementations": [
+        {"implementation": "torch", "status": status, "worst_ratio": 2.0, "divergence": divergence}]}
+
+
+def test_an_entry_firing_on_a_case_both_runs_have_is_a_regression_on_new_cases_only_it_is_not():
+    from harness.regressions import diff_results
+
+    old = _results([_case_entry("a", ["e1"])], ["e1"])
+    # 'e2' joins 'e1' on case a, which both runs have: the framework changed.
+    new = _results([_case_entry("a", ["e1", "e2"])], ["e1", "e2"])
+    kinds = {(c["kind"], c["regression"]) for c in diff_results(old, new)["changes"]}
+    assert ("entry fires", True) in kinds
+    # 'e2' fires only on case b, which the old run did not have (a new generator or
+    # implementation): information, not a regression.
+    new = _results([_case_entry("a", ["e1"]), _case_entry("b", ["e2"])], ["e1", "e2"])
+    kinds = {(c["kind"], c["regression"]) for c in diff_results(old, new)["changes"]}
+    assert ("entry fires on new cases only", False) in kinds and not any(r for _, r in kinds)

@@ -46,6 +46,8 @@ def _mindspore_kwargs(case: Case) -> dict:
     # with its own error (reported as "unsupported").
     if case.hp("maximize"):
         kwargs["maximize"] = True
+    if case.hp("decoupled_weight_decay"):
+        kwargs["decoupled_weight_decay"] = True
     return kwargs
 
 
@@ -92,7 +94,7 @@ class MindSporeAdapter:
         if isinstance(lr, list) and len(lr) < case.num_steps:
             reasons.append(f"a learning_rate list of {len(lr)} values for {case.num_steps} steps "
                            "(MindSpore indexes it by global_step and fails past its end)")
-        no_counterpart = unsupported_options(case, {"maximize": True})
+        no_counterpart = unsupported_options(case, {"maximize": True, "decoupled_weight_decay": True})
         if no_counterpart:
             reasons.append(no_counterpart)
         return "; ".join(reasons) or None

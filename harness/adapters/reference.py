@@ -13,7 +13,9 @@ import numpy as np
 
 from harness.adapters.base import Snapshot
 from harness.casefile import Case
-from reference.adam import AdamState, adam_step, init_state, lr_at, weight_decay_applies
+from harness.rows import CASE_DTYPE
+from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, init_state, lr_at, weight_decay_applies
+from reference.dtypes import round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
 _ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype"}
@@ -28,6 +30,7 @@ class ReferenceAdapter:
         self.case = case
         self.variant = dict(variant or {})
         self.states = [init_state(p.value.astype(np.float64)) for p in case.params]
+        self.weight_decay_mode = WEIGHT_DECAY_DECOUPLED if case.hp("decoupled_weight_decay") else WEIGHT_DECAY_L2
 
     @classmethod
     def unsupported_reason(cls, case: Case) -> str | None:
@@ -43,9 +46,14 @@ class ReferenceAdapter:
         beta1, beta2 = case.hp("betas")
         loss_scale = case.hp("loss_scale")
         exempt = self.variant.get("weight_decay_exempt_substrings", ())
-        passthrough = {k: v for k, v in self.variant.items() if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
-        if "betas_precision" in passthrough or "beta1_as_lerp_weight" in passthrough:
+        # A switch set to CASE_DTYPE takes the case's dtype (rows.py cannot know it).
+        passthrough = {k: (case.dtype if v == CASE_DTYPE else v) for k, v in self.variant.items()
+                       if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
+        if "betas_precision" in passthrough:
             passthrough.setdefault("kernel_dtype", case.dtype)
+        if "beta1_as_lerp_weight" in passthrough:
+            # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
+            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
             state = self.states[i]
             weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
@@ -63,16 +71,15 @@ class ReferenceAdapter:
                 maximize=case.hp("maximize"),
                 nesterov=self._switch("nesterov", case.hp("use_nesterov")),
                 loss_scale=loss_scale,
-                # Values beyond the case dtype's range are +-inf, as stored (reference/adam.py).
-                storage_dtype=case.dtype,
-                **passthrough,
+                # Values beyond the case dtype's range are +-inf as they are formed
+                # (reference/adam.py); the params row's variant lifts that (storage_dtype None).
+                **{"storage_dtype": case.dtype, "weight_decay_mode": self.weight_decay_mode, **passthrough},
             )
             if self.variant.get("stored_in_case_dtype"):
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well
                 # below the ulp-sized tolerance floor (see harness/attribution.py).
-                self.states[i] = _stored(self.states[i], case.np_dtype)
-
+                self.states[i] = _stored(self.states[i], case.dtype)
 
     def snapshot(self) -> Snapshot:
         out: Snapshot = {}
@@ -89,9 +96,9 @@ class ReferenceAdapter:
         return out
 
 
-def _stored(state: AdamState, dtype: type) -> AdamState:
+def _stored(state: AdamState, dtype: str) -> AdamState:
     def rounded(values: np.ndarray) -> np.ndarray:
-        return values.astype(dtype).astype(np.float64)
+        return round_to(values, dtype)
 
     return dataclasses.replace(state, param=rounded(state.param), exp_avg=rounded(state.exp_avg),
                                exp_avg_sq=rounded(state.exp_avg_sq), max_exp_avg_sq=rounded(state.max_exp_avg_sq))

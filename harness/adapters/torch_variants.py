@@ -1,0 +1,93 @@
+"""The other torch.optim implementations of Adam, each a declaration on TorchAdapter
+(harness/adapters/torch_adam.py): which class, which constructor keywords, how lr and
+the parameters are held. Measured on torch 2.13.0, CPU."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from harness.adapters.torch_adam import TorchAdapter
+from harness.casefile import Case
+
+_VERSION = f"torch {torch.__version__}"
+
+
+class TorchForeachAdapter(TorchAdapter):
+    """_multi_tensor_adam: torch._foreach_* ops over all parameters of a group."""
+
+    name: ClassVar[str] = "torch-foreach"
+    description: ClassVar[str] = f"torch.optim.Adam(foreach=True) ({_VERSION}, _multi_tensor_adam)"
+    options: ClassVar[dict] = {"foreach": True}
+
+
+class TorchFusedAdapter(TorchAdapter):
+    """_fused_adam: one ATen kernel per group (aten/src/ATen/native/FusedAdam.cpp on CPU)."""
+
+    name: ClassVar[str] = "torch-fused"
+    description: ClassVar[str] = f"torch.optim.Adam(fused=True) ({_VERSION}, CPU fused kernel)"
+    options: ClassVar[dict] = {"fused": True}
+
+
+class TorchAdamWAdapter(TorchAdapter):
+    """torch.optim.AdamW: Adam with decoupled_weight_decay=True fixed by the class."""
+
+    name: ClassVar[str] = "torch-adamw"
+    description: ClassVar[str] = f"torch.optim.AdamW ({_VERSION}, default implementation)"
+    optimizer_class: ClassVar[str] = "AdamW"
+
+    def _constructor_kwargs(self, case: Case) -> dict:
+        kwargs = super()._constructor_kwargs(case)
+        # AdamW has no decoupled_weight_decay keyword: it always decouples. Asked for L2
+        # decay, the keyword is passed on so AdamW rejects it (TypeError); without any
+        # weight decay the two are the same algorithm.
+        if kwargs["decoupled_weight_decay"] or not _decays(case):
+            del kwargs["decoupled_weight_decay"]
+        return kwargs
+
+    @classmethod
+    def unsupported_reason(cls, case: Case) -> str | None:
+        reasons = [super().unsupported_reason(case)]
+        if not case.hp("decoupled_weight_decay") and _decays(case):
+            reasons.append("L2 weight decay (decoupled_weight_decay=false with weight_decay > 0): AdamW only decouples")
+        return "; ".join(r for r in reasons if r) or None
+
+
+class TorchTensorLrAdapter(TorchAdapter):
+    """lr as a 0-d Tensor (float64, so it holds the case's lr exactly; torch.tensor(lr)
+    would be float32). torch rejects a Tensor lr with foreach=True unless capturable,
+    which has no CPU support, so this is the single-tensor path; a schedule writes the
+    tensor in place, as a tensor-aware scheduler would."""
+
+    name: ClassVar[str] = "torch-tensor-lr"
+    description: ClassVar[str] = f"torch.optim.Adam(lr=torch.tensor(lr, dtype=float64)) ({_VERSION})"
+
+    def _lr(self, lr: float) -> torch.Tensor:
+        return torch.tensor(lr, dtype=torch.float64)
+
+    def _set_lr(self, group: dict, lr: float) -> None:
+        group["lr"].fill_(lr)
+
+
+class TorchDifferentiableAdapter(TorchAdapter):
+    """differentiable=True: the step runs under autograd. torch refuses in-place updates
+    of leaf parameters that require grad, so, as in torch's own differentiable-optimizer
+    tests, the parameters are non-leaf tensors (a clone of a leaf that requires grad)
+    and the graph grows across steps."""
+
+    name: ClassVar[str] = "torch-differentiable"
+    description: ClassVar[str] = f"torch.optim.Adam(differentiable=True) ({_VERSION}, single-tensor under autograd)"
+    options: ClassVar[dict] = {"differentiable": True}
+
+    def _parameter(self, value: np.ndarray) -> torch.Tensor:
+        leaf = torch.from_numpy(value.copy()).to(self.dtype).requires_grad_(True)
+        parameter = leaf.clone()
+        parameter.retain_grad()  # .grad of a non-leaf is read by the optimizer
+        return parameter
+
+
+def _decays(case: Case) -> bool:
+    return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
+

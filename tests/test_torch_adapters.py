@@ -1,0 +1,49 @@
+"""The torch implementations: each is a named, described torch adapter that `replay
+--impl NAME` runs; what each rejects is `unsupported` with torch's own error."""
+
+import json
+
+import pytest
+
+from harness.adapters import IMPLEMENTATIONS, TORCH_IMPLEMENTATIONS, load_adapter
+from harness.casefile import case_from_dict
+from harness.cli import main
+from harness.conformance import check_case
+from harness.engine import KNOWN, PASS, UNSUPPORTED, run_case
+
+CASE = {
+    "schema": "optim-parity/case/1", "dtype": "float32",
+    "hyperparameters": {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
+    "params": [{"name": "w", "shape": [2], "value": [0.5, -1.0]}],
+    "grads": [[[0.1, -0.2]], [[0.1, 0.3]]],
+}
+
+
+@pytest.mark.parametrize("name", TORCH_IMPLEMENTATIONS)
+def test_every_torch_implementation_is_declared_and_replayable(name, tmp_path, capsys):
+    adapter = load_adapter(name)
+    assert name in IMPLEMENTATIONS and adapter.name == name and adapter.framework == "torch"
+    assert adapter.description and adapter.unsupported_reason(case_from_dict(CASE)) is None
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(CASE))
+    assert main(["replay", str(path), "--impl", "reference", name]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == [name, PASS]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_every_torch_implementation_runs_every_dtype(dtype):
+    case = case_from_dict(dict(CASE, dtype=dtype))
+    results = check_case(case, ["reference", *TORCH_IMPLEMENTATIONS])
+    assert all(r.status in (PASS, KNOWN) for r in results), [(r.implementation, r.status, r.rows) for r in results]
+    # float32 bias corrections of differentiable=True show in float64 (1 - fl32(0.999) is 1.3e-5 off)
+    differentiable = results[-1]
+    assert (differentiable.divergence == ["torch-differentiable-float32-bias-correction"]) == (dtype == "float64")
+
+
+def test_adamw_rejects_l2_weight_decay_and_mindspore_rejects_decoupled():
+    l2 = case_from_dict(dict(CASE, hyperparameters={"weight_decay": 0.1}))
+    adamw = run_case(l2, ["torch-adamw"]).results[0]
+    assert adamw.status == UNSUPPORTED and "decoupled_weight_decay" in adamw.message
+    mindspore = run_case(case_from_dict(dict(CASE, hyperparameters={"weight_decay": 0.1, "decoupled_weight_decay": True})),
+                         ["mindspore"]).results[0]
+    assert mindspore.status == UNSUPPORTED and "decoupled_weight_decay=True has no counterpart" in mindspore.message
