@@ -119,7 +119,11 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("betas",),
         torch_args={"betas": "betas"},
         mindspore_args={"betas": ("beta1", "beta2")},
-        variants=({"betas_precision": "float32"}, {"beta1_as_lerp_weight": True}),
+        # float32_scalars: mint.optim.Adam's float32 beta scalars, float32 step counter
+        # and float32 lr (with eps and weight decay: every Python-float hyperparameter of
+        # its graph is a float32 scalar), which show in float64 runs.
+        variants=({"betas_precision": "float32"}, {"beta1_as_lerp_weight": True},
+                  {"betas_precision": "float32_scalars", "hyperparameters_float32": True}),
     ),
     Row(
         id="use_locking",

@@ -10,6 +10,8 @@ IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "reference": ("harness.adapters.reference", "ReferenceAdapter"),
     "torch": ("harness.adapters.torch_adam", "TorchAdapter"),
     "mindspore": ("harness.adapters.mindspore_adam", "MindSporeAdapter"),
+    "mindspore-graph": ("harness.adapters.mindspore_adam", "MindSporeGraphAdapter"),
+    "mindspore-mint": ("harness.adapters.mindspore_mint_adam", "MindSporeMintAdapter"),
 }
 DEFAULT_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
 
