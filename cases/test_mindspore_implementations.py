@@ -26,10 +26,10 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 @st.composite
-def any_row_cases(draw):
+def any_row_cases(draw, long_runs: bool = False):
     """(row, case): a row of the difference table, then a case generated for it."""
     row = draw(st.sampled_from(sorted(ROW_HYPERPARAMETERS)))
-    return row, draw(row_cases(row))
+    return row, draw(row_cases(row, long_runs=long_runs))
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -89,3 +89,14 @@ def test_mint_in_pynative_does_not_update_parameters_on_cpu():
     assert param.asnumpy().tolist() == [0.5, -1.0]
     assert optimizer.state_step.asnumpy().tolist() == [0.0]
     assert optimizer.exp_avg[0].asnumpy().tolist() == pytest.approx([0.1, 0.1])  # copy_ does write
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@settings(max_examples=scaled(3))
+# 1,000-10,000 steps, where float32 rounding accumulates; at least 1-d parameters
+# (mint rejects 0-d ones, which the short runs cover).
+@given(drawn=any_row_cases(long_runs=True).filter(lambda drawn: all(p.shape for p in drawn[1].params)))
+def test_implementation_conforms_long_runs(implementation, drawn):
+    row, case = drawn
+    assert_conforms(case, row, f"test_mindspore_implementations_long_{implementation}",
+                    implementations=["reference", implementation])
