@@ -169,6 +169,7 @@ def adam_step(
         corrections are float32, 1 - powf(fl32(beta), t), and the step size
         lr / (1 - beta1^t) and sqrt(1 - beta2^t) are float32 too:
         w -= fl32(lr / bc1) * m / (sqrt(v) / fl32(sqrt(bc2)) + eps).
+        eps_placement does not apply (this is mint's formula, eps after the correction).
         Source: mindspore/mint/optim/adam.py, Adam.construct and _run_optim_adamw_opt
         (state_step is a float32 Tensor; the compiled graph holds the Python-float
         betas as float32 scalars, measured: step 1's exp_avg_sq is
@@ -267,7 +268,10 @@ def adam_step(
 
     numerator = nesterov_beta1 * m + one_minus_beta1 * g if nesterov else m
     second_moment = vmax if amsgrad else v
-    if betas_precision == BETAS_FLOAT32_SCALARS and eps_placement == EPS_AFTER_BIAS_CORRECTION:
+    if betas_precision == BETAS_FLOAT32_SCALARS:
+        # mint's update formula as a whole: eps after the bias correction, whatever
+        # eps_placement says (combined with MindSpore's kernel placement it would model
+        # no implementation, and attribution would find coincidences in it).
         step_size = _float32(lr / bias_correction1)
         denom = np.sqrt(second_moment) / _float32(np.sqrt(bias_correction2)) + eps
         update = step_size * (numerator / denom)
