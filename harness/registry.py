@@ -17,6 +17,7 @@ Conditions (`when`, all must hold):
                                        some element and step (w along the reference; u the unit
                                        roundoff of the case dtype, whose tolerance scales with it)
     beta1_below = x                    beta1 < x
+    repeated_sparse_rows = true        some step's row-sparse gradient lists a row more than once
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above_roundoffs": _eps_over_gradient_above_roundoffs,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
+    "repeated_sparse_rows": lambda entry, case, arg: bool(arg) == any(
+        len(set(rows)) < len(rows) for step in case.sparse_rows for rows in step),
 }
 
 

@@ -179,6 +179,9 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("use_lazy",),
         torch_args={"use_lazy": None},
         mindspore_args={"use_lazy": "use_lazy"},
+        # Row-sparse gradients with a repeated index: each copy updates the row on its
+        # own (MindSpore's in-graph sparse path) instead of their sum.
+        variants=({"lazy_repeated_rows": "separate"},),
     ),
     Row(
         id="use_offload",

@@ -9,8 +9,10 @@ import importlib
 IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "reference": ("harness.adapters.reference", "ReferenceAdapter"),
     "torch": ("harness.adapters.torch_adam", "TorchAdapter"),
+    "torch-sparse": ("harness.adapters.torch_sparse_adam", "TorchSparseAdapter"),
     "mindspore": ("harness.adapters.mindspore_adam", "MindSporeAdapter"),
     "mindspore-graph": ("harness.adapters.mindspore_adam", "MindSporeGraphAdapter"),
+    "mindspore-target-cpu": ("harness.adapters.mindspore_adam", "MindSporeTargetCpuAdapter"),
     "mindspore-mint": ("harness.adapters.mindspore_mint_adam", "MindSporeMintAdapter"),
 }
 DEFAULT_IMPLEMENTATIONS = ("reference", "torch", "mindspore")

@@ -20,9 +20,11 @@ os.environ.setdefault("GLOG_v", "4")
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 from mindspore import Parameter, Tensor, nn  # noqa: E402
+from mindspore.common.sparse_tensor import RowTensorInner  # noqa: E402
 
 from harness.adapters.base import Snapshot, as_float64, unsupported_options  # noqa: E402
 from harness.casefile import Case  # noqa: E402
+from harness.row_sparse import row_sparse  # noqa: E402
 from harness.rows import ROWS_BY_ID  # noqa: E402
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
@@ -48,6 +50,24 @@ _SUPPORTED_DTYPES = {"float16", "float32"}
 _SUPPORTED_DTYPES_AMSGRAD = {"float16", "float32", "float64"}
 
 
+class _RowSparseStep(nn.Cell):
+    """Calls the optimizer with RowTensor gradients built inside the cell: a RowTensor
+    cannot be passed in from Python (PyNative: "cannot be converted to MindSpore
+    type"), it exists only inside a graph, where a sparse gather's backward makes one.
+    Measured: runs under GRAPH_MODE; each new number of indices recompiles."""
+
+    def __init__(self, optimizer, shapes: tuple) -> None:
+        super().__init__(auto_prefix=False)  # the parameters keep the case's names
+        self.optimizer = optimizer
+        self.shapes = shapes
+
+    def construct(self, indices, values):
+        grads = ()
+        for i in range(len(self.shapes)):
+            grads += (RowTensorInner(indices[i], values[i], self.shapes[i]),)
+        return self.optimizer(grads)
+
+
 def _mindspore_kwargs(case: Case) -> dict:
     kwargs: dict = {}
     for row_id in ("eps", "weight_decay", "amsgrad", "betas", "use_locking", "use_nesterov", "loss_scale",
@@ -71,6 +91,10 @@ class MindSporeAdapter:
     framework: ClassVar[str] = "mindspore"
     description: ClassVar[str] = f"mindspore.nn.Adam (MindSpore {ms.__version__}, PyNative, CPU)"
     mode: ClassVar[int] = ms.PYNATIVE_MODE
+    # optimizer.target: None keeps the default (the device, i.e. the in-graph
+    # gather/scatter path for RowTensor gradients); "CPU" selects the host Fused
+    # sparse kernels (FusedSparseLazyAdam / FusedSparseAdam).
+    target: ClassVar[str | None] = None
 
     def __init__(self, case: Case) -> None:
         with execution_mode(self.mode):
@@ -95,7 +119,14 @@ class MindSporeAdapter:
         self.loss_scale = case.hp("loss_scale")
         # nn.Optimizer orders its parameters (and moment1/moment2/vhat, and the
         # gradients it expects) group by group, which need not be the case's order.
-        self.index = {parameter.name: i for i, parameter in enumerate(self.optimizer._parameters)}
+        self.order = [parameter.name for parameter in self.optimizer._parameters]
+        self.index = {name: i for i, name in enumerate(self.order)}
+        if self.target is not None:
+            self.optimizer.target = self.target
+        self.steps = 0
+        if case.sparse_rows:
+            self.row_sparse_step = _RowSparseStep(
+                self.optimizer, tuple(tuple(parameter.shape) for parameter in self.optimizer._parameters))
 
     @classmethod
     def unsupported_reason(cls, case: Case) -> str | None:
@@ -120,6 +151,8 @@ class MindSporeAdapter:
         no_counterpart = unsupported_options(case, {"maximize": True})
         if no_counterpart:
             reasons.append(no_counterpart)
+        if case.sparse_rows and cls.mode == ms.PYNATIVE_MODE:
+            reasons.append("row-sparse gradients in PyNative (a RowTensor cannot enter the optimizer's graph from Python)")
         return "; ".join(reasons) or None
 
     def step(self, grads: list[np.ndarray]) -> None:
@@ -127,11 +160,18 @@ class MindSporeAdapter:
         # the scaling happens in the case dtype, as backprop of a scaled loss would.
         dtype = self.case.np_dtype
         scale = dtype(self.loss_scale)
-        by_name = {p.name: Tensor((grad * scale).astype(dtype).reshape(p.shape))
-                   for grad, p in zip(grads, self.case.params)}
-        tensors = tuple(by_name[parameter.name] for parameter in self.optimizer._parameters)
+        scaled = {p.name: (grad * scale).astype(dtype) for grad, p in zip(grads, self.case.params)}
+        order = self.order
+        position = {p.name: i for i, p in enumerate(self.case.params)}
         with execution_mode(self.mode):
-            self.optimizer(tensors)
+            if self.case.sparse_rows:
+                pieces = [row_sparse(self.case, self.steps, position[name], scaled[name]) for name in order]
+                self.row_sparse_step(tuple(Tensor(indices.astype(np.int32)) for indices, _ in pieces),
+                                     tuple(Tensor(values) for _, values in pieces))
+            else:
+                shapes = {p.name: p.shape for p in self.case.params}
+                self.optimizer(tuple(Tensor(scaled[name].reshape(shapes[name])) for name in order))
+        self.steps += 1
 
     def snapshot(self) -> Snapshot:
         optimizer = self.optimizer
@@ -158,3 +198,13 @@ class MindSporeGraphAdapter(MindSporeAdapter):
     name: ClassVar[str] = "mindspore-graph"
     description: ClassVar[str] = f"mindspore.nn.Adam (MindSpore {ms.__version__}, GRAPH_MODE, CPU)"
     mode: ClassVar[int] = ms.GRAPH_MODE
+
+
+class MindSporeTargetCpuAdapter(MindSporeGraphAdapter):
+    """nn.Adam under GRAPH_MODE with optimizer.target = 'CPU': RowTensor gradients go to
+    the host Fused sparse kernels instead of the in-graph gather/scatter path (dense
+    gradients take the same kernels as mindspore-graph)."""
+
+    name: ClassVar[str] = "mindspore-target-cpu"
+    description: ClassVar[str] = f"mindspore.nn.Adam (MindSpore {ms.__version__}, GRAPH_MODE, target='CPU')"
+    target: ClassVar[str | None] = "CPU"

@@ -13,10 +13,11 @@ import numpy as np
 
 from harness.adapters.base import Snapshot
 from harness.casefile import Case
+from harness.row_sparse import row_sparse, touched_elements
 from reference.adam import AdamState, adam_step, init_state, lr_at, weight_decay_applies
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
-_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype"}
+_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows"}
 
 
 class ReferenceAdapter:
@@ -46,25 +47,38 @@ class ReferenceAdapter:
         passthrough = {k: v for k, v in self.variant.items() if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
         if "betas_precision" in passthrough or "beta1_as_lerp_weight" in passthrough:
             passthrough.setdefault("kernel_dtype", case.dtype)
+        # Row-sparse gradients under use_lazy: only the rows they list are updated (the
+        # spec's lazy switch); with dense gradients lazy Adam is plain Adam.
+        lazy = bool(case.sparse_rows) and case.hp("use_lazy")
+        separate_copies = lazy and self.variant.get("lazy_repeated_rows") == "separate"
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
             state = self.states[i]
             weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
-            # The spec receives the loss-scaled gradient a MindSpore user would pass,
-            # and divides it back (exact in float64 for power-of-two scales).
-            self.states[i] = adam_step(
-                state,
-                grad.astype(np.float64) * loss_scale,
-                lr=lr_at(case.lr_for(spec.name), state.step + 1),
-                beta1=beta1,
-                beta2=beta2,
-                eps=case.hp("eps"),
-                weight_decay=weight_decay,
-                amsgrad=self._switch("amsgrad", case.hp("amsgrad")),
-                maximize=case.hp("maximize"),
-                nesterov=self._switch("nesterov", case.hp("use_nesterov")),
-                loss_scale=loss_scale,
-                **passthrough,
-            )
+
+            def step(state: AdamState, grad: np.ndarray, lazy_rows: np.ndarray | None) -> AdamState:
+                # The spec receives the loss-scaled gradient a MindSpore user would pass,
+                # and divides it back (exact in float64 for power-of-two scales).
+                return adam_step(
+                    state,
+                    grad,
+                    lr=lr_at(case.lr_for(spec.name), state.step + 1),
+                    beta1=beta1,
+                    beta2=beta2,
+                    eps=case.hp("eps"),
+                    weight_decay=weight_decay,
+                    amsgrad=self._switch("amsgrad", case.hp("amsgrad")),
+                    maximize=case.hp("maximize"),
+                    nesterov=self._switch("nesterov", case.hp("use_nesterov")),
+                    loss_scale=loss_scale,
+                    lazy_rows=lazy_rows,
+                    **passthrough,
+                )
+
+            scaled = grad.astype(np.float64) * loss_scale
+            if separate_copies:
+                self.states[i] = _separate_copies(case, i, state, scaled, step)
+            else:
+                self.states[i] = step(state, scaled, touched_elements(case, state.step, i) if lazy else None)
             if self.variant.get("stored_in_case_dtype"):
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well
@@ -92,3 +106,35 @@ def _stored(state: AdamState, dtype: type) -> AdamState:
 
     return dataclasses.replace(state, param=rounded(state.param), exp_avg=rounded(state.exp_avg),
                                exp_avg_sq=rounded(state.exp_avg_sq), max_exp_avg_sq=rounded(state.max_exp_avg_sq))
+
+
+def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray, step) -> AdamState:
+    """Lazy Adam that treats each copy of a repeated row as its own gradient, as
+    MindSpore's in-graph sparse path does (nn/optim/adam.py _run_lazy_opt_with_sparse:
+    gather m, v for every index, scatter_add every copy's update into the parameter,
+    scatter_update m, v, where the last copy wins). Copies of the same rank (first
+    occurrence, second ...) are updated together from the previous state; the
+    parameter receives the sum of their updates."""
+    rows = case.sparse_rows[state.step][index]
+    _, values = row_sparse(case, state.step, index, grad)
+    row_size = values[0].size if len(rows) else 1
+    seen: dict[int, int] = {}
+    ranks = []
+    for row in rows:
+        ranks.append(seen.get(row, 0))
+        seen[row] = ranks[-1] + 1
+    param, exp_avg, exp_avg_sq = state.param.copy(), state.exp_avg.copy(), state.exp_avg_sq.copy()
+    result = state
+    for rank in range(max(ranks, default=-1) + 1):
+        copy_grad = np.zeros_like(state.param)
+        elements = []
+        for row, entry_rank, value in zip(rows, ranks, values):
+            if entry_rank == rank:
+                span = np.arange(row * row_size, (row + 1) * row_size)
+                copy_grad[span] = value.reshape(-1)
+                elements.append(span)
+        touched = np.concatenate(elements)
+        result = step(state, copy_grad, touched)
+        param[touched] += result.param[touched] - state.param[touched]
+        exp_avg[touched], exp_avg_sq[touched] = result.exp_avg[touched], result.exp_avg_sq[touched]
+    return dataclasses.replace(result, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
