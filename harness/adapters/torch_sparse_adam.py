@@ -53,7 +53,7 @@ class TorchSparseAdapter:
             if self.case.sparse_rows:
                 indices, values = row_sparse(self.case, self.steps, index, grad)
                 tensor.grad = torch.sparse_coo_tensor(torch.from_numpy(indices)[None, :], torch.from_numpy(values),
-                                                      tensor.shape)
+                                                      tensor.shape, check_invariants=True)
             else:
                 # SparseAdam rejects these itself ("does not support dense gradients").
                 tensor.grad = torch.from_numpy(grad.reshape(tensor.shape).copy())
