@@ -181,7 +181,8 @@ ROWS: tuple[Row, ...] = (
         mindspore_args={"use_lazy": "use_lazy"},
         # Row-sparse gradients with a repeated index: each copy updates the row on its
         # own (MindSpore's in-graph sparse path) instead of their sum.
-        variants=({"lazy_repeated_rows": "separate"},),
+        # Or the copies are summed but weight decay was added to each (target='CPU').
+        variants=({"lazy_repeated_rows": "separate"}, {"lazy_repeated_rows": "decay_per_copy"}),
     ),
     Row(
         id="use_offload",

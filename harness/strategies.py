@@ -217,11 +217,12 @@ def row_cases(row: str, long_runs: bool = False) -> st.SearchStrategy[Case]:
 
 
 @st.composite
-def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8)) -> Case:
+def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
+                 dtypes: st.SearchStrategy[str] = st.sampled_from(["float32", "float32", "float64"])) -> Case:
     """use_lazy=True cases with row-sparse gradients (`sparse_rows`): per step each
     parameter lists some of its rows, with repeated indices when `repeats` is drawn;
     rows not listed get no gradient that step, and one row may never get one."""
-    dtype = draw(st.sampled_from(["float32", "float32", "float64"]))
+    dtype = draw(dtypes)
     np_dtype = np.dtype(dtype).type
     num_steps = draw(steps)
     param_names = draw(st.lists(st.sampled_from(PLAIN_NAMES + NETWORK_NAMES), min_size=1, max_size=2, unique=True))

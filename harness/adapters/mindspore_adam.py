@@ -61,10 +61,14 @@ class _RowSparseStep(nn.Cell):
         self.optimizer = optimizer
         self.shapes = shapes
 
-    def construct(self, indices, values):
+    def construct(self, *indices_and_values):
+        # Flat (indices, values, indices, values ...): measured, a loop over two tuple
+        # arguments (indices[i], values[i]) compiled every i to i = 0, handing the
+        # first parameter's gradient to all of them.
         grads = ()
         for i in range(len(self.shapes)):
-            grads += (RowTensorInner(indices[i], values[i], self.shapes[i]),)
+            grads = grads + (RowTensorInner(indices_and_values[2 * i], indices_and_values[2 * i + 1],
+                                            self.shapes[i]),)
         return self.optimizer(grads)
 
 
@@ -166,8 +170,8 @@ class MindSporeAdapter:
         with execution_mode(self.mode):
             if self.case.sparse_rows:
                 pieces = [row_sparse(self.case, self.steps, position[name], scaled[name]) for name in order]
-                self.row_sparse_step(tuple(Tensor(indices.astype(np.int32)) for indices, _ in pieces),
-                                     tuple(Tensor(values) for _, values in pieces))
+                self.row_sparse_step(*(Tensor(array) for indices, values in pieces
+                                       for array in (indices.astype(np.int32), values)))
             else:
                 shapes = {p.name: p.shape for p in self.case.params}
                 self.optimizer(tuple(Tensor(scaled[name].reshape(shapes[name])) for name in order))

@@ -75,6 +75,11 @@ class ReferenceAdapter:
                 )
 
             scaled = grad.astype(np.float64) * loss_scale
+            if lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy" and weight_decay:
+                # nn.Optimizer adds weight_decay * w to every copy's value
+                # (_tensor_apply_decay_with_sparse) before the Fused kernel sums the copies:
+                # a row listed k times is decayed k times.
+                scaled = scaled + loss_scale * weight_decay * _extra_copies(case, i, state) * state.param
             if separate_copies:
                 self.states[i] = _separate_copies(case, i, state, scaled, step)
             else:
@@ -138,3 +143,11 @@ def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray,
         param[touched] += result.param[touched] - state.param[touched]
         exp_avg[touched], exp_avg_sq[touched] = result.exp_avg[touched], result.exp_avg_sq[touched]
     return dataclasses.replace(result, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
+
+
+def _extra_copies(case: Case, index: int, state: AdamState) -> np.ndarray:
+    """Per flat element: how many more times than once its row is listed this step."""
+    shape = case.params[index].shape
+    rows = case.sparse_rows[state.step][index]
+    counts = np.bincount(np.asarray(rows, dtype=np.int64), minlength=shape[0]).astype(np.float64)
+    return np.repeat(np.maximum(counts - 1.0, 0.0), state.param.size // shape[0])
