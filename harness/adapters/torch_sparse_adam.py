@@ -44,6 +44,8 @@ class TorchSparseAdapter:
                    if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]]
         if isinstance(case.hp("lr"), list):
             reasons.append("a per-step lr list")
+        elif case.hp("lr") == 0.0:
+            reasons.append("lr=0 (SparseAdam requires 0 < lr; Adam accepts 0)")
         if not case.sparse_rows:
             reasons.append("dense gradients (the case has no sparse_rows)")
         return "; ".join(reasons) or None
