@@ -14,15 +14,19 @@ is not yet registered (tests/data/mindspore-sparse-float64-default-target.json; 
 Fused kernels of target='CPU' reject float64).
 """
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.casefile import load_case
 from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
 from harness.strategies import sparse_cases
 
 ROW = "use_lazy"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 @settings(max_examples=scaled(15))
@@ -36,3 +40,10 @@ def test_torch_sparse(case):
 @given(case=sparse_cases(dtypes=st.just("float32")))
 def test_mindspore_row_sparse(implementation, case):
     assert_conforms(case, ROW, f"test_sparse_lazy_{implementation}", implementations=["reference", implementation])
+
+
+@pytest.mark.parametrize("implementation", ("torch-sparse", "mindspore-graph", "mindspore-target-cpu"))
+def test_repeated_rows_with_unequal_copies(implementation):
+    case = load_case(DATA / "sparse-repeated-unequal-copies.json")
+    assert_conforms(case, ROW, f"test_repeated_rows_with_unequal_copies_{implementation}",
+                    implementations=["reference", implementation])

@@ -140,7 +140,10 @@ def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray,
                 elements.append(span)
         touched = np.concatenate(elements)
         result = step(state, copy_grad, touched)
-        param[touched] += result.param[touched] - state.param[touched]
+        # scatter_add in the tensor dtype: each copy's update is rounded and added in turn.
+        dtype = case.np_dtype
+        update = (result.param[touched] - state.param[touched]).astype(dtype)
+        param[touched] = (param[touched].astype(dtype) + update).astype(np.float64)
         exp_avg[touched], exp_avg_sq[touched] = result.exp_avg[touched], result.exp_avg_sq[touched]
     return dataclasses.replace(result, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
 
