@@ -43,6 +43,7 @@ def execution_mode(mode: int):
     finally:
         ms.set_context(mode=previous)
 
+
 # The CPU Adam kernel accepts float16 and float32 only (the Adam primitive's infer
 # check: "input argument[grad] must be a type of {Float16, Float32}"); measured: the
 # amsgrad kernel (ApplyAdamWithAmsgradV2) also runs float64.
