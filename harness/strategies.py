@@ -231,10 +231,12 @@ def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
     init_exponents = [draw(exponent_ranges()) for _ in param_names]
     repeats = draw(st.booleans())
     hyper = {"use_lazy": True, **draw(hyperparameters("use_lazy"))}
-    # Default betas: the moment tolerance (harness/tolerance.py) follows the EMA of the
-    # gradient stream, which a lazy step does not apply to the rows it leaves alone, so
-    # a small beta2 collapses it below the held value's float32 rounding
-    # (tests/data/sparse-lazy-moment-tolerance-untouched-row.json).
+    # betas varied too. Open: the moment tolerance (harness/tolerance.py) follows the EMA
+    # of the gradient stream, which a lazy step does not apply to the rows it leaves
+    # alone, so a small beta2 can collapse it below the held value's float32 rounding
+    # (tests/data/sparse-lazy-moment-tolerance-untouched-row.json; seen in the dev profile).
+    if draw(st.booleans()):
+        hyper["betas"] = draw(st.tuples(beta1s(), beta2s()).map(list))
     seed = draw(st.integers(0, 2**32 - 1))
 
     rng = np.random.default_rng(seed)
