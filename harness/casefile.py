@@ -41,7 +41,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "use_offload": False,
 }
 _BOOL_KEYS = {"amsgrad", "maximize", "decoupled_weight_decay", "use_locking", "use_nesterov", "use_lazy", "use_offload"}
-_TOP_KEYS = {"schema", "optimizer", "dtype", "hyperparameters", "params", "grads", "param_groups", "comment"}
+_TOP_KEYS = {"schema", "optimizer", "dtype", "hyperparameters", "params", "grads", "param_groups", "comment", "sparse_rows"}
 _GROUP_KEYS = {"params", "lr", "weight_decay"}
 
 
@@ -74,6 +74,9 @@ class Case:
     param_groups: tuple[ParamGroup, ...] = ()
     comment: str = ""
     optimizer: str = "adam"
+    # Row-sparse gradients: [step][param] -> row indices along axis 0 (repeats allowed);
+    # () when every gradient is dense. See _sparse_rows.
+    sparse_rows: tuple[tuple[tuple[int, ...], ...], ...] = ()
 
     @property
     def np_dtype(self) -> type:
@@ -247,7 +250,40 @@ def case_from_dict(raw: Any) -> Case:
     comment = raw.get("comment", "")
     if not isinstance(comment, str):
         raise _fail("comment", "expected a string")
-    return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment)
+    sparse_rows = _sparse_rows(raw.get("sparse_rows"), params, grads)
+    return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment, sparse_rows=sparse_rows)
+
+
+def _sparse_rows(raw: Any, params: list[ParamSpec], grads: list[tuple[np.ndarray, ...]]) -> tuple:
+    """Optional `sparse_rows`: per step, per parameter, the row indices (axis 0) that
+    carry its gradient, as a row-sparse gradient (torch sparse COO, MindSpore RowTensor)
+    lists them. Repeats are allowed; a repeated row's value is split among its copies,
+    which implementations sum back. The dense `grads` entry must be zero in every row
+    not listed (a listed row may still be zero: it counts as touched)."""
+    if raw is None:
+        return ()
+    where = "sparse_rows"
+    if not isinstance(raw, list) or len(raw) != len(grads):
+        raise _fail(where, f"expected one entry per step ({len(grads)})")
+    out = []
+    for s, step in enumerate(raw):
+        if not isinstance(step, list) or len(step) != len(params):
+            raise _fail(f"{where}[{s}]", f"expected {len(params)} list(s) of row indices, one per parameter")
+        rows_of_step = []
+        for j, (rows, p) in enumerate(zip(step, params)):
+            at = f"{where}[{s}][{j}]"
+            if not p.shape:
+                raise _fail(at, f"parameter {p.name!r} is 0-d: it has no rows")
+            if not isinstance(rows, list) or any(isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < p.shape[0]
+                                                 for r in rows):
+                raise _fail(at, f"expected a list of row indices in [0, {p.shape[0]})")
+            untouched = np.ones(p.shape[0], dtype=bool)
+            untouched[rows] = False
+            if np.any(grads[s][j].reshape(p.shape[0], -1)[untouched] != 0):
+                raise _fail(f"grads[{s}][{j}]", f"nonzero in a row not listed in {at}")
+            rows_of_step.append(tuple(rows))
+        out.append(tuple(rows_of_step))
+    return tuple(out)
 
 
 def _gradient_json(x: Any) -> float | str:
@@ -266,6 +302,8 @@ def case_to_dict(case: Case) -> dict[str, Any]:
     out["grads"] = [[[_gradient_json(x) for x in g] for g in step] for step in case.grads]
     if case.param_groups:
         out["param_groups"] = group_dicts(case)
+    if case.sparse_rows:
+        out["sparse_rows"] = [[list(rows) for rows in step] for step in case.sparse_rows]
     return out
 
 

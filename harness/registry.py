@@ -23,6 +23,7 @@ Conditions (`when`, all must hold):
     subnormal_values = true            some gradient, or some m, v of the reference run stored in
                                        the case dtype, is subnormal in the case dtype
     lr_zero = true                     some parameter's learning rate is 0 at some step
+    repeated_sparse_rows = true        some step's row-sparse gradient lists a row more than once
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
                                                              or _gradient_above(entry, case, arg)),
     "subnormal_values": _subnormal_values,
     "lr_zero": _lr_zero,
+    "repeated_sparse_rows": lambda entry, case, arg: bool(arg) == any(
+        len(set(rows)) < len(rows) for step in case.sparse_rows for rows in step),
 }
 
 

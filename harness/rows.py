@@ -123,6 +123,14 @@ ROWS: tuple[Row, ...] = (
             {"hyperparameters_float32": True},
             # MindSpore's amsgrad kernel keeps vmax when v is NaN (v > vmax ? v : vmax).
             {"amsgrad_max_keeps_on_nan": True},
+            # mint.optim.Adam's graph holds every hyperparameter as a float32 scalar
+            # (betas, bias corrections from a float32 step counter, the step size) while
+            # its arithmetic runs in float64: the same float32-accurate float64 run, with
+            # mint's formula (eps after the bias correction).
+            {"hyperparameters_float32": True, "betas_precision": "float32_scalars"},
+            # ... and with amsgrad=True, which mint runs as plain Adam (it never stores
+            # the running max; one row, so not a combination of two of its variants).
+            {"hyperparameters_float32": True, "betas_precision": "float32_scalars", "amsgrad": "toggle"},
         ),
     ),
     Row(
@@ -193,6 +201,10 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("use_lazy",),
         torch_args={"use_lazy": None},
         mindspore_args={"use_lazy": "use_lazy"},
+        # Row-sparse gradients with a repeated index: each copy updates the row on its
+        # own (MindSpore's in-graph sparse path) instead of their sum.
+        # Or the copies are summed but weight decay was added to each (target='CPU').
+        variants=({"lazy_repeated_rows": "separate"}, {"lazy_repeated_rows": "decay_per_copy"}),
     ),
     Row(
         id="use_offload",

@@ -41,6 +41,7 @@ SQRT_UP = "sqrt_rounded_up"
 
 BETAS_EXACT = "exact"
 BETAS_FLOAT32 = "float32"
+BETAS_FLOAT32_SCALARS = "float32_scalars"
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,17 @@ def adam_step(
     amsgrad_max_keeps_on_nan: vmax = v if v > vmax else vmax, so a NaN v leaves vmax as it
         was (and a NaN vmax stays NaN), where the spec's max propagates NaN. Measured for
         MindSpore's ApplyAdamWithAmsgradV2 CPU kernel: max(0, NaN) gives 0.
+    betas_precision="float32_scalars": beta1 and beta2 are float32 scalars in the
+        direct form m = fl32(beta1) * m + fl32(1 - fl32(beta1)) * g (the complement
+        taken in float32; the moment arithmetic itself in the tensor dtype), the bias
+        corrections are float32, 1 - powf(fl32(beta), t), and the step size
+        lr / (1 - beta1^t) and sqrt(1 - beta2^t) are float32 too:
+        w -= fl32(lr / bc1) * m / (sqrt(v) / fl32(sqrt(bc2)) + eps).
+        eps_placement does not apply (this is mint's formula, eps after the correction).
+        Source: mindspore/mint/optim/adam.py, Adam.construct and _run_optim_adamw_opt
+        (state_step is a float32 Tensor; the compiled graph holds the Python-float
+        betas as float32 scalars, measured: step 1's exp_avg_sq is
+        (1 - fl32(0.999)) * g^2 in float32 and float64 runs alike).
     hyperparameters_float32: lr, eps and weight_decay are float32 numbers (MindSpore
         passes them to its kernels as float32 Tensors, nn/optim/optimizer.py
         _build_single_lr and `Tensor(weight_decay, mstype.float32)`, adam.py
@@ -296,6 +308,14 @@ def adam_step(
         beta1_power = _float32(state.beta1_power * _float32(beta1))
         beta2_power = _float32(state.beta2_power * _float32(beta2))
         nesterov_beta1 = _float32(beta1)
+    elif betas_precision == BETAS_FLOAT32_SCALARS:
+        one_minus_beta1 = _float32(1.0 - _float32(beta1))
+        one_minus_beta2 = _float32(1.0 - _float32(beta2))
+        beta1, beta2 = _float32(beta1), _float32(beta2)
+        # beta^t as a float32 pow of the float32 step counter (numpy's float32 power).
+        beta1_power = float(np.power(np.float32(beta1), np.float32(step)))
+        beta2_power = float(np.power(np.float32(beta2), np.float32(step)))
+        nesterov_beta1 = beta1
     elif betas_precision == BETAS_EXACT:
         one_minus_beta1, one_minus_beta2 = 1.0 - beta1, 1.0 - beta2
         beta1_power = beta1**step
@@ -361,6 +381,10 @@ def adam_step(
         vmax = np.maximum(state.max_exp_avg_sq, v)  # NaN wins, as in torch.maximum
     bias_correction1 = 1.0 - beta1_power
     bias_correction2 = 1.0 - beta2_power
+    if betas_precision == BETAS_FLOAT32_SCALARS:
+        # The float32 subtraction: 1 - p is exact in float64 for a float32 p, so one
+        # rounding to float32 gives the float32 result.
+        bias_correction1, bias_correction2 = _float32(bias_correction1), _float32(bias_correction2)
 
     numerator = nesterov_beta1 * m + one_minus_beta1 * g if nesterov else m
     second_moment = vmax if amsgrad else v
@@ -380,6 +404,13 @@ def adam_step(
             else:
                 denom = denom + shift
             update = -(numerator / denom)
+    elif betas_precision == BETAS_FLOAT32_SCALARS:
+        # mint's update formula as a whole: eps after the bias correction, whatever
+        # eps_placement says (combined with MindSpore's kernel placement it would model
+        # no implementation, and attribution would find coincidences in it).
+        step_size = _float32(lr / bias_correction1)
+        denom = np.sqrt(second_moment) / _float32(np.sqrt(bias_correction2)) + eps
+        update = step_size * (numerator / denom)
     elif eps_placement == EPS_AFTER_BIAS_CORRECTION:
         denom = np.sqrt(second_moment / bias_correction2) + eps
         if denominator_dtype is not None:

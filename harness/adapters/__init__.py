@@ -16,7 +16,11 @@ IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "torch-adamw": ("harness.adapters.torch_variants", "TorchAdamWAdapter"),
     "torch-tensor-lr": ("harness.adapters.torch_variants", "TorchTensorLrAdapter"),
     "torch-differentiable": ("harness.adapters.torch_variants", "TorchDifferentiableAdapter"),
+    "torch-sparse": ("harness.adapters.torch_sparse_adam", "TorchSparseAdapter"),
     "mindspore": ("harness.adapters.mindspore_adam", "MindSporeAdapter"),
+    "mindspore-graph": ("harness.adapters.mindspore_adam", "MindSporeGraphAdapter"),
+    "mindspore-target-cpu": ("harness.adapters.mindspore_adam", "MindSporeTargetCpuAdapter"),
+    "mindspore-mint": ("harness.adapters.mindspore_mint_adam", "MindSporeMintAdapter"),
 }
 DEFAULT_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
 # Every torch.optim implementation of Adam (cases/test_torch_implementations.py).

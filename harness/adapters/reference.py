@@ -13,12 +13,13 @@ import numpy as np
 
 from harness.adapters.base import Snapshot
 from harness.casefile import Case
+from harness.row_sparse import row_sparse, touched_elements
 from harness.rows import CASE_DTYPE
 from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, init_state, lr_at, weight_decay_applies
 from reference.dtypes import round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
-_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype"}
+_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows"}
 
 
 class ReferenceAdapter:
@@ -54,27 +55,45 @@ class ReferenceAdapter:
         if "beta1_as_lerp_weight" in passthrough:
             # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
             passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
+        # Row-sparse gradients under use_lazy: only the rows they list are updated (the
+        # spec's lazy switch); with dense gradients lazy Adam is plain Adam.
+        lazy = bool(case.sparse_rows) and case.hp("use_lazy")
+        separate_copies = lazy and self.variant.get("lazy_repeated_rows") == "separate"
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
             state = self.states[i]
             weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
-            # The spec receives the loss-scaled gradient a MindSpore user would pass,
-            # and divides it back (exact in float64 for power-of-two scales).
-            self.states[i] = adam_step(
-                state,
-                grad.astype(np.float64) * loss_scale,
-                lr=lr_at(case.lr_for(spec.name), state.step + 1),
-                beta1=beta1,
-                beta2=beta2,
-                eps=case.hp("eps"),
-                weight_decay=weight_decay,
-                amsgrad=self._switch("amsgrad", case.hp("amsgrad")),
-                maximize=case.hp("maximize"),
-                nesterov=self._switch("nesterov", case.hp("use_nesterov")),
-                loss_scale=loss_scale,
-                # Values beyond the case dtype's range are +-inf as they are formed
-                # (reference/adam.py); the params row's variant lifts that (storage_dtype None).
-                **{"storage_dtype": case.dtype, "weight_decay_mode": self.weight_decay_mode, **passthrough},
-            )
+
+            def step(state: AdamState, grad: np.ndarray, lazy_rows: np.ndarray | None) -> AdamState:
+                # The spec receives the loss-scaled gradient a MindSpore user would pass,
+                # and divides it back (exact in float64 for power-of-two scales).
+                return adam_step(
+                    state,
+                    grad,
+                    lr=lr_at(case.lr_for(spec.name), state.step + 1),
+                    beta1=beta1,
+                    beta2=beta2,
+                    eps=case.hp("eps"),
+                    weight_decay=weight_decay,
+                    amsgrad=self._switch("amsgrad", case.hp("amsgrad")),
+                    maximize=case.hp("maximize"),
+                    nesterov=self._switch("nesterov", case.hp("use_nesterov")),
+                    loss_scale=loss_scale,
+                    lazy_rows=lazy_rows,
+                    # Values beyond the case dtype's range are +-inf as they are formed
+                    # (reference/adam.py); the params row's variant lifts that (storage_dtype None).
+                    **{"storage_dtype": case.dtype, "weight_decay_mode": self.weight_decay_mode, **passthrough},
+                )
+
+            scaled = grad.astype(np.float64) * loss_scale
+            if lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy" and weight_decay:
+                # nn.Optimizer adds weight_decay * w to every copy's value
+                # (_tensor_apply_decay_with_sparse) before the Fused kernel sums the copies:
+                # a row listed k times is decayed k times.
+                scaled = scaled + loss_scale * weight_decay * _extra_copies(case, i, state) * state.param
+            if separate_copies:
+                self.states[i] = _separate_copies(case, i, state, scaled, step)
+            else:
+                self.states[i] = step(state, scaled, touched_elements(case, state.step, i) if lazy else None)
             if self.variant.get("stored_in_case_dtype"):
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well
@@ -102,3 +121,46 @@ def _stored(state: AdamState, dtype: str) -> AdamState:
 
     return dataclasses.replace(state, param=rounded(state.param), exp_avg=rounded(state.exp_avg),
                                exp_avg_sq=rounded(state.exp_avg_sq), max_exp_avg_sq=rounded(state.max_exp_avg_sq))
+
+
+def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray, step) -> AdamState:
+    """Lazy Adam that treats each copy of a repeated row as its own gradient, as
+    MindSpore's in-graph sparse path does (nn/optim/adam.py _run_lazy_opt_with_sparse:
+    gather m, v for every index, scatter_add every copy's update into the parameter,
+    scatter_update m, v, where the last copy wins). Copies of the same rank (first
+    occurrence, second ...) are updated together from the previous state; the
+    parameter receives the sum of their updates."""
+    rows = case.sparse_rows[state.step][index]
+    _, values = row_sparse(case, state.step, index, grad)
+    row_size = values[0].size if len(rows) else 1
+    seen: dict[int, int] = {}
+    ranks = []
+    for row in rows:
+        ranks.append(seen.get(row, 0))
+        seen[row] = ranks[-1] + 1
+    param, exp_avg, exp_avg_sq = state.param.copy(), state.exp_avg.copy(), state.exp_avg_sq.copy()
+    result = state
+    for rank in range(max(ranks, default=-1) + 1):
+        copy_grad = np.zeros_like(state.param)
+        elements = []
+        for row, entry_rank, value in zip(rows, ranks, values):
+            if entry_rank == rank:
+                span = np.arange(row * row_size, (row + 1) * row_size)
+                copy_grad[span] = value.reshape(-1)
+                elements.append(span)
+        touched = np.concatenate(elements)
+        result = step(state, copy_grad, touched)
+        # scatter_add in the tensor dtype: each copy's update is rounded and added in turn.
+        dtype = case.np_dtype
+        update = (result.param[touched] - state.param[touched]).astype(dtype)
+        param[touched] = (param[touched].astype(dtype) + update).astype(np.float64)
+        exp_avg[touched], exp_avg_sq[touched] = result.exp_avg[touched], result.exp_avg_sq[touched]
+    return dataclasses.replace(result, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
+
+
+def _extra_copies(case: Case, index: int, state: AdamState) -> np.ndarray:
+    """Per flat element: how many more times than once its row is listed this step."""
+    shape = case.params[index].shape
+    rows = case.sparse_rows[state.step][index]
+    counts = np.bincount(np.asarray(rows, dtype=np.int64), minlength=shape[0]).astype(np.float64)
+    return np.repeat(np.maximum(counts - 1.0, 0.0), state.param.size // shape[0])

@@ -1,0 +1,118 @@
+"""Adapter for mindspore.mint.optim.Adam (the torch-style API: lr, betas, eps,
+weight_decay, amsgrad, maximize) on the CPU backend, stepped under GRAPH_MODE.
+
+Why GRAPH_MODE: mint's construct is plain Python (no @jit) and writes the parameter
+with `parameters.add_(delta)` and the step with `state_step.add_(1)`. Measured on
+MindSpore 2.10 CPU in PyNative: Tensor.add_ returns the sum but leaves the tensor
+unchanged, so the parameters and state_step never move (exp_avg/exp_avg_sq, written
+with copy_, do). Compiled (GRAPH_MODE or ms.jit) the in-place adds take effect.
+cases/test_mindspore_implementations.py pins the PyNative behaviour.
+
+Formula (mindspore/mint/optim/adam.py, _run_optim_adamw_opt): torch's, with
+state_step a float32 Tensor, so the bias corrections 1 - beta**step are float32 pow
+of fl32(beta) whatever the parameter dtype; lr is a float32 Parameter
+(experimental/optim/optimizer.py _build_single_lr) and weight_decay a float32 Tensor
+(_decay_weight).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from harness.adapters.base import Snapshot, as_float64
+from harness.adapters.mindspore_adam import execution_mode, ms
+from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
+
+from mindspore import Parameter, Tensor, mint  # noqa: E402  (after mindspore_adam set the context)
+
+# MindSpore-only options (nn.Adam's names) with no mint counterpart: passed under
+# those names when set, so mint.optim.Adam rejects them with its own TypeError.
+_MINDSPORE_ONLY = ("use_locking", "use_nesterov", "loss_scale", "use_lazy", "use_offload")
+
+
+def _mint_kwargs(case: Case) -> dict:
+    lr = case.hp("lr")
+    kwargs: dict = {
+        # A list (a schedule) is passed as is: mint takes a float or a Tensor and says so.
+        "lr": list(lr) if isinstance(lr, list) else float(lr),
+        "betas": tuple(float(b) for b in case.hp("betas")),
+        "eps": float(case.hp("eps")),
+        "weight_decay": float(case.hp("weight_decay")),
+        "amsgrad": bool(case.hp("amsgrad")),
+        "maximize": bool(case.hp("maximize")),
+    }
+    for key in _MINDSPORE_ONLY:
+        if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]:
+            kwargs[key] = case.hp(key)
+    return kwargs
+
+
+class MindSporeMintAdapter:
+    name: ClassVar[str] = "mindspore-mint"
+    framework: ClassVar[str] = "mindspore"
+    description: ClassVar[str] = f"mindspore.mint.optim.Adam (MindSpore {ms.__version__}, GRAPH_MODE, CPU)"
+    mode: ClassVar[int] = ms.GRAPH_MODE
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        with execution_mode(self.mode):
+            self.parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name)
+                               for p in case.params]
+            by_name = dict(zip((p.name for p in case.params), self.parameters))
+            if case.param_groups:
+                params: list = []
+                for group in case.param_groups:
+                    entry: dict = {"params": [by_name[n] for n in group.params]}
+                    if group.lr is not None:
+                        entry["lr"] = float(group.lr)
+                    if group.weight_decay is not None:
+                        entry["weight_decay"] = float(group.weight_decay)
+                    params.append(entry)
+            else:
+                params = self.parameters
+            self.optimizer = mint.optim.Adam(params, **_mint_kwargs(case))
+        # Parameter order in the optimizer is group order; snapshots map back by name.
+        self.index = {parameter.name: i for i, parameter in enumerate(self.optimizer.parameters)}
+
+    @classmethod
+    def unsupported_reason(cls, case: Case) -> str | None:
+        reasons = []
+        if isinstance(case.hp("lr"), list):
+            reasons.append("a per-step lr list (mint takes a float or a scalar Tensor; schedules are LRScheduler objects)")
+        if any(len(p.shape) == 0 for p in case.params):
+            # Measured: state_step has shape [1], so the update broadcasts to 1-d and the
+            # in-place add's Assign kernel rejects the 0-d parameter.
+            reasons.append("0-d parameters (the update broadcasts to state_step's shape [1]; Assign fails)")
+        reasons += [f"{key}={case.hp(key)!r} has no counterpart" for key in _MINDSPORE_ONLY
+                    if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]]
+        return "; ".join(reasons) or None
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        dtype = self.case.np_dtype
+        tensors = tuple(Tensor(grad.astype(dtype).reshape(p.shape)) for grad, p in zip(grads, self.case.params))
+        # The optimizer takes gradients in its own parameter order (group order).
+        by_name = dict(zip((p.name for p in self.case.params), tensors))
+        ordered = tuple(by_name[parameter.name] for parameter in self.optimizer.parameters)
+        with execution_mode(self.mode):
+            self.optimizer(ordered)
+
+    def snapshot(self) -> Snapshot:
+        optimizer = self.optimizer
+        step = int(optimizer.state_step.asnumpy().reshape(-1)[0])
+        # No max_exp_avg_sq: with amsgrad=True mint computes max(max_exp_avg_sq, v) into a
+        # local name and never writes it back (_run_optim_adamw_amsgrad_opt has no copy_
+        # for it), so the Parameter stays 0 and holds no state; measured: mint's amsgrad
+        # steps equal plain Adam's. Its effect shows in the parameters.
+        out: Snapshot = {}
+        for spec, parameter in zip(self.case.params, self.parameters):
+            i = self.index[parameter.name]
+            entry = {
+                "param": as_float64(parameter.asnumpy()),
+                "exp_avg": as_float64(optimizer.exp_avg[i].asnumpy()),
+                "exp_avg_sq": as_float64(optimizer.exp_avg_sq[i].asnumpy()),
+                "step": step,
+            }
+            out[spec.name] = entry
+        return out
