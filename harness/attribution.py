@@ -57,6 +57,8 @@ def _relevant(case: Case, variant: dict) -> bool:
         # tolerance; it matters where the dtype underflows or overflows (float16) or is
         # coarser than the tolerance's 8 roundings assume.
         return unit_roundoff(case.dtype) > unit_roundoff("float32")
+    if "missing_gradient" in variant:
+        return bool(case.missing)
     if "hyperparameters_float32" in variant:
         # Rounding lr, eps, weight decay to float32 is below float32 tolerance by
         # construction; only a wider dtype can show it.

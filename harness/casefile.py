@@ -77,6 +77,13 @@ class Case:
     # Row-sparse gradients: [step][param] -> row indices along axis 0 (repeats allowed);
     # () when every gradient is dense. See _sparse_rows.
     sparse_rows: tuple[tuple[tuple[int, ...], ...], ...] = ()
+    # Missing gradients: [step] -> indices of the parameters that have no gradient at
+    # that step (`null` in the file; their `grads` entry holds zeros). () when none is.
+    missing: tuple[frozenset[int], ...] = ()
+
+    def has_gradient(self, step: int, param: int) -> bool:
+        """Whether parameter `param` (index) has a gradient at 0-based `step`."""
+        return not self.missing or param not in self.missing[step]
 
     @property
     def np_dtype(self) -> type:
@@ -216,12 +223,16 @@ def case_from_dict(raw: Any) -> Case:
     if not isinstance(raw_grads, list) or not raw_grads:
         raise _fail("grads", "expected a non-empty list of steps, each a list with one gradient per parameter")
     grads = []
+    missing: list[frozenset[int]] = []
     for s, step in enumerate(raw_grads):
         if not isinstance(step, list) or len(step) != len(params):
             raise _fail(f"grads[{s}]", f"expected {len(params)} gradient(s), one per parameter")
+        # `null`: the parameter has no gradient at this step (torch: .grad is None).
+        missing.append(frozenset(j for j, g in enumerate(step) if g is None))
         grads.append(
             tuple(
-                _array(g, p.value.size, dtype, f"grads[{s}][{j}]", nonfinite=True)
+                np.zeros(p.value.size, dtype=p.value.dtype) if g is None
+                else _array(g, p.value.size, dtype, f"grads[{s}][{j}]", nonfinite=True)
                 for j, (g, p) in enumerate(zip(step, params))
             )
         )
@@ -251,7 +262,10 @@ def case_from_dict(raw: Any) -> Case:
     if not isinstance(comment, str):
         raise _fail("comment", "expected a string")
     sparse_rows = _sparse_rows(raw.get("sparse_rows"), params, grads)
-    return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment, sparse_rows=sparse_rows)
+    if sparse_rows and any(missing):
+        raise _fail("grads", "a case with sparse_rows cannot also have missing (null) gradients")
+    return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment, sparse_rows=sparse_rows,
+                missing=tuple(missing) if any(missing) else ())
 
 
 def _sparse_rows(raw: Any, params: list[ParamSpec], grads: list[tuple[np.ndarray, ...]]) -> tuple:
@@ -299,7 +313,8 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         out["comment"] = case.comment
     out["hyperparameters"] = dict(case.hyperparameters)
     out["params"] = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
-    out["grads"] = [[[_gradient_json(x) for x in g] for g in step] for step in case.grads]
+    out["grads"] = [[None if not case.has_gradient(s, j) else [_gradient_json(x) for x in g]
+                     for j, g in enumerate(step)] for s, step in enumerate(case.grads)]
     if case.param_groups:
         out["param_groups"] = group_dicts(case)
     if case.sparse_rows:

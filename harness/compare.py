@@ -180,6 +180,10 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             ref_steps = ref["step"][1 : steps + 1]
             act_steps = act["step"][1 : steps + 1]
             mismatch = np.flatnonzero(ref_steps != act_steps)
+            for (p_quantity, p_name, _), p_step in (probe or {}).items():
+                if p_quantity == "step" and p_name == spec.name:  # a count agrees or it does not
+                    agrees = not np.any(mismatch < max(p_step, 1))
+                    probed[("step", p_name, 0)] = 0.0 if agrees else float("inf")
             if mismatch.size:
                 t = int(mismatch[0])
                 violations.append(Violation("step", spec.name, t + 1, 0, float(ref_steps[t]), float(act_steps[t]),

@@ -132,9 +132,11 @@ def _reproducers(row: dict, name: str, info: dict, cases_by_id: dict, report_dir
     from harness.casefile import CaseError, load_case
     from harness.reproducer_script import reproducer_script, supported
 
-    if not info["violations"] or not supported(name):
+    # A step-count mismatch has no value to watch step by step; the script shows a quantity.
+    watchable = [v for v in info["violations"] if v["quantity"] != "step"]
+    if not watchable or not supported(name):
         return []
-    worst = max(info["violations"], key=lambda v: (_float(v["ratio"]), v["case"]))
+    worst = max(watchable, key=lambda v: (_float(v["ratio"]), v["case"]))
     case_file = cases_by_id.get(worst["case"], {}).get("case_file")
     if not case_file:
         return []

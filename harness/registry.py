@@ -24,6 +24,7 @@ Conditions (`when`, all must hold):
                                        the case dtype, is subnormal in the case dtype
     lr_zero = true                     some parameter's learning rate is 0 at some step
     repeated_sparse_rows = true        some step's row-sparse gradient lists a row more than once
+    missing_gradients = true           some parameter has no gradient at some step (`null`)
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
                                                              or _gradient_above(entry, case, arg)),
     "subnormal_values": _subnormal_values,
     "lr_zero": _lr_zero,
+    "missing_gradients": lambda entry, case, arg: bool(arg) == bool(case.missing),
     "repeated_sparse_rows": lambda entry, case, arg: bool(arg) == any(
         len(set(rows)) < len(rows) for step in case.sparse_rows for rows in step),
 }

@@ -79,7 +79,8 @@ def run():
             for group in optimizer.param_groups:
                 group["lr"] = LR_PER_STEP[min(t, len(LR_PER_STEP) - 1)]
         for (n, tensor), grad in zip(tensors.items(), GRADS[t]):
-            tensor.grad = torch.from_numpy(array(grad, tensor.shape).copy())
+            # None: no gradient at this step (torch skips the parameter)
+            tensor.grad = None if grad is None else torch.from_numpy(array(grad, tensor.shape).copy())
         optimizer.step()
         tensor = tensors[name]
         source = tensor.detach() if quantity == "param" else optimizer.state[tensor][quantity]
@@ -188,7 +189,10 @@ def reproducer_script(case: Case, implementation: str, violation: dict, case_id:
         f"(tolerance {violation['tolerance']!r}). Rows: {', '.join(violation.get('rows') or []) or 'unexplained'}; "
         f"registry: {violation.get('divergence') or 'none'}.", 88)
     params = {p.name: (list(p.shape), _encode(p.value, case.dtype)) for p in case.params}
-    grads = [[_encode(g, case.dtype) for g in case.grads[t]] for t in range(step)]
+    # A missing gradient is None for torch; MindSpore, which needs one per parameter, gets
+    # zeros (what its autodiff gives an unused parameter).
+    grads = [[_encode(g, case.dtype) if implementation.startswith("mindspore") or case.has_gradient(t, j) else None
+              for j, g in enumerate(case.grads[t])] for t in range(step)]
     header = _HEADER.format(
         implementation=implementation, summary=summary, file_name=f"reproduce_{implementation}.py", needs=needs,
         dtype=case.dtype, steps=step, params=_literal(params), grads=_literal(grads),

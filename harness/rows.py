@@ -61,7 +61,9 @@ ROWS: tuple[Row, ...] = (
         # in float32 (opmath, torch's fused kernel) from moments not yet stored, so a moment
         # beyond the dtype's range is used as formed and only the stored one is +-inf
         # (storage_dtype None; attribution stores every state in the case dtype).
-        variants=({"moments_dtype": CASE_DTYPE}, {"storage_dtype": None}),
+        # A parameter without a gradient at a step (torch: .grad None, skipped) updated
+        # with a zero gradient instead (nn.Adam takes one gradient per parameter).
+        variants=({"moments_dtype": CASE_DTYPE}, {"storage_dtype": None}, {"missing_gradient": "zero"}),
     ),
     Row(
         id="lr",

@@ -402,3 +402,32 @@ def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
     sparse_rows = tuple(tuple(rows[j][t] for j in range(len(params))) for t in range(num_steps))
     return Case(dtype, hyper, tuple(params), grads, comment=f"generated: sparse seed={seed} repeats={repeats}",
                 sparse_rows=sparse_rows)
+
+
+# --------------------------------------------------------------------------- missing gradients
+
+@st.composite
+def missing_gradient_cases(draw) -> Case:
+    """Two or three parameters, some of which have no gradient at some steps (a layer
+    unused by that step's loss: torch's .grad is None), at least one such (step,
+    parameter); lr, weight decay and amsgrad drawn."""
+    options = st.fixed_dictionaries({}, optional={"lr": lrs(), "weight_decay": weight_decays(), "amsgrad": st.booleans()})
+    base = draw(cases(row="params", steps=st.integers(2, 12), max_params=3, max_elements=8, options=options,
+                      names=st.sampled_from(PLAIN_NAMES)))
+    if len(base.params) < 2:
+        extra = draw(cases(row="params", dtypes=st.just(base.dtype), steps=st.just(base.num_steps), max_elements=8,
+                           options=st.just({}), names=st.sampled_from(PLAIN_NAMES)))
+        second = extra.params[0]
+        if second.name == base.params[0].name:
+            second = ParamSpec(second.name + "_2", second.shape, second.value)
+        base = Case(base.dtype, base.hyperparameters, base.params + (second,),
+                    tuple(step + extra_step for step, extra_step in zip(base.grads, extra.grads)))
+    pairs = draw(st.lists(st.tuples(st.integers(0, base.num_steps - 1), st.integers(0, len(base.params) - 1)),
+                          min_size=1, max_size=base.num_steps, unique=True))
+    missing = [set() for _ in range(base.num_steps)]
+    for step, param in pairs:
+        missing[step].add(param)
+    grads = tuple(tuple(np.zeros_like(g) if j in missing[t] else g for j, g in enumerate(step))
+                  for t, step in enumerate(base.grads))
+    return Case(base.dtype, base.hyperparameters, base.params, grads, comment="missing gradients",
+                missing=tuple(frozenset(m) for m in missing))

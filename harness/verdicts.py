@@ -29,7 +29,9 @@ DEFAULTS = "defaults"
 # Beyond the difference table: input classes with a test module of their own; their
 # unexplained violations count here.
 BEYOND_TABLE = (("extreme_gradients", "(input class)", "(input class)", "-",
-                 "NaN, +-Inf, g*g overflow, subnormal gradients: not in the seed's table", "beyond-table"),)
+                 "NaN, +-Inf, g*g overflow, subnormal gradients: not in the seed's table", "beyond-table"),
+                ("missing_gradients", "(input class)", "(input class)", "-",
+                 "a parameter without a gradient at some steps: not in the seed's table", "beyond-table"))
 REPORT_ROWS = (DEFAULTS,) + ROW_IDS + tuple(row[0] for row in BEYOND_TABLE)
 
 CONSISTENT = "consistent within tolerance"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.casefile import CaseError, case_from_dict, dumps_case, load_case, save_case
+from harness.casefile import CaseError, case_from_dict, case_to_dict, dumps_case, load_case, save_case
 
 VALID = {
     "schema": "optim-parity/case/1", "optimizer": "adam", "dtype": "float32",
@@ -116,3 +116,19 @@ def test_gradients_may_be_non_finite_and_round_trip():
     assert np.isnan(grad[0]) and grad[1] == np.inf and grad[2] == -np.inf
     assert json.loads(dumps_case(case))["grads"][0][0][:3] == ["nan", "inf", "-inf"]
     assert dumps_case(case_from_dict(json.loads(dumps_case(case)))) == dumps_case(case)
+
+
+def test_missing_gradients_are_null_in_files_and_zeros_with_a_mark_in_cases(tmp_path):
+    raw = {"schema": "optim-parity/case/1", "dtype": "float32", "params": [
+        {"name": "w", "shape": [2], "value": [1.0, 2.0]}, {"name": "b", "shape": [1], "value": [0.5]}],
+        "grads": [[[0.1, 0.2], None], [None, [0.3]]]}
+    case = case_from_dict(raw)
+    assert case.missing == (frozenset({1}), frozenset({0}))
+    assert not case.has_gradient(0, 1) and case.has_gradient(0, 0)
+    assert list(case.grads[0][1]) == [0.0]  # consumers that only read numbers see zeros
+    assert case_to_dict(case)["grads"] == [[[float(np.float32(0.1)), float(np.float32(0.2))], None],
+                                           [None, [float(np.float32(0.3))]]]
+    dense = case_from_dict({**raw, "grads": [[[0.1, 0.2], [0.0]], [[0.0, 0.0], [0.3]]]})
+    assert dense.missing == ()  # a zero gradient is not a missing one
+    with pytest.raises(CaseError, match="sparse_rows cannot also have missing"):
+        case_from_dict({**raw, "sparse_rows": [[[0, 1], [0]], [[0, 1], [0]]]})

@@ -19,7 +19,7 @@ from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, a
 from reference.dtypes import round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
-_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows"}
+_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows", "missing_gradient"}
 
 
 class ReferenceAdapter:
@@ -32,6 +32,7 @@ class ReferenceAdapter:
         self.variant = dict(variant or {})
         self.states = [init_state(p.value.astype(np.float64)) for p in case.params]
         self.weight_decay_mode = WEIGHT_DECAY_DECOUPLED if case.hp("decoupled_weight_decay") else WEIGHT_DECAY_L2
+        self.steps_taken = 0  # optimizer steps so far (a parameter's own count skips missing gradients)
 
     @classmethod
     def unsupported_reason(cls, case: Case) -> str | None:
@@ -59,7 +60,14 @@ class ReferenceAdapter:
         # spec's lazy switch); with dense gradients lazy Adam is plain Adam.
         lazy = bool(case.sparse_rows) and case.hp("use_lazy")
         separate_copies = lazy and self.variant.get("lazy_repeated_rows") == "separate"
+        t = self.steps_taken
+        self.steps_taken += 1
         for i, (spec, grad) in enumerate(zip(case.params, grads)):
+            if not case.has_gradient(t, i) and self.variant.get("missing_gradient") != "zero":
+                # The spec: a parameter without a gradient is not part of this step's
+                # objective: no update, no state change, its own step count (and so its
+                # bias correction) does not advance. (Variant "zero": a zero gradient.)
+                continue
             state = self.states[i]
             weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
 
@@ -69,7 +77,8 @@ class ReferenceAdapter:
                 return adam_step(
                     state,
                     grad,
-                    lr=lr_at(case.lr_for(spec.name), state.step + 1),
+                    # A schedule follows the optimizer's steps, as a scheduler does.
+                    lr=lr_at(case.lr_for(spec.name), t + 1),
                     beta1=beta1,
                     beta2=beta2,
                     eps=case.hp("eps"),
@@ -93,7 +102,7 @@ class ReferenceAdapter:
             if separate_copies:
                 self.states[i] = _separate_copies(case, i, state, scaled, step)
             else:
-                self.states[i] = step(state, scaled, touched_elements(case, state.step, i) if lazy else None)
+                self.states[i] = step(state, scaled, touched_elements(case, t, i) if lazy else None)
             if self.variant.get("stored_in_case_dtype"):
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well

@@ -86,8 +86,10 @@ class TorchAdapter:
             if spec_group is None or spec_group.lr is None:
                 if _is_schedule(self.case.hp("lr")):
                     self._set_lr(group, lr_at(self.case.hp("lr"), self.steps))
-        for tensor, grad in zip(self.tensors, grads):
-            tensor.grad = torch.from_numpy(grad.reshape(tensor.shape).copy()).to(self.dtype)
+        for j, (tensor, grad) in enumerate(zip(self.tensors, grads)):
+            # A missing gradient is .grad = None: torch skips the parameter.
+            tensor.grad = (torch.from_numpy(grad.reshape(tensor.shape).copy()).to(self.dtype)
+                           if self.case.has_gradient(self.steps - 1, j) else None)
         self.optimizer.step()
 
     def _set_lr(self, group: dict, lr: float) -> None:
@@ -103,6 +105,13 @@ class TorchAdapter:
                     entry[ours] = _numpy(state[theirs])
             if "step" in state:
                 entry["step"] = int(state["step"])
+            elif not state:
+                # No gradient yet (missing gradients): torch creates the state, zeros,
+                # at the parameter's first gradient; until then it is the initial state.
+                zeros = np.zeros(entry["param"].size)
+                entry.update(exp_avg=zeros, exp_avg_sq=zeros, step=0)
+                if self.case.hp("amsgrad"):
+                    entry["max_exp_avg_sq"] = zeros
             out[spec.name] = entry
         return out
 
