@@ -431,3 +431,14 @@ def missing_gradient_cases(draw) -> Case:
                   for t, step in enumerate(base.grads))
     return Case(base.dtype, base.hyperparameters, base.params, grads, comment="missing gradients",
                 missing=tuple(frozenset(m) for m in missing))
+
+
+# --------------------------------------------------------------------------- lr schedules
+
+def lr_schedule_cases() -> st.SearchStrategy[Case]:
+    """A per-step lr (1-25 values) over 1-20 steps, so the schedule is sometimes shorter
+    than the run; weight decay and amsgrad drawn. For the ways a schedule reaches each
+    framework (cases/test_lr_schedules.py)."""
+    options = st.fixed_dictionaries({"lr": lr_schedules(max_len=25)},
+                                    optional={"weight_decay": weight_decays(), "amsgrad": st.booleans()})
+    return cases(row="lr", steps=st.integers(1, 20), max_params=2, options=options)

@@ -21,6 +21,9 @@ IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "mindspore-graph": ("harness.adapters.mindspore_adam", "MindSporeGraphAdapter"),
     "mindspore-target-cpu": ("harness.adapters.mindspore_adam", "MindSporeTargetCpuAdapter"),
     "mindspore-mint": ("harness.adapters.mindspore_mint_adam", "MindSporeMintAdapter"),
+    "torch-lr-scheduler": ("harness.adapters.torch_variants", "TorchLrSchedulerAdapter"),
+    "mindspore-lr-tensor": ("harness.adapters.mindspore_adam", "MindSporeLrTensorAdapter"),
+    "mindspore-lr-schedule": ("harness.adapters.mindspore_adam", "MindSporeLrScheduleAdapter"),
 }
 DEFAULT_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
 # Every torch.optim implementation of Adam (cases/test_torch_implementations.py).

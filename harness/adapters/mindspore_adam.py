@@ -73,7 +73,30 @@ class _RowSparseStep(nn.Cell):
         return self.optimizer(grads)
 
 
-def _mindspore_kwargs(case: Case) -> dict:
+class _TableSchedule(nn.learning_rate_schedule.LearningRateSchedule):
+    """A LearningRateSchedule that reads the case's per-step lr from a table; past the
+    table's end it keeps the last value (the spec's reading of a schedule that ended),
+    which MindSpore's list / Tensor forms cannot say (they fail past the end)."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__()
+        self.table = Tensor(np.asarray(values, dtype=np.float32))
+        self.last = len(values) - 1
+
+    def construct(self, global_step):
+        return ms.ops.gather(self.table, ms.ops.minimum(global_step, self.last), 0)
+
+
+# How a per-step lr (a list in the case) reaches nn.Adam: a Python list, a 1-d float32
+# Tensor, or a LearningRateSchedule cell (mindspore/nn/optim/optimizer.py _preprocess_dynamic_learning_rate).
+LR_FORMS = {
+    "list": list,
+    "tensor": lambda values: Tensor(np.asarray(values, dtype=np.float32)),
+    "schedule": _TableSchedule,
+}
+
+
+def _mindspore_kwargs(case: Case, lr_form: str = "list") -> dict:
     kwargs: dict = {}
     for row_id in ("eps", "weight_decay", "amsgrad", "betas", "use_locking", "use_nesterov", "loss_scale",
                    "use_lazy", "use_offload"):
@@ -83,7 +106,7 @@ def _mindspore_kwargs(case: Case) -> dict:
             else:
                 kwargs[ms_key] = case.hp(key)
     lr = case.hp("lr")
-    kwargs[ROWS_BY_ID["lr"].mindspore_args["lr"]] = list(lr) if isinstance(lr, list) else lr
+    kwargs[ROWS_BY_ID["lr"].mindspore_args["lr"]] = LR_FORMS[lr_form](lr) if isinstance(lr, list) else lr
     # No counterpart in nn.Adam: passed under its own name so MindSpore rejects it
     # with its own error (reported as "unsupported").
     if case.hp("maximize"):
@@ -102,6 +125,8 @@ class MindSporeAdapter:
     # gather/scatter path for RowTensor gradients); "CPU" selects the host Fused
     # sparse kernels (FusedSparseLazyAdam / FusedSparseAdam).
     target: ClassVar[str | None] = None
+    # How a per-step lr is passed (LR_FORMS); a single lr is passed as a number by all.
+    lr_form: ClassVar[str] = "list"
 
     def __init__(self, case: Case) -> None:
         with execution_mode(self.mode):
@@ -122,7 +147,7 @@ class MindSporeAdapter:
                 params.append(entry)
         else:
             params = self.parameters
-        self.optimizer = nn.Adam(params, **_mindspore_kwargs(case))
+        self.optimizer = nn.Adam(params, **_mindspore_kwargs(case, self.lr_form))
         self.loss_scale = case.hp("loss_scale")
         # nn.Optimizer orders its parameters (and moment1/moment2/vhat, and the
         # gradients it expects) group by group, which need not be the case's order.
@@ -152,8 +177,10 @@ class MindSporeAdapter:
         if scalar and case.hp("use_offload"):
             reasons.append("0-d parameters with use_offload (AdamNoUpdateParam needs at least 1-D)")
         lr = case.hp("lr")
-        if isinstance(lr, list) and len(lr) < case.num_steps:
-            reasons.append(f"a learning_rate list of {len(lr)} values for {case.num_steps} steps "
+        if isinstance(lr, list) and len(lr) < case.num_steps and cls.lr_form != "schedule":
+            # Measured (MindSpore 2.10): step len + 1 raises RuntimeError "For 'Gather', the
+            # 'input_indices' should be in the range [0, len), but got len".
+            reasons.append(f"a learning_rate {cls.lr_form} of {len(lr)} values for {case.num_steps} steps "
                            "(MindSpore indexes it by global_step and fails past its end)")
         no_counterpart = unsupported_options(case, {"maximize": True, "decoupled_weight_decay": True})
         if no_counterpart:
@@ -215,3 +242,20 @@ class MindSporeTargetCpuAdapter(MindSporeGraphAdapter):
     name: ClassVar[str] = "mindspore-target-cpu"
     description: ClassVar[str] = f"mindspore.nn.Adam (MindSpore {ms.__version__}, GRAPH_MODE, target='CPU')"
     target: ClassVar[str | None] = "CPU"
+
+
+class MindSporeLrTensorAdapter(MindSporeAdapter):
+    """nn.Adam (PyNative) with a per-step learning rate as a 1-d float32 Tensor."""
+
+    name: ClassVar[str] = "mindspore-lr-tensor"
+    description: ClassVar[str] = f"mindspore.nn.Adam(learning_rate=Tensor 1-d) (MindSpore {ms.__version__}, PyNative, CPU)"
+    lr_form: ClassVar[str] = "tensor"
+
+
+class MindSporeLrScheduleAdapter(MindSporeAdapter):
+    """nn.Adam (PyNative) with a per-step learning rate as a LearningRateSchedule cell."""
+
+    name: ClassVar[str] = "mindspore-lr-schedule"
+    description: ClassVar[str] = (f"mindspore.nn.Adam(learning_rate=LearningRateSchedule) (MindSpore {ms.__version__}, "
+                                  "PyNative, CPU)")
+    lr_form: ClassVar[str] = "schedule"

@@ -88,6 +88,40 @@ class TorchDifferentiableAdapter(TorchAdapter):
         return parameter
 
 
+class TorchLrSchedulerAdapter(TorchAdapter):
+    """A per-step lr through torch.optim.lr_scheduler.LambdaLR (scheduler.step() after
+    every optimizer step, as training loops do) instead of writing group["lr"]: the
+    factor for step k is lr[k] / lr[0] (the last value past the end), so the scheduler
+    forms lr[0] * (lr[k] / lr[0]), within an ulp of lr[k]."""
+
+    name: ClassVar[str] = "torch-lr-scheduler"
+    description: ClassVar[str] = f"torch.optim.Adam + lr_scheduler.LambdaLR ({_VERSION})"
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(case)
+        lr = case.hp("lr")
+        values = list(lr) if isinstance(lr, list) else [lr]  # a single lr: factor 1
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda k: values[min(k, len(values) - 1)] / values[0])
+
+    @classmethod
+    def unsupported_reason(cls, case: Case) -> str | None:
+        reasons = [super().unsupported_reason(case)]
+        lr = case.hp("lr")
+        if isinstance(lr, list) and lr[0] == 0.0:
+            reasons.append("a schedule starting at lr = 0 (LambdaLR scales the initial lr)")
+        if any(group.lr is not None for group in case.param_groups):
+            reasons.append("a group with its own lr (LambdaLR would scale it too)")
+        return "; ".join(r for r in reasons if r) or None
+
+    def _set_lr(self, group: dict, lr: float) -> None:
+        pass  # the scheduler sets it
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        super().step(grads)
+        self.scheduler.step()
+
+
 def _decays(case: Case) -> bool:
     return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
 
