@@ -98,3 +98,19 @@ def test_existing_result_file_survives_bad_input(tmp_path):
     bad = _write(tmp_path, "{")
     assert main(["replay", str(bad), "--json", str(out)]) == 2
     assert out.read_text() == "previous"
+
+
+def test_replay_runs_every_implementation_by_name(tmp_path, capsys):
+    from harness.adapters import IMPLEMENTATIONS
+
+    names = [name for name in IMPLEMENTATIONS if name != "reference"]
+    out_file = tmp_path / "result.json"
+    code = main(["replay", str(ROOT / "cases" / "reproducers" / "mindspore-eps-before-bias-correction.json"),
+                 "--impl", "reference", *names, "--json", str(out_file)])
+    assert code == 0  # known divergences and unsupported cases only
+    lines = capsys.readouterr().out.splitlines()
+    for name in names:
+        assert any(line.split()[0] == name for line in lines), name
+    statuses = {r["implementation"]: r["status"] for r in json.loads(out_file.read_text())["implementations"]}
+    assert statuses["torch-sparse"] == "unsupported" and statuses["mindspore-lr-schedule"] == "known"
+    assert all(statuses[name] in ("pass", "known") for name in names if name != "torch-sparse")
