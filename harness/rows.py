@@ -63,7 +63,9 @@ ROWS: tuple[Row, ...] = (
         # (storage_dtype None; attribution stores every state in the case dtype).
         # A parameter without a gradient at a step (torch: .grad None, skipped) updated
         # with a zero gradient instead (nn.Adam takes one gradient per parameter).
-        variants=({"moments_dtype": CASE_DTYPE}, {"storage_dtype": None}, {"missing_gradient": "zero"}),
+        # mint forms g * g as a tensor of the dtype too (overflow above |g| = 255.9 in float16).
+        variants=({"moments_dtype": CASE_DTYPE}, {"moments_dtype": CASE_DTYPE, "gradient_square_dtype": CASE_DTYPE},
+                  {"storage_dtype": None}, {"missing_gradient": "zero"}),
     ),
     Row(
         id="lr",

@@ -246,20 +246,21 @@ def cases(
                 comment=f"generated: row={row} seed={seed} streams={[r['kind'] for r in recipes]}")
 
 
-def row_cases(row: str, long_runs: bool = False) -> st.SearchStrategy[Case]:
+def row_cases(row: str, long_runs: bool = False, dtypes: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Case]:
     """The generated cases for one row (used by cases/test_<row>.py and the report sweep).
 
     long_runs: 1,000-10,000 steps on at most 8 elements instead of 1-50 steps.
+    dtypes: the dtype strategy (default: cases()'s float32 / float64).
     """
     # Long runs hit exactly 10,000 steps about half the time (the issue's "at least 10,000").
     steps = st.one_of(st.just(10_000), st.integers(1000, 10_000)) if long_runs else st.integers(1, 50)
     max_elements = 8 if long_runs else MAX_ELEMENTS
+    common = {"steps": steps, "max_elements": max_elements, **({"dtypes": dtypes} if dtypes is not None else {})}
     if row == "defaults":
-        return cases(row=row, steps=steps, max_elements=max_elements, vary_others=False)
+        return cases(row=row, vary_others=False, **common)
     if row == "params":
-        return cases(row=row, steps=steps, max_params=4, names=st.sampled_from(NETWORK_NAMES + PLAIN_NAMES),
-                     groups=True, max_elements=max_elements)
-    return cases(row=row, steps=steps, max_params=2, max_elements=max_elements)
+        return cases(row=row, max_params=4, names=st.sampled_from(NETWORK_NAMES + PLAIN_NAMES), groups=True, **common)
+    return cases(row=row, max_params=2, **common)
 
 
 # --------------------------------------------------------------------------- extreme gradients

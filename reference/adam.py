@@ -120,7 +120,8 @@ def _float32_sqrt(x: np.float32, rounding: bool | str) -> np.float32:
     return nearest
 
 
-def _moments_in_dtype(state: AdamState, g: np.ndarray, beta1: float, beta2: float, dtype: str):
+def _moments_in_dtype(state: AdamState, g: np.ndarray, beta1: float, beta2: float, dtype: str,
+                      square_dtype: Optional[str] = None):
     """torch's in-place moment updates on a float16/bfloat16 tensor, each op computed in
     float32 (ATen's opmath) and rounded to the dtype: exp_avg.lerp_(g, 1 - beta1) (Lerp.h:
     weight < 0.5 ? m + w (g - m) : g - (g - m)(1 - w)), exp_avg_sq.mul_(beta2) then
@@ -132,7 +133,8 @@ def _moments_in_dtype(state: AdamState, g: np.ndarray, beta1: float, beta2: floa
         m32, g32 = state.exp_avg.astype(f32), g.astype(f32)
         lerped = m32 + weight * (g32 - m32) if weight < 0.5 else g32 - (g32 - m32) * (f32(1.0) - weight)
         decayed = round_to(state.exp_avg_sq.astype(f32) * f32(beta2), dtype).astype(f32)
-        v = decayed + f32(1.0 - beta2) * g32 * g32
+        square = g32 * g32 if square_dtype is None else round_to(g32 * g32, square_dtype).astype(f32)
+        v = decayed + f32(1.0 - beta2) * square
     return lerped.astype(np.float64), v.astype(np.float64)
 
 
@@ -166,6 +168,7 @@ def adam_step(
     lazy_rows: Optional[np.ndarray] = None,
     moments_dtype: Optional[str] = None,
     denominator_dtype: Optional[str] = None,
+    gradient_square_dtype: Optional[str] = None,
     bias_correction_float32: bool | str = False,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
@@ -256,6 +259,10 @@ def adam_step(
         (torch.zeros_like(p)) and updates them in place (exp_avg.lerp_,
         exp_avg_sq.mul_().addcmul_()) before computing the denominator from them; the
         gradient g + weight_decay * w it forms is a tensor of that dtype too.
+    gradient_square_dtype (with moments_dtype): g * g is formed in this dtype before
+        (1 - beta2) scales it, so it overflows to inf above |g| = 255.9 in float16 where
+        (1 - beta2) g^2 would not (mindspore/mint/optim/adam.py _run_optim_adamw_opt:
+        mint.mul(mint.mul(grads, grads), 1 - beta2) on float16 tensors).
     denominator_dtype: the denominator sqrt(v_hat) + eps is rounded to this dtype, so an
         eps below half its smallest subnormal (float16: 2^-25 = 3e-8, e.g. the default
         1e-8) vanishes where v is 0: 0/0 = NaN, m/0 = inf. Source: torch/optim/adam.py
@@ -358,7 +365,7 @@ def adam_step(
             beta1 = 1.0 - weight
             one_minus_beta1 = weight
         if moments_dtype is not None and betas_precision == BETAS_EXACT:
-            m, v = _moments_in_dtype(state, g, beta1, beta2, moments_dtype)
+            m, v = _moments_in_dtype(state, g, beta1, beta2, moments_dtype, gradient_square_dtype)
         else:
             with np.errstate(invalid="ignore", over="ignore"):
                 if beta1_as_lerp_weight and one_minus_beta1 < 0.5:
@@ -367,7 +374,8 @@ def adam_step(
                     m = g - (g - state.exp_avg) * (1.0 - one_minus_beta1)
                 else:
                     m = beta1 * state.exp_avg + one_minus_beta1 * g
-                v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+                square = g * g if gradient_square_dtype is None else round_to(g * g, gradient_square_dtype)
+                v = beta2 * state.exp_avg_sq + one_minus_beta2 * square
     if moments_dtype is not None:
         m, v = round_to(m, moments_dtype), round_to(v, moments_dtype)
     if storage_dtype is not None:

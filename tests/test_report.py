@@ -59,7 +59,7 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert doc["schema"] == "optim-parity/results/1"
     assert doc["run"] == {"source": "sweep", "profile": None, "seed": 0, "implementations": list(FAST)}
     assert doc["environment"]["packages"]["torch"] and doc["environment"]["python"]
-    assert [r["row"] for r in doc["rows"]] == ["defaults", *ROW_IDS, "extreme_gradients"]
+    assert [r["row"] for r in doc["rows"]] == ["defaults", *ROW_IDS, "extreme_gradients", "missing_gradients"]
     assert [c["id"] for c in doc["cases"]] == ["defaults-000", "wd-000", "nesterov-000"]
     for case in doc["cases"]:
         assert set(case) >= {"id", "row", "source", "case_file", "dtype", "steps", "hyperparameters",

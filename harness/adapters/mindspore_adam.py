@@ -31,6 +31,21 @@ ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
 
 
+_MINDSPORE_DTYPES = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": ms.float32, "float64": ms.float64}
+
+
+def to_tensor(values: np.ndarray, dtype: str) -> Tensor:
+    """A Tensor of the case dtype (bfloat16 values arrive as the float32s that hold them)."""
+    return Tensor(values, dtype=_MINDSPORE_DTYPES[dtype])
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """float64 values of a Tensor (numpy has no bfloat16: through float32, exact)."""
+    if tensor.dtype == ms.bfloat16:
+        tensor = tensor.astype(ms.float32)
+    return as_float64(tensor.asnumpy())
+
+
 @contextlib.contextmanager
 def execution_mode(mode: int):
     """Run MindSpore calls under `mode` (ms.PYNATIVE_MODE or ms.GRAPH_MODE) and give the
@@ -45,10 +60,11 @@ def execution_mode(mode: int):
 
 
 # The CPU Adam kernel accepts float16 and float32 only (the Adam primitive's infer
-# check: "input argument[grad] must be a type of {Float16, Float32}"); measured: the
-# amsgrad kernel (ApplyAdamWithAmsgradV2) also runs float64.
+# check: "input argument[grad] must be a type of {Float16, Float32}", bfloat16 included);
+# measured: the amsgrad kernel (ApplyAdamWithAmsgradV2) runs float32 and float64, and
+# fails for float16 ("Data type conversion is not supported for a 'Parameter' ...").
 _SUPPORTED_DTYPES = {"float16", "float32"}
-_SUPPORTED_DTYPES_AMSGRAD = {"float16", "float32", "float64"}
+_SUPPORTED_DTYPES_AMSGRAD = {"float32", "float64"}
 
 
 class _RowSparseStep(nn.Cell):
@@ -134,7 +150,8 @@ class MindSporeAdapter:
 
     def _build(self, case: Case) -> None:
         self.case = case
-        self.parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]
+        self.parameters = [Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
+                           for p in case.params]
         by_name = dict(zip((p.name for p in case.params), self.parameters))
         if case.param_groups:
             params: list = []
@@ -174,6 +191,10 @@ class MindSporeAdapter:
         scalar = any(len(p.shape) == 0 for p in case.params)
         if scalar and case.hp("amsgrad"):
             reasons.append("0-d parameters with use_amsgrad (ApplyAdamWithAmsgradV2 CPU kernel resize fails)")
+        if case.hp("use_offload") and case.dtype != "float32":
+            # Measured: "For primitive[AdamNoUpdateParam], the input argument[grad] must be a
+            # type of {Tensor[Float32]}".
+            reasons.append(f"use_offload with {case.dtype} (AdamNoUpdateParam takes float32 only)")
         if scalar and case.hp("use_offload"):
             reasons.append("0-d parameters with use_offload (AdamNoUpdateParam needs at least 1-D)")
         lr = case.hp("lr")
@@ -200,11 +221,11 @@ class MindSporeAdapter:
         with execution_mode(self.mode):
             if self.case.sparse_rows:
                 pieces = [row_sparse(self.case, self.steps, position[name], scaled[name]) for name in order]
-                self.row_sparse_step(*(Tensor(array) for indices, values in pieces
-                                       for array in (indices.astype(np.int32), values)))
+                self.row_sparse_step(*(tensor for indices, values in pieces
+                                       for tensor in (Tensor(indices.astype(np.int32)), to_tensor(values, self.case.dtype))))
             else:
                 shapes = {p.name: p.shape for p in self.case.params}
-                self.optimizer(tuple(Tensor(scaled[name].reshape(shapes[name])) for name in order))
+                self.optimizer(tuple(to_tensor(scaled[name].reshape(shapes[name]), self.case.dtype) for name in order))
         self.steps += 1
 
     def snapshot(self) -> Snapshot:
@@ -214,13 +235,13 @@ class MindSporeAdapter:
         for spec, parameter in zip(self.case.params, self.parameters):
             i = self.index[spec.name]
             entry = {
-                "param": as_float64(parameter.asnumpy()),
-                "exp_avg": as_float64(optimizer.moment1[i].asnumpy()),
-                "exp_avg_sq": as_float64(optimizer.moment2[i].asnumpy()),
+                "param": to_numpy(parameter),
+                "exp_avg": to_numpy(optimizer.moment1[i]),
+                "exp_avg_sq": to_numpy(optimizer.moment2[i]),
                 "step": step,
             }
             if getattr(optimizer, "use_amsgrad", False):
-                entry["max_exp_avg_sq"] = as_float64(optimizer.vhat[i].asnumpy())
+                entry["max_exp_avg_sq"] = to_numpy(optimizer.vhat[i])
             out[spec.name] = entry
         return out
 

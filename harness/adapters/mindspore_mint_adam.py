@@ -21,11 +21,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from harness.adapters.base import Snapshot, as_float64
-from harness.adapters.mindspore_adam import execution_mode, ms
+from harness.adapters.base import Snapshot
+from harness.adapters.mindspore_adam import execution_mode, ms, to_numpy, to_tensor
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 
-from mindspore import Parameter, Tensor, mint  # noqa: E402  (after mindspore_adam set the context)
+from mindspore import Parameter, mint  # noqa: E402  (after mindspore_adam set the context)
 
 # MindSpore-only options (nn.Adam's names) with no mint counterpart: passed under
 # those names when set, so mint.optim.Adam rejects them with its own TypeError.
@@ -58,7 +58,7 @@ class MindSporeMintAdapter:
     def __init__(self, case: Case) -> None:
         self.case = case
         with execution_mode(self.mode):
-            self.parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name)
+            self.parameters = [Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
                                for p in case.params]
             by_name = dict(zip((p.name for p in case.params), self.parameters))
             if case.param_groups:
@@ -81,6 +81,10 @@ class MindSporeMintAdapter:
         reasons = []
         if isinstance(case.hp("lr"), list):
             reasons.append("a per-step lr list (mint takes a float or a scalar Tensor; schedules are LRScheduler objects)")
+        if case.dtype == "bfloat16":
+            # Measured (MindSpore 2.10 CPU): the first step fails in "Select CPU operator[Sqrt]
+            # fail! Unsupported data type" (Sqrt has float16/32/64 and complex kernels only).
+            reasons.append("dtype bfloat16 (no CPU Sqrt kernel for bfloat16)")
         if any(len(p.shape) == 0 for p in case.params):
             # Measured: state_step has shape [1], so the update broadcasts to 1-d and the
             # in-place add's Assign kernel rejects the 0-d parameter.
@@ -91,7 +95,8 @@ class MindSporeMintAdapter:
 
     def step(self, grads: list[np.ndarray]) -> None:
         dtype = self.case.np_dtype
-        tensors = tuple(Tensor(grad.astype(dtype).reshape(p.shape)) for grad, p in zip(grads, self.case.params))
+        tensors = tuple(to_tensor(grad.astype(dtype).reshape(p.shape), self.case.dtype)
+                        for grad, p in zip(grads, self.case.params))
         # The optimizer takes gradients in its own parameter order (group order).
         by_name = dict(zip((p.name for p in self.case.params), tensors))
         ordered = tuple(by_name[parameter.name] for parameter in self.optimizer.parameters)
@@ -109,9 +114,9 @@ class MindSporeMintAdapter:
         for spec, parameter in zip(self.case.params, self.parameters):
             i = self.index[parameter.name]
             entry = {
-                "param": as_float64(parameter.asnumpy()),
-                "exp_avg": as_float64(optimizer.exp_avg[i].asnumpy()),
-                "exp_avg_sq": as_float64(optimizer.exp_avg_sq[i].asnumpy()),
+                "param": to_numpy(parameter),
+                "exp_avg": to_numpy(optimizer.exp_avg[i]),
+                "exp_avg_sq": to_numpy(optimizer.exp_avg_sq[i]),
                 "step": step,
             }
             out[spec.name] = entry

@@ -52,7 +52,8 @@ class ReferenceAdapter:
         passthrough = {k: (case.dtype if v == CASE_DTYPE else v) for k, v in self.variant.items()
                        if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
         if "betas_precision" in passthrough:
-            passthrough.setdefault("kernel_dtype", case.dtype)
+            # MindSpore's CPU Adam kernel computes float16 inputs in float32 (measured).
+            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
         if "beta1_as_lerp_weight" in passthrough:
             # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
             passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
@@ -94,6 +95,12 @@ class ReferenceAdapter:
                 )
 
             scaled = grad.astype(np.float64) * loss_scale
+            if passthrough.get("storage_dtype", case.dtype) is not None and loss_scale != 1.0:
+                # The loss-scaled gradient is a tensor of the case dtype: beyond its range
+                # it is +-inf as formed (float16: |g| * 65536 > 65504), like the state.
+                with np.errstate(over="ignore"):
+                    stored = round_to(scaled, case.dtype)
+                scaled = np.where(np.isinf(stored) & np.isfinite(scaled), stored, scaled)
             if lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy" and weight_decay:
                 # nn.Optimizer adds weight_decay * w to every copy's value
                 # (_tensor_apply_decay_with_sparse) before the Fused kernel sums the copies:
