@@ -211,3 +211,29 @@ def test_tolerances_are_computed_once_per_case_and_reference():
 def test_running_sum_is_cumsum_bit_for_bit(shape):
     values = np.random.default_rng(1).standard_normal(shape) * 10.0 ** np.random.default_rng(2).integers(-8, 8, shape)
     assert _bits_equal([tolerance.running_sum(values)], [np.cumsum(values, axis=0)])
+
+
+def test_attribution_sharing_variant_runs_gives_the_rows_fresh_runs_give():
+    """The variant runs (and their tolerances) one implementation's attribution made are
+    reused for the next implementation of the same case object: the rows are those
+    fresh runs give (a copy of the case is another object, so it runs everything anew)."""
+    from harness import attribution
+    from harness.attribution import attribute, candidate_variants
+
+    variants = [dict(v, stored_in_case_dtype=True) for _, v in candidate_variants()[:5]]
+    variants.append({"eps_placement": "before_bias_correction", "stored_in_case_dtype": True})
+    reused = 0
+    for case in [load_case(path) for path in CASE_FILES if "attribution" in path.name] + _cases()[-12:]:
+        actuals = [reference_trajectory(case, variant) for variant in variants]
+        fresh = []
+        for actual in actuals:  # each on its own copy of the case: nothing shared
+            fresh_case = case_from_dict(case_to_dict(case))
+            violations = compare(fresh_case, reference_trajectory(fresh_case), actual).violations
+            fresh.append((attribute(fresh_case, actual, violations), [(v.rows, v.joint) for v in violations]))
+        reference = reference_trajectory(case)
+        for actual, expected in zip(actuals, fresh):  # one after another on one case object
+            warm = bool(attribution._variant_runs[0] is case and attribution._variant_runs[1])
+            violations = compare(case, reference, actual).violations
+            assert (attribute(case, actual, violations), [(v.rows, v.joint) for v in violations]) == expected
+            reused += warm and bool(violations)
+    assert reused >= 5
