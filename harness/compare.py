@@ -19,6 +19,7 @@ from harness.tolerance import (
     param_tolerance,
     coupled_tolerances,
     rtol_per_step,
+    running_sum,
 )
 from reference.adam import lr_at
 
@@ -98,31 +99,56 @@ class Comparison:
     worst_series: np.ndarray | None = None
 
 
-def compare(case: Case, reference: Trajectory, actual: Trajectory,
-            probe: dict[tuple, int] | None = None) -> Comparison:
-    """Compare `actual` with `reference` step by step.
+def _identical(reference: Trajectory, actual: Trajectory) -> bool:
+    """Same steps, same parameters, same quantities, same values (NaN matching NaN, as
+    elementwise_error counts it)."""
+    if reference is actual:
+        return True
+    return (reference.completed_steps == actual.completed_steps and reference.data.keys() == actual.data.keys()
+            and all(reference.data[name].keys() == actual.data[name].keys()
+                    and all(np.array_equal(values, actual.data[name][quantity], equal_nan=quantity != "step")
+                            for quantity, values in reference.data[name].items())
+                    for name in reference.data))
 
-    probe: {(quantity, param, index): step} -> Comparison.probed holds, per key, the
-    largest error/tolerance of that element up to and including that step (attribution
-    uses it to rank explanations).
-    """
+
+def _compared(reference: Trajectory, key: tuple) -> bool:
+    """Whether compare() reports a probe for `key` (an element of a compared quantity)."""
+    quantity, name, index = key
+    values = reference.data.get(name, {}).get(quantity)
+    if quantity == "step":  # a step count is probed as agreeing (0) or not (inf)
+        return values is not None and index == 0
+    return quantity in MOMENTS + ("param",) and values is not None and index < values.shape[1]
+
+
+def probe_maxima(ratio: np.ndarray, probes: list[tuple[tuple, int]]) -> dict[tuple, float]:
+    """{key: max(ratio[:max(step, 1), key[2]])} for each (key, step) of a non-empty ratio
+    [T, n]: read off one running maximum over steps (max is exact, so these are the
+    prefix maxima np.max gives, bit for bit), one pass for all probes of a quantity."""
+    running = np.maximum.accumulate(ratio, axis=0)
+    return {key: float(running[min(max(step, 1), ratio.shape[0]) - 1, key[2]]) for key, step in probes}
+
+
+def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, dict[str, tuple]]:
+    """Per parameter: quantity -> (tolerance, scale), each [steps, n], for steps 1..steps.
+
+    They depend on the case and the reference alone, so every implementation compared
+    with the same reference shares them: kept on the reference (Trajectory.cache), for
+    that case object."""
+    key = ("tolerances", steps)
+    cached = reference.cache.get(key)
+    if cached is not None and cached[0] is case:
+        return cached[1]
     dtype = case.dtype  # the name: bfloat16 is held in float32 but rounds like itself
     beta1, beta2 = case.hp("betas")
-    steps = min(reference.completed_steps, actual.completed_steps)
     rtol = rtol_per_step(steps, dtype, beta1, beta2)
-    violations: list[Violation] = []
-    worst: Violation | None = None
-    worst_ratio = 0.0
-    probed: dict[tuple, float] = {}
-    worst_series: np.ndarray | None = None
+    out = {}
     for spec_index, spec in enumerate(case.params):
         ref = reference.data[spec.name]
-        act = actual.data[spec.name]
         grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
         weight_decay = effective_weight_decay(case, spec.name)
         params_before = ref["param"][:steps]
         first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2)
-        path_length = np.cumsum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)), axis=0)
+        path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
         base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol,
@@ -139,7 +165,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
         # tolerance there rather than to none at all.
         param_tol, first_tol, second_tol = (np.where(np.isnan(coupled), own, coupled)
                                             for coupled, own in zip((param_tol, first_tol, second_tol), base))
-        tolerances = {
+        out[spec.name] = {
             "param": (param_tol, path_length),
             "exp_avg": (first_tol, first_scale),
             "exp_avg_sq": (second_tol, second_scale),
@@ -148,6 +174,32 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             # scale is the largest v so far, not the current one.
             "max_exp_avg_sq": (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0)),
         }
+    reference.cache[key] = (case, out)
+    return out
+
+
+def compare(case: Case, reference: Trajectory, actual: Trajectory,
+            probe: dict[tuple, int] | None = None) -> Comparison:
+    """Compare `actual` with `reference` step by step.
+
+    probe: {(quantity, param, index): step} -> Comparison.probed holds, per key, the
+    largest error/tolerance of that element up to and including that step (attribution
+    uses it to rank explanations).
+    """
+    if _identical(reference, actual):
+        # Every error is 0, so every ratio is 0 whatever the tolerance: the answer the
+        # full comparison gives, without computing tolerances (the reference's own row).
+        return Comparison([], 0.0, None, {key: 0.0 for key in (probe or {}) if _compared(reference, key)})
+    steps = min(reference.completed_steps, actual.completed_steps)
+    violations: list[Violation] = []
+    worst: Violation | None = None
+    worst_ratio = 0.0
+    probed: dict[tuple, float] = {}
+    worst_series: np.ndarray | None = None
+    for spec in case.params:
+        ref = reference.data[spec.name]
+        act = actual.data[spec.name]
+        tolerances = tolerances_of(case, reference, steps)[spec.name]
         for quantity, (tolerance, scale) in tolerances.items():
             if quantity not in ref or quantity not in act:
                 continue
@@ -167,9 +219,10 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
                     worst = Violation(quantity, spec.name, t + 1, i, float(expected[t, i]), float(got[t, i]),
                                       float(error[t, i]), float(tolerance[t, i]), float(scale[t, i]))
                     worst_series = ratio[:, i].copy()
-            for (p_quantity, p_name, p_index), p_step in (probe or {}).items():
-                if p_quantity == quantity and p_name == spec.name and p_index < ratio.shape[1]:
-                    probed[(p_quantity, p_name, p_index)] = float(np.max(ratio[: max(p_step, 1), p_index]))
+            probes = [(key, p_step) for key, p_step in (probe or {}).items()
+                      if key[0] == quantity and key[1] == spec.name and key[2] < ratio.shape[1]]
+            if probes and ratio.size:
+                probed.update(probe_maxima(ratio, probes))
             failing = ratio > 1.0
             for i in np.flatnonzero(failing.any(axis=0)):
                 t = int(np.argmax(failing[:, i]))

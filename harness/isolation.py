@@ -14,16 +14,22 @@ of the sweep go on.
                                       starting a worker and importing the framework is
                                       not counted (its own limit: 600 s)
 
-Workers use the `spawn` start method: forking a process that has imported torch or
-MindSpore (their thread pools) is unsafe.
+Workers are fresh interpreters (`python -c`) talking over a socket pair on an inherited
+descriptor: forking a process that has imported torch or MindSpore (their thread pools)
+is unsafe, and multiprocessing's `spawn` re-imports the caller's __main__, so every
+script calling the harness would need a main guard. A worker never starts workers.
 """
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
 from typing import Any
 
 from harness.casefile import Case, case_from_dict, case_to_dict
@@ -31,6 +37,10 @@ from harness.casefile import Case, case_from_dict, case_to_dict
 BASE_TIMEOUT_SECONDS = 120.0
 LOAD_TIMEOUT_SECONDS = 600.0
 PER_STEP_TIMEOUT_SECONDS = 0.02
+# Set in every worker's environment: a worker that reaches WorkerPool.record is running
+# a caller's code it imported by accident (a script beside the caller named like a
+# standard module, imported by a framework); starting workers from there is a fork bomb.
+INSIDE_WORKER_ENV = "OPTIM_PARITY_INSIDE_WORKER"
 
 
 class WorkerDied(Exception):
@@ -46,6 +56,11 @@ def case_timeout(case: Case) -> float:
     if configured:
         return float(configured)
     return BASE_TIMEOUT_SECONDS + PER_STEP_TIMEOUT_SECONDS * case.num_steps
+
+
+def _worker_entry() -> None:
+    """`python -c ... FD` (see _Worker): serve the connection on the inherited descriptor."""
+    _worker_main(Connection(int(sys.argv[1])))
 
 
 def _worker_main(connection) -> None:
@@ -69,7 +84,32 @@ def _worker_main(connection) -> None:
             except Exception as exc:  # reported by the case that follows
                 connection.send(f"{type(exc).__name__}: {exc}")
             continue
-        connection.send(record_in_process(name, case_from_dict(raw)))
+        _send_large(connection, record_in_process(name, case_from_dict(raw)))
+
+
+def _send_large(connection, payload: object) -> None:
+    """Pickle protocol 5 with the arrays out of band: each array's memory goes down the
+    socket as it is, instead of being copied into one pickle first (a 1000-step
+    trajectory of 1024 elements is 25 MB)."""
+    buffers: list[pickle.PickleBuffer] = []
+    header = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    connection.send((header, [raw.nbytes for raw in raws]))
+    for raw in raws:
+        connection.send_bytes(raw)
+
+
+def _receive_large(connection) -> object:
+    header, sizes = connection.recv()
+    buffers = []
+    for size in sizes:
+        buffer = bytearray(size)  # writable, so the arrays built on it are too
+        if size:
+            connection.recv_bytes_into(buffer)
+        else:
+            connection.recv_bytes()
+        buffers.append(buffer)
+    return pickle.loads(header, buffers=buffers)
 
 
 class _Worker:
@@ -77,14 +117,28 @@ class _Worker:
 
     def __init__(self) -> None:
         self.loaded = set()
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child,), daemon=True)
-        self.process.start()
-        child.close()
+        parent_end, child_end = socket.socketpair()
+        # The caller's sys.path, so the worker imports the same harness and adapters
+        # (what spawn passed along); stdout/stderr stay the caller's.
+        path = os.pathsep.join(p for p in sys.path if p)
+        env = dict(os.environ, PYTHONPATH=path, **{INSIDE_WORKER_ENV: "1"})
+        command = [sys.executable, "-c", "from harness.isolation import _worker_entry; _worker_entry()",
+                   str(child_end.fileno())]
+        try:
+            self.process = subprocess.Popen(command, pass_fds=(child_end.fileno(),), env=env,
+                                            stdin=subprocess.DEVNULL)
+        finally:
+            child_end.close()
+        self.connection = Connection(parent_end.detach())
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
+
+    def wait(self, seconds: float) -> int | None:
+        try:
+            return self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -94,15 +148,14 @@ class _Worker:
                 self.connection.send(None)
             except (OSError, ValueError):
                 pass
-        self.process.join(5)
-        if self.process.is_alive():
+        if self.wait(5) is None:
             self.process.kill()
-            self.process.join(5)
+            self.wait(5)
         self.connection.close()
 
 
-def _death(process) -> str:
-    code = process.exitcode
+def _death(worker: _Worker) -> str:
+    code = worker.wait(5)
     if code is not None and code < 0:
         try:
             return f"worker killed by {signal.Signals(-code).name}"
@@ -119,7 +172,11 @@ class WorkerPool:
 
     def record(self, framework: str, name: str, case: Case, timeout: float | None = None) -> Any:
         """The implementation's harness.engine.Recording, made in the framework's worker.
-        Raises WorkerDied when the worker died or timed out."""
+        Raises WorkerDied when the worker died or timed out, or when called inside a
+        worker (a worker never starts workers)."""
+        if os.environ.get(INSIDE_WORKER_ENV):
+            raise WorkerDied("a worker process may not start workers: is a file on sys.path shadowing a "
+                             "standard module and running the caller's script?")
         worker = self.workers.get(framework)
         if worker is None or not worker.alive():
             worker = self.workers[framework] = _Worker()
@@ -134,8 +191,7 @@ class WorkerPool:
                     raise WorkerDied(f"timeout after {LOAD_TIMEOUT_SECONDS:g} s importing {name}")
                 worker.connection.recv()
             except (EOFError, OSError):
-                worker.process.join(5)
-                reason = _death(worker.process)
+                reason = _death(worker)
                 self._discard(framework, kill=True)
                 raise WorkerDied(f"{reason} while importing {name}") from None
             worker.loaded.add(name)
@@ -143,15 +199,14 @@ class WorkerPool:
             worker.connection.send(("case", name, case_to_dict(case)))
             ready = worker.connection.poll(timeout)
             if ready:
-                reply = worker.connection.recv()
+                reply = _receive_large(worker.connection)
         except (EOFError, OSError, BrokenPipeError):
             ready, reply = True, None
         if not ready:
             self._discard(framework, kill=True)
             raise WorkerDied(f"timeout after {timeout:g} s")
         if reply is None:
-            worker.process.join(5)
-            reason = _death(worker.process)
+            reason = _death(worker)
             self._discard(framework, kill=True)
             raise WorkerDied(reason)
         return reply

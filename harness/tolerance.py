@@ -45,6 +45,21 @@ def ulp(values: np.ndarray, dtype: type | str) -> np.ndarray:
     return dtypes.spacing(values, dtype)
 
 
+def running_sum(values: np.ndarray) -> np.ndarray:
+    """np.cumsum(values, axis=0), bit for bit (the same additions in the same order).
+
+    numpy accumulates along axis 0 column by column, with a stride, and is about 8x
+    slower than adding whole rows once a row is wider than a few dozen elements
+    (measured: [300, 1024] 5.1 ms vs 0.66 ms)."""
+    if values.ndim != 2 or values.shape[1] < 64 or values.shape[0] < 2:
+        return np.cumsum(values, axis=0)
+    out = np.empty_like(values)
+    total = out[0] = values[0]
+    for i in range(1, values.shape[0]):
+        total = out[i] = total + values[i]
+    return out
+
+
 def _memory(steps: np.ndarray, beta: float) -> np.ndarray:
     return steps if beta >= 1.0 else np.minimum(steps, 1.0 / (1.0 - beta))
 
@@ -65,9 +80,9 @@ def param_tolerance(trajectory: np.ndarray, dtype: type | str, rtol: np.ndarray,
     rounds) by a multiplier that is itself rounded to the dtype (off by at most 2^-p-1,
     i.e. at most half an ulp of w), before the update rounds again.
     """
-    path_length = np.cumsum(np.abs(np.diff(trajectory, axis=0)), axis=0)
+    path_length = running_sum(np.abs(np.diff(trajectory, axis=0)))
     stored_ulp = ulp(trajectory[1:], dtype)
-    floor = 0.5 * stored_ulp + 0.5 * roundings_per_step * np.cumsum(stored_ulp, axis=0)
+    floor = 0.5 * stored_ulp + 0.5 * roundings_per_step * running_sum(stored_ulp)
     return rtol * path_length + floor
 
 
@@ -104,6 +119,41 @@ def coupled_tolerances(
     first_gain = np.nan_to_num(first_gain, nan=np.inf)
     second_gain = np.nan_to_num(second_gain, nan=np.inf)
 
+    if weight_decay == 0.0:
+        fast = _uncoupled_tolerances(own_param, own_first, own_second, magnitude, first_gain, second_gain)
+        if fast is not None:
+            return fast
+    return _coupled_recursion(own_param, own_first, own_second, magnitude, first_gain, second_gain,
+                              weight_decay, beta1, beta2)
+
+
+def _uncoupled_tolerances(own_param, own_first, own_second, magnitude, first_gain, second_gain):
+    """The recursion of `_coupled_recursion` without weight decay, over all steps at once.
+
+    With weight_decay = 0 nothing feeds back into the moments (the shift is 0 * finite =
+    0, so fed_first = fed_second = 0 and x + 0 = x), so the moment tolerances are their
+    own and the parameter adds the running sum of first_gain * first_tol, then
+    second_gain * second_tol, in the loop's order: a running sum over the two terms
+    interleaved adds exactly the same numbers in the same order, so the result is bit for
+    bit the loop's. Where anything is not finite (0 * inf is NaN in the loop, and the
+    loop's nan_to_num maps inf and NaN) it returns None and the loop decides.
+    """
+    if not (np.isfinite(magnitude).all() and np.isfinite(own_param).all()):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = np.empty((2 * own_param.shape[0],) + own_param.shape[1:])
+        terms[0::2] = first_gain * own_first
+        terms[1::2] = second_gain * own_second
+        propagated = running_sum(terms)[1::2]
+        param_tol = own_param + propagated
+    if not np.isfinite(param_tol).all():
+        return None
+    return param_tol, own_first.copy(), own_second.copy()
+
+
+def _coupled_recursion(own_param, own_first, own_second, magnitude, first_gain, second_gain,
+                       weight_decay, beta1, beta2):
+    steps = own_param.shape[0]
     param_tol = np.empty_like(own_param)
     first_tol = np.empty_like(own_first)
     second_tol = np.empty_like(own_second)
@@ -120,7 +170,8 @@ def coupled_tolerances(
             first_tol[i] = own_first[i] + fed_first
             second_tol[i] = own_second[i] + fed_second
             propagated = propagated + first_gain[i] * first_tol[i] + second_gain[i] * second_tol[i]
-            param_tol[i] = own_param[i] + np.nan_to_num(propagated, nan=np.inf)
+            finite = np.isfinite(propagated).all()  # nan_to_num is a no-op then, and costs 8 passes
+            param_tol[i] = own_param[i] + (propagated if finite else np.nan_to_num(propagated, nan=np.inf))
             previous_param_tol = param_tol[i]
     return param_tol, first_tol, second_tol
 

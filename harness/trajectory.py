@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,9 @@ class Trajectory:
 
     data: dict[str, dict[str, np.ndarray]]
     completed_steps: int
+    # What is derived from this trajectory as a reference and shared by every comparison
+    # against it (harness/compare.py tolerances_of); not part of its value.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class StepFailure(Exception):

@@ -49,3 +49,56 @@ def test_in_process_mode_is_available_for_debugging():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
                          cwd=HERE.parent)
     assert run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+# A script as a user writes it: no `if __name__ == "__main__":` guard. Workers are fresh
+# interpreters, so nothing re-imports it (multiprocessing's spawn did, and failed).
+UNGUARDED_SCRIPT = """
+import json
+import numpy as np
+from harness import isolation
+from harness.casefile import case_from_dict
+from harness.conformance import check_case
+from harness.engine import record_in_process
+case = case_from_dict({"schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {"amsgrad": True},
+                       "params": [{"name": "w", "shape": [2, 3], "value": [0.5, -1.0, 2.0, 0.25, 3.0, -0.5]}],
+                       "grads": [[[0.1, -0.2, 0.3, 0.0, 1e-3, -4.0]]] * 4})
+results = check_case(case, ["reference", "torch"])
+isolated = isolation.pool().record("torch", "torch", case)
+in_process = record_in_process("torch", case)
+same = all(np.array_equal(values, in_process.trajectory.data["w"][quantity])
+           and values.dtype == in_process.trajectory.data["w"][quantity].dtype and values.flags.writeable
+           for quantity, values in isolated.trajectory.data["w"].items())
+print(json.dumps([[r.implementation, r.status] for r in results] + [same]))
+"""
+
+
+def test_a_script_without_a_main_guard_runs_isolated(tmp_path):
+    script = tmp_path / "check_without_guard.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    path = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, OPTIM_PARITY_ISOLATION="1", PYTHONPATH=path)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    # The trajectory crossed the socket as out-of-band pickle-5 buffers: the same values
+    # as recorded in process, in writable arrays.
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [["reference", "pass"], ["torch", "pass"], True]
+
+
+def test_a_worker_never_starts_workers(monkeypatch):
+    """Inside a worker (the variable its parent sets) recording in a worker is refused: a
+    caller's script imported there by accident (a file beside it shadowing a standard
+    module) must not multiply processes."""
+    from harness import isolation
+    from harness.casefile import case_from_dict
+    from harness.conformance import check_case
+
+    monkeypatch.setenv("OPTIM_PARITY_ISOLATION", "1")
+    monkeypatch.setenv(isolation.INSIDE_WORKER_ENV, "1")
+    case = case_from_dict({"schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {},
+                           "params": [{"name": "w", "shape": [1], "value": [0.5]}], "grads": [[[0.1]]]})
+    before = dict(isolation.pool().workers)  # other tests in this process may have started some
+    [result] = check_case(case, ["torch"])
+    assert result.status == "crash" and "may not start workers" in result.message
+    assert isolation.pool().workers == before

@@ -89,7 +89,7 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert rows["weight_decay"]["implementations"]["torch"]["worst_case_file"] == "cases/wd-000.json"
     assert by_id["wd-000"]["case_file"] == "cases/wd-000.json"
     assert dumps_case(load_case(tmp_path / "cases" / "wd-000.json")) == dumps_case(_plain_cases()[0].case)
-    assert doc["summary"]["torch"]["consistent"] == 2 and doc["summary"]["torch"]["not-exercised"] == 10
+    assert doc["summary"]["torch"]["consistent"] == 2 and doc["summary"]["torch"]["not-exercised"] == 11
 
     page = (tmp_path / "parity.html").read_text(encoding="utf-8")
     assert all(f"<code>{row}</code>" in page for row in ("defaults", *ROW_IDS))

@@ -1,0 +1,239 @@
+"""The harness's fast paths compute exactly what the plain versions compute (bit for
+bit), so no verdict can change: tolerances without weight decay as one running sum and
+running sums that add whole rows (harness/tolerance.py), tolerances shared by every
+comparison against one reference, a trajectory compared with itself, attribution probes
+read off a running maximum (harness/compare.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import compare as compare_module
+from harness import tolerance
+from harness.bench import bench_cases
+from harness.casefile import case_from_dict, case_to_dict, load_case
+from harness.compare import compare, probe_maxima, tolerances_of
+from harness.strategies import extreme_gradient_cases, torch_implementation_cases
+from harness.sweep import draw_cases
+from harness.trajectory import reference_trajectory
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE_FILES = sorted((ROOT / "tests" / "data").glob("*.json")) + sorted((ROOT / "cases" / "reproducers").glob("*.json"))
+
+# Groups with their own lr schedule and weight decay, amsgrad, loss scale, maximize.
+GROUPED = case_from_dict({
+    "schema": "optim-parity/case/1", "dtype": "float32",
+    "hyperparameters": {"lr": [0.01, 0.02, 0.005], "weight_decay": 0.1, "amsgrad": True, "loss_scale": 4.0,
+                        "maximize": True, "betas": [0.5, 0.9]},
+    "params": [{"name": "w", "shape": [2], "value": [0.5, -1.0]},
+               {"name": "layer.beta", "shape": [], "value": [2.0]},
+               {"name": "gamma", "shape": [3], "value": [0.1, 0.2, -0.3]},
+               {"name": "b", "shape": [1, 2], "value": [1.5, -2.5]}],
+    "param_groups": [{"params": ["w", "layer.beta"], "lr": 0.03}, {"params": ["gamma"], "weight_decay": 0.0},
+                     {"params": ["b"]}],
+    "grads": [[[0.1, -0.2], [0.3], [0.01, -0.02, 0.03], [-0.5, 0.25]]] * 3,
+})
+# Wide enough (128 elements) for the row-wise running sum.
+WIDE = case_from_dict({
+    "schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {"lr": 0.01},
+    "params": [{"name": "w", "shape": [128],
+                "value": [float(x) for x in np.random.default_rng(3).standard_normal(128).astype(np.float32)]}],
+    "grads": [[[float(x) for x in np.random.default_rng(t).standard_normal(128).astype(np.float32) * 10.0 ** (t % 5)]]
+              for t in range(12)],
+})
+
+_CASES: list = []
+
+
+def _cases():
+    """The committed cases, generated ones (float32/float64 defaults; non-finite and huge
+    gradients; torch's options: decoupled weight decay, float16, bfloat16) and two
+    hand-made ones."""
+    if not _CASES:
+        _CASES.extend([load_case(path) for path in CASE_FILES] + bench_cases(12, seed=1)
+                      + draw_cases(extreme_gradient_cases(), 12, 2) + draw_cases(torch_implementation_cases(), 16, 3)
+                      + [GROUPED, WIDE])
+    return _CASES
+
+
+def _differing(case):
+    """An "implementation" that differs from the spec: eps before bias correction,
+    stored in the case dtype, as attribution runs it."""
+    return reference_trajectory(case, {"eps_placement": "before_bias_correction", "stored_in_case_dtype": True})
+
+
+def _bits_equal(a, b) -> bool:
+    return all(x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes() for x, y in zip(a, b))
+
+
+def test_the_cases_cover_what_the_fast_paths_must_reproduce():
+    dtypes = {case.dtype for case in _cases()}
+    assert {"float16", "bfloat16", "float32", "float64"} <= dtypes
+    assert any(not np.isfinite(np.concatenate([g.ravel() for step in case.grads for g in step])).all()
+               for case in _cases())
+    assert any(case.hp("decoupled_weight_decay") for case in _cases())
+
+
+def test_tolerances_without_weight_decay_are_the_recursions_bit_for_bit(monkeypatch):
+    real = tolerance.coupled_tolerances
+    taken = []
+
+    def both(*args, **kwargs):
+        fast = real(*args, **kwargs)
+        with monkeypatch.context() as patch:
+            patch.setattr(tolerance, "_uncoupled_tolerances", lambda *a: None)
+            patch.setattr(tolerance, "running_sum", lambda values: np.cumsum(values, axis=0))
+            loop = real(*args, **kwargs)
+        assert _bits_equal(fast, loop)
+        taken.append(kwargs["weight_decay"] == 0.0)
+        return fast
+
+    monkeypatch.setattr(compare_module, "coupled_tolerances", both)
+    for case in _cases():
+        compare(case, reference_trajectory(case), _differing(case))
+    assert sum(taken) >= 20 and not all(taken)  # the fast path and the loop, many times
+
+
+def test_param_tolerance_is_the_plain_cumsums_bit_for_bit(monkeypatch):
+    real = tolerance.param_tolerance
+    checked = []
+
+    def both(*args, **kwargs):
+        fast = real(*args, **kwargs)
+        with monkeypatch.context() as patch:
+            patch.setattr(tolerance, "running_sum", lambda values: np.cumsum(values, axis=0))
+            plain = real(*args, **kwargs)
+        assert _bits_equal([fast], [plain])
+        checked.append(args[0].shape[1] >= 64)
+        return fast
+
+    monkeypatch.setattr(compare_module, "param_tolerance", both)
+    for case in _cases():
+        compare(case, reference_trajectory(case), _differing(case))
+    assert any(checked)  # the row-wise sum was taken
+
+
+@pytest.mark.parametrize("poison", [np.inf, np.nan])
+def test_non_finite_inputs_take_the_recursion(poison):
+    rng = np.random.default_rng(0)
+    shape = (6, 3)
+    own = [np.abs(rng.standard_normal(shape)) for _ in range(3)]
+    grads = rng.standard_normal(shape)
+    grads[2, 1] = poison
+    kwargs = dict(grads=grads, params_before=rng.standard_normal(shape), weight_decay=0.0, lrs=np.full(6, 1e-3),
+                  beta1=0.9, beta2=0.999, eps=1e-8, exp_avg=rng.standard_normal(shape),
+                  second_moment=np.abs(rng.standard_normal(shape)))
+    magnitude = np.abs(grads)
+    assert tolerance._uncoupled_tolerances(*own, magnitude, np.ones(shape), np.ones(shape)) is None
+    fast = tolerance.coupled_tolerances(*own, **kwargs)
+    loop = tolerance._coupled_recursion(*own, magnitude, *_gains(**kwargs), 0.0, 0.9, 0.999)
+    assert _bits_equal(fast, loop)
+
+
+def _gains(grads, params_before, weight_decay, lrs, beta1, beta2, eps, exp_avg, second_moment):
+    t = np.arange(1, grads.shape[0] + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        denom = np.sqrt(second_moment / (1.0 - beta2**t)[:, None]) + eps
+        update = lrs[:, None] * np.abs(exp_avg) / (1.0 - beta1**t)[:, None] / denom
+        first_gain = lrs[:, None] / (1.0 - beta1**t)[:, None] / denom
+        second_gain = np.where(second_moment > 0, update / (2.0 * second_moment), 0.0)
+    return np.nan_to_num(first_gain, nan=np.inf), np.nan_to_num(second_gain, nan=np.inf)
+
+
+def _same_comparison(a, b) -> bool:
+    series = (a.worst_series is None and b.worst_series is None) or (
+        a.worst_series is not None and b.worst_series is not None and _bits_equal([a.worst_series], [b.worst_series]))
+    return (a.violations, a.worst_ratio, a.worst, a.probed) == (b.violations, b.worst_ratio, b.worst, b.probed) \
+        and series
+
+
+def _probe(trajectory, steps):
+    return {(quantity, name, index): step
+            for name, quantities in trajectory.data.items() for quantity in list(quantities) + ["missing"]
+            for index in (0, 1, 10**6) for step in steps}
+
+
+def test_an_identical_trajectory_compares_as_the_full_comparison_does(monkeypatch):
+    for case in _cases():
+        reference = reference_trajectory(case)
+        again = reference_trajectory(case)
+        probe = _probe(reference, (1,))
+        fast = compare(case, reference, again, probe=probe)
+        with monkeypatch.context() as patch:
+            patch.setattr(compare_module, "_identical", lambda a, b: False)
+            full = compare(case, reference, again, probe=probe)
+        assert _same_comparison(fast, full)
+    # Not identical -> the full comparison.
+    case = _cases()[0]
+    changed = reference_trajectory(case)
+    changed.data[case.params[0].name]["param"][-1, 0] += 1.0
+    assert compare(case, reference_trajectory(case), changed).violations
+
+
+def test_probes_read_the_prefix_maxima_np_max_gives():
+    rng = np.random.default_rng(5)
+    ratio = np.abs(rng.standard_normal((9, 4))) * 10.0 ** rng.integers(-3, 3, (9, 4))
+    ratio[rng.random((9, 4)) < 0.2] = 0.0
+    ratio[3, 1] = np.inf
+    for step in range(-1, 12):
+        probes = [(("param", "w", i), step) for i in range(4)]
+        got = probe_maxima(ratio, probes)
+        for key, _ in probes:
+            assert got[key] == float(np.max(ratio[: max(step, 1), key[2]]))  # the expression compare() used
+
+
+def test_tolerances_shared_by_comparisons_are_the_fresh_ones():
+    """A comparison reading tolerances an earlier one computed (the reference's cache)
+    gives what it gives on a fresh reference, probes included."""
+    for case in _cases():
+        shared = reference_trajectory(case)
+        compare(case, shared, reference_trajectory(case, {"stored_in_case_dtype": True}))
+        actual = _differing(case)
+        probe = _probe(shared, (1, 2, case.num_steps + 1))
+        assert _same_comparison(compare(case, shared, actual, probe=probe),
+                                compare(case, reference_trajectory(case), actual, probe=probe))
+
+
+def test_tolerances_are_computed_once_per_case_and_reference():
+    case = GROUPED
+    reference = reference_trajectory(case)
+    first = tolerances_of(case, reference, case.num_steps)
+    assert tolerances_of(case, reference, case.num_steps) is first
+    other = case_from_dict(case_to_dict(case))
+    assert tolerances_of(other, reference, case.num_steps) is not first  # another case object: recomputed
+    assert tolerances_of(case, reference, case.num_steps - 1) is not first
+
+
+@pytest.mark.parametrize("shape", [(1, 100), (2, 64), (300, 1024), (7, 3), (5,), (0, 80)])
+def test_running_sum_is_cumsum_bit_for_bit(shape):
+    values = np.random.default_rng(1).standard_normal(shape) * 10.0 ** np.random.default_rng(2).integers(-8, 8, shape)
+    assert _bits_equal([tolerance.running_sum(values)], [np.cumsum(values, axis=0)])
+
+
+def test_attribution_sharing_variant_runs_gives_the_rows_fresh_runs_give():
+    """The variant runs (and their tolerances) one implementation's attribution made are
+    reused for the next implementation of the same case object: the rows are those
+    fresh runs give (a copy of the case is another object, so it runs everything anew)."""
+    from harness import attribution
+    from harness.attribution import attribute, candidate_variants
+
+    variants = [dict(v, stored_in_case_dtype=True) for _, v in candidate_variants()[:5]]
+    variants.append({"eps_placement": "before_bias_correction", "stored_in_case_dtype": True})
+    reused = 0
+    for case in [load_case(path) for path in CASE_FILES if "attribution" in path.name] + _cases()[-12:]:
+        actuals = [reference_trajectory(case, variant) for variant in variants]
+        fresh = []
+        for actual in actuals:  # each on its own copy of the case: nothing shared
+            fresh_case = case_from_dict(case_to_dict(case))
+            violations = compare(fresh_case, reference_trajectory(fresh_case), actual).violations
+            fresh.append((attribute(fresh_case, actual, violations), [(v.rows, v.joint) for v in violations]))
+        reference = reference_trajectory(case)
+        for actual, expected in zip(actuals, fresh):  # one after another on one case object
+            warm = bool(attribution._variant_runs[0] is case and attribution._variant_runs[1])
+            violations = compare(case, reference, actual).violations
+            assert (attribute(case, actual, violations), [(v.rows, v.joint) for v in violations]) == expected
+            reused += warm and bool(violations)
+    assert reused >= 5
