@@ -28,7 +28,13 @@ from harness.row_sparse import row_sparse  # noqa: E402
 from harness.rows import ROWS_BY_ID  # noqa: E402
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
-ms.set_device("CPU")
+try:
+    ms.set_device("CPU")
+except RuntimeError:
+    # MindSpore already ran in this process (e.g. harness/validation.py's probes before
+    # this module was first imported): its runtime started on the CPU, the only device
+    # the harness targets, and set_device may only come before that.
+    pass
 
 
 _MINDSPORE_DTYPES = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": ms.float32, "float64": ms.float64}
