@@ -133,8 +133,12 @@ def _moments_in_dtype(state: AdamState, g: np.ndarray, beta1: float, beta2: floa
         m32, g32 = state.exp_avg.astype(f32), g.astype(f32)
         lerped = m32 + weight * (g32 - m32) if weight < 0.5 else g32 - (g32 - m32) * (f32(1.0) - weight)
         decayed = round_to(state.exp_avg_sq.astype(f32) * f32(beta2), dtype).astype(f32)
-        square = g32 * g32 if square_dtype is None else round_to(g32 * g32, square_dtype).astype(f32)
-        v = decayed + f32(1.0 - beta2) * square
+        # (1 - beta2) * g * g, left to right, as ATen's addcmul does; only a narrower
+        # square_dtype forms g * g first (and rounds it).
+        if square_dtype is None:
+            v = decayed + f32(1.0 - beta2) * g32 * g32
+        else:
+            v = decayed + f32(1.0 - beta2) * round_to(g32 * g32, square_dtype).astype(f32)
     return lerped.astype(np.float64), v.astype(np.float64)
 
 
@@ -374,8 +378,12 @@ def adam_step(
                     m = g - (g - state.exp_avg) * (1.0 - one_minus_beta1)
                 else:
                     m = beta1 * state.exp_avg + one_minus_beta1 * g
-                square = g * g if gradient_square_dtype is None else round_to(g * g, gradient_square_dtype)
-                v = beta2 * state.exp_avg_sq + one_minus_beta2 * square
+                # Left to right, (1 - beta2) * g * g, unless the square is formed in a
+                # narrower dtype first: a different order moves float64 results by an ulp.
+                if gradient_square_dtype is None:
+                    v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
+                else:
+                    v = beta2 * state.exp_avg_sq + one_minus_beta2 * round_to(g * g, gradient_square_dtype)
     if moments_dtype is not None:
         m, v = round_to(m, moments_dtype), round_to(v, moments_dtype)
     if storage_dtype is not None:
