@@ -23,6 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from harness.dtype_table import implementation_dtype_table
+
 MAX_PARAMETERS_LISTED = 30
 MAX_SERIES_PER_PLOT = 6
 COLOURS = {"consistent": "#d7f5d7", "known": "#fde8b8", "divergent": "#f7c6c6", "crash": "#f7c6c6",
@@ -185,7 +187,7 @@ def render_parity_html(document: dict, report_dir: Path) -> str:
     return template.render(
         document=document, implementations=implementations, details=details, anchor=_anchor,
         colours=COLOURS, summary=summary, eps_overview=eps_overview, number=_number,
-        with_details={d["anchor"] for d in details},
+        with_details={d["anchor"] for d in details}, dtype_table=implementation_dtype_table(document),
     )
 
 
