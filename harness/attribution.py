@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.casefile import Case
 from harness.compare import Violation, compare
-from harness.rows import ROWS, UNEXPLAINED
+from harness.rows import ROWS, UNEXPLAINED, variant_models
 from harness.tolerance import unit_roundoff
 from harness.trajectory import Trajectory, reference_trajectory
 
@@ -40,8 +40,10 @@ GROSS = 100.0
 IMPROVEMENT = 0.5
 
 
-def candidate_variants() -> list[tuple[tuple[str, ...], dict]]:
-    return [((row.id,), dict(variant)) for row in ROWS for variant in row.variants]
+def candidate_variants(framework: str | None = None) -> list[tuple[tuple[str, ...], dict]]:
+    """Every row's variants; with a framework, those that model its code (rows.SWITCH_FRAMEWORKS)."""
+    return [((row.id,), dict(variant)) for row in ROWS for variant in row.variants
+            if framework is None or variant_models(variant, framework)]
 
 
 def _relevant(case: Case, variant: dict) -> bool:
@@ -144,8 +146,11 @@ def variant_run(case: Case, variant: dict) -> Trajectory:
     return runs[key]
 
 
-def attribute(case: Case, actual: Trajectory, violations: list[Violation]) -> list[str]:
+def attribute(case: Case, actual: Trajectory, violations: list[Violation], framework: str | None = None) -> list[str]:
     """Fill `rows` and `joint` of every violation; return the sorted union of rows.
+
+    `framework` (the implementation's: torch, mindspore) limits the variants to the
+    mechanisms of its code; None tries them all.
 
     A variant is disqualified for an element when it makes any quantity of that element
     grossly worse than the plain reference does (beyond GROSS times its tolerance and
@@ -197,7 +202,7 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation]) -> li
     # Every relevant variant takes part in combinations, even one that alone changes
     # nothing (float32 betas do nothing while g + wd * w cancels exactly, and matter as
     # soon as another row's variant breaks the cancellation).
-    candidates = [(rows, variant) for rows, variant in candidate_variants() if _relevant(case, variant)]
+    candidates = [(rows, variant) for rows, variant in candidate_variants(framework) if _relevant(case, variant)]
     for rows, variant in candidates:
         variant_reference = run(variant)
         if not _same(variant_reference, base):

@@ -140,7 +140,9 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
     result.worst_series = comparison.worst_series
     if comparison.violations:
         result.status = VIOLATION
-        result.rows = attribute(case, trajectory, comparison.violations)
+        from harness.verdicts import framework_of
+
+        result.rows = attribute(case, trajectory, comparison.violations, framework_of(name))
     return result, trajectory
 
 

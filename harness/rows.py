@@ -227,6 +227,35 @@ ROW_IDS: tuple[str, ...] = tuple(row.id for row in ROWS)
 ROWS_BY_ID: dict[str, Row] = {row.id: row for row in ROWS}
 UNEXPLAINED = "unexplained"
 
+# Which framework's code a reference switch of the variants models (reference/adam.py),
+# so that attribution explains an implementation only by mechanisms of its own framework.
+# An exact coincidence otherwise wins by table order: on a one-step float64 case
+# mint's float32 scalars (amsgrad row) reproduce torch-differentiable's float32 bias
+# correction (betas row) to the bit, and the violation got the wrong row and no entry.
+# A switch not listed models both frameworks (amsgrad toggle, eps placement: torch's
+# SparseAdam too; the dtype switches: torch's and mint's float16 paths alike).
+SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
+    "betas_precision": ("mindspore",),
+    "flush_subnormals": ("mindspore",),
+    "hyperparameters_float32": ("mindspore",),
+    "amsgrad_max_keeps_on_nan": ("mindspore",),
+    "weight_decay_exempt_substrings": ("mindspore",),
+    "missing_gradient": ("mindspore",),
+    "nesterov": ("mindspore",),
+    "lazy_repeated_rows": ("mindspore",),
+    "beta1_as_lerp_weight": ("torch",),
+    "bias_correction_float32": ("torch",),
+    "storage_dtype": ("torch",),
+}
+
+
+def variant_models(variant: dict, framework: str) -> bool:
+    """Whether every switch of `variant` models code of `framework` (a framework this
+    table does not know, e.g. a test-only implementation, takes every variant)."""
+    if framework not in ("torch", "mindspore"):
+        return True
+    return all(framework in SWITCH_FRAMEWORKS.get(switch, (framework,)) for switch in variant)
+
 # The seed's overall claim, measured by cases/test_defaults.py.
 DEFAULTS_CLAIM_ZH = "`mindspore.nn.Adam` 可以覆盖 `torch.optim.Adam` 的功能，且默认参数下功能一致。"
 DEFAULTS_CLAIM_EN = "mindspore.nn.Adam covers torch.optim.Adam's functionality, and under default arguments they behave the same."

@@ -22,6 +22,11 @@ DATA = Path(__file__).resolve().parent / "data"
         # dev-profile finding: the lerp complement in float64 (the weight is rounded in
         # the tensor dtype, not always in float32).
         (DATA / "torch-lerp-float64.json", "torch", "exp_avg", "betas"),
+        # thorough-profile findings: the foreach path lerps too; differentiable's float32
+        # sqrt(1 - beta2) is reproduced to the bit by mint's float32-scalars variant as well
+        # (amsgrad row), which must not take a torch implementation's violation.
+        (DATA / "torch-foreach-lerp.json", "torch-foreach", "exp_avg", "betas"),
+        (DATA / "torch-differentiable-one-step.json", "torch-differentiable", "param", "betas"),
     ],
 )
 def test_reproducers_are_attributed_to_their_row(case_file, implementation, quantity, expected_row):
@@ -78,3 +83,14 @@ def test_a_coincidental_row_does_not_take_an_element(case_file, element):
     rows = {v.quantity: v.rows for v in result.violations if (v.param, v.index) == element}
     assert rows["param"] == ["betas", "eps"] and rows["exp_avg_sq"] == ["betas", "eps"], rows
     assert all("use_nesterov" not in v.rows for v in result.violations)
+
+
+def test_variants_model_their_own_framework_only():
+    from harness.attribution import candidate_variants
+
+    torch_switches = {k for _, variant in candidate_variants("torch") for k in variant}
+    mindspore_switches = {k for _, variant in candidate_variants("mindspore") for k in variant}
+    assert "bias_correction_float32" in torch_switches - mindspore_switches
+    assert "hyperparameters_float32" in mindspore_switches - torch_switches
+    assert "eps_placement" in torch_switches & mindspore_switches  # SparseAdam places eps as MindSpore does
+    assert len(candidate_variants("test-only")) == len(candidate_variants())
