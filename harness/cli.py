@@ -7,7 +7,7 @@
     optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
     optim-parity matrix DIR [--out FILE]
     optim-parity validate [--json OUT]
-    optim-parity bench [--cases N] [--impl NAME ...] [--json OUT]
+    optim-parity bench [--cases N] [--impl NAME ... | --impl all] [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
 divergences; 1 a violation or a crash; 2 bad input (one line on stderr).
@@ -33,11 +33,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message if self.prog == "optim-parity" else f"{self.prog.removeprefix('optim-parity ')}: {message}")
 
 
-IMPLEMENTATIONS_BENCHED = ("reference", "torch", "mindspore")  # the ones with a bare loop (harness/bench.py)
-
-
 def _parser() -> argparse.ArgumentParser:
     from harness.adapters import IMPLEMENTATIONS
+    from harness.bench import BARE  # the implementations with a bare loop: all registered ones
 
     parser = _Parser(prog="optim-parity", description="Differential conformance harness for Adam.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -85,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", metavar="OUT", help="also write the table as JSON")
 
     bench = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation")
-    bench.add_argument("--cases", type=int, default=None, help="generated cases (default 20, seed 0)")
-    bench.add_argument("--impl", action="extend", nargs="+", choices=sorted(IMPLEMENTATIONS_BENCHED),
-                       help="implementation(s) (default: reference torch mindspore)")
+    bench.add_argument("--cases", type=int, default=None, help="generated cases per case set (default 20, seed 0)")
+    bench.add_argument("--impl", action="extend", nargs="+", choices=[*BARE, "all"],
+                       help="implementation(s); default: all (every registered one; about 2 min with 20 cases)")
     bench.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     return parser
 
@@ -233,12 +231,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import DEFAULT_CASES, run_bench
+    from harness.bench import BARE, DEFAULT_CASES, DEFAULT_IMPLEMENTATIONS, run_bench
 
     cases = DEFAULT_CASES if args.cases is None else args.cases
     if cases < 1:
         raise UsageError("bench: --cases must be at least 1")
-    return run_bench(cases, args.impl or IMPLEMENTATIONS_BENCHED, args.json)
+    names = args.impl or DEFAULT_IMPLEMENTATIONS
+    if "all" in names:
+        names = list(BARE)
+    return run_bench(cases, list(dict.fromkeys(names)), args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,46 @@
+"""`optim-parity bench`: every registered implementation has a bare loop, and the rows
+it prints and writes carry finite figures (2 cases, so quick)."""
+
+import json
+import math
+
+import harness.bench
+from harness.adapters import IMPLEMENTATIONS, _extra_implementations
+from harness.bench import BARE, CASE_SET, IMPORTS, bench_cases, run_bench
+from harness.cli import main
+
+REGISTERED = [name for name in IMPLEMENTATIONS if name not in _extra_implementations()]
+
+
+def test_every_registered_implementation_has_a_bare_loop():
+    assert sorted(BARE) == sorted(REGISTERED)
+    assert sorted(IMPORTS) == sorted(REGISTERED)
+    assert set(CASE_SET) <= set(BARE)
+    for case_set in {*CASE_SET.values(), "defaults"}:
+        assert bench_cases(1, case_set=case_set)  # every case set draws
+
+
+def test_impl_all_selects_every_registered_implementation(monkeypatch):
+    called = {}
+    monkeypatch.setattr(harness.bench, "run_bench", lambda cases, names, json_path: called.update(names=names) or 0)
+    assert main(["bench", "--impl", "all"]) == 0
+    assert called["names"] == list(BARE)
+    assert main(["bench"]) == 0  # the default: all
+    assert called["names"] == list(BARE)
+    assert main(["bench", "--impl", "torch-fused", "mindspore-mint"]) == 0
+    assert called["names"] == ["torch-fused", "mindspore-mint"]
+
+
+def test_bench_rows_are_finite(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert run_bench(2, ["torch-foreach", "mindspore-graph"], str(out)) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "optim-parity/bench/3"
+    assert [row["implementation"] for row in doc["implementations"]] == ["torch-foreach", "mindspore-graph"]
+    for row in doc["implementations"]:
+        assert row["implementation"] in printed and row["case_set"] == "defaults"
+        assert row["cases"] >= 1 and row["steps"] >= row["cases"]
+        for key in ("harness_cases_per_second", "harness_steps_per_second", "bare_cases_per_second",
+                    "bare_steps_per_second", "ratio", "first_step_overhead_seconds", "import_seconds"):
+            assert math.isfinite(row[key]), (row["implementation"], key, row[key])
