@@ -233,7 +233,8 @@ UNEXPLAINED = "unexplained"
 # mint's float32 scalars (amsgrad row) reproduce torch-differentiable's float32 bias
 # correction (betas row) to the bit, and the violation got the wrong row and no entry.
 # A switch not listed models both frameworks (amsgrad toggle, eps placement: torch's
-# SparseAdam too; the dtype switches: torch's and mint's float16 paths alike).
+# SparseAdam too; the dtype switches: torch's and mint's float16 paths alike, and
+# storage_dtype None is torch's fused kernel as much as nn.Adam's float32 CPU kernel).
 SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "betas_precision": ("mindspore",),
     "flush_subnormals": ("mindspore",),
@@ -245,7 +246,6 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "lazy_repeated_rows": ("mindspore",),
     "beta1_as_lerp_weight": ("torch",),
     "bias_correction_float32": ("torch",),
-    "storage_dtype": ("torch",),
 }
 
 

@@ -24,6 +24,7 @@ from mindspore.common.sparse_tensor import RowTensorInner  # noqa: E402
 
 from harness.adapters.base import Snapshot, as_float64, unsupported_options  # noqa: E402
 from harness.casefile import Case  # noqa: E402
+from reference.dtypes import cast  # noqa: E402
 from harness.row_sparse import row_sparse  # noqa: E402
 from harness.rows import ROWS_BY_ID  # noqa: E402
 
@@ -217,11 +218,12 @@ class MindSporeAdapter:
         return "; ".join(reasons) or None
 
     def step(self, grads: list[np.ndarray]) -> None:
-        # With loss_scale=L MindSpore expects the gradients of the L-scaled loss;
-        # the scaling happens in the case dtype, as backprop of a scaled loss would.
-        dtype = self.case.np_dtype
-        scale = dtype(self.loss_scale)
-        scaled = {p.name: (grad * scale).astype(dtype) for grad, p in zip(grads, self.case.params)}
+        # With loss_scale=L MindSpore expects the gradients of the L-scaled loss: g * L
+        # rounded to the case dtype (+-inf beyond its range), as backprop of a scaled
+        # loss gives. L itself is never a float16 number: fl16(65536) is inf, which made
+        # every gradient +-inf (thorough-profile finding in this adapter, not MindSpore).
+        scaled = {p.name: cast(grad.astype(np.float64) * self.loss_scale, self.case.dtype)
+                  for grad, p in zip(grads, self.case.params)}
         order = self.order
         position = {p.name: i for i, p in enumerate(self.case.params)}
         with execution_mode(self.mode):
