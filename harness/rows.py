@@ -256,6 +256,7 @@ def variant_models(variant: dict, framework: str) -> bool:
         return True
     return all(framework in SWITCH_FRAMEWORKS.get(switch, (framework,)) for switch in variant)
 
+
 # The seed's overall claim, measured by cases/test_defaults.py.
 DEFAULTS_CLAIM_ZH = "`mindspore.nn.Adam` 可以覆盖 `torch.optim.Adam` 的功能，且默认参数下功能一致。"
 DEFAULTS_CLAIM_EN = "mindspore.nn.Adam covers torch.optim.Adam's functionality, and under default arguments they behave the same."

@@ -24,9 +24,9 @@ from mindspore.common.sparse_tensor import RowTensorInner  # noqa: E402
 
 from harness.adapters.base import Snapshot, as_float64, unsupported_options  # noqa: E402
 from harness.casefile import Case  # noqa: E402
-from reference.dtypes import cast  # noqa: E402
 from harness.row_sparse import row_sparse  # noqa: E402
 from harness.rows import ROWS_BY_ID  # noqa: E402
+from reference.dtypes import cast  # noqa: E402
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 try:
