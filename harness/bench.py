@@ -145,6 +145,20 @@ def _mindspore_optimizer(case: Case, lr_form: str = "list"):
     return parameters, optimizer
 
 
+def _timed_mindspore_steps(case: Case, parameters, optimizer) -> list[float]:
+    """Step a MindSpore optimizer cell with each step's dense gradients (timed), then read
+    the parameters back once."""
+    from mindspore import Tensor
+
+    step_seconds = []
+    for grads in case.grads:
+        start = time.perf_counter()
+        optimizer(tuple(Tensor(g.reshape(p.shape)) for g, p in zip(grads, case.params)))
+        step_seconds.append(time.perf_counter() - start)
+    [p.asnumpy().copy() for p in parameters]
+    return step_seconds
+
+
 def _bare_mindspore(case: Case, graph: bool = False, lr_form: str = "list") -> list[float]:
     """nn.Adam, PyNative or GRAPH_MODE (set for the run, the previous mode restored after,
     as the adapter does); lr_form: how a per-step lr list is passed (list, 1-d Tensor,
@@ -152,17 +166,10 @@ def _bare_mindspore(case: Case, graph: bool = False, lr_form: str = "list") -> l
     # First: the adapter module quiets MindSpore's glog and sets the context (CPU, PyNative).
     adapter = importlib.import_module("harness.adapters.mindspore_adam")
     import mindspore as ms
-    from mindspore import Tensor
 
     with adapter.execution_mode(ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE):
         parameters, optimizer = _mindspore_optimizer(case, lr_form)
-        step_seconds = []
-        for grads in case.grads:
-            start = time.perf_counter()
-            optimizer(tuple(Tensor(g.reshape(p.shape)) for g, p in zip(grads, case.params)))
-            step_seconds.append(time.perf_counter() - start)
-    [p.asnumpy().copy() for p in parameters]
-    return step_seconds
+        return _timed_mindspore_steps(case, parameters, optimizer)
 
 
 def _bare_mindspore_target_cpu(case: Case) -> list[float]:
@@ -204,13 +211,7 @@ def _bare_mindspore_mint(case: Case) -> list[float]:
         optimizer = mint.optim.Adam(parameters, lr=float(case.hp("lr")), betas=tuple(case.hp("betas")),
                                     eps=case.hp("eps"), weight_decay=case.hp("weight_decay"),
                                     amsgrad=case.hp("amsgrad"))
-        step_seconds = []
-        for grads in case.grads:
-            start = time.perf_counter()
-            optimizer(tuple(Tensor(g.reshape(p.shape)) for g, p in zip(grads, case.params)))
-            step_seconds.append(time.perf_counter() - start)
-    [p.asnumpy().copy() for p in parameters]
-    return step_seconds
+        return _timed_mindspore_steps(case, parameters, optimizer)
 
 
 # name -> the bare loop of that implementation (every name in harness/adapters IMPLEMENTATIONS).
