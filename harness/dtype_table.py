@@ -16,10 +16,10 @@ import math
 from collections import Counter
 from typing import Any
 
+from harness.engine import CRASH, KNOWN, PASS, STATUSES, UNSUPPORTED, VIOLATION
 from harness.verdicts import implementation_order
 
 DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
-STATUSES = ("pass", "known", "violation", "unsupported", "crash", "timeout")
 
 
 def _number(x: Any) -> float:
@@ -52,9 +52,9 @@ def implementation_dtype_table(document: dict) -> list[dict]:
             line["cases"] += 1
             line["statuses"][result["status"]] += 1
             worst = result.get("worst")
-            if result["status"] == "pass":
+            if result["status"] == PASS:
                 line["worst_pass_ratio"] = _worse(line["worst_pass_ratio"], _number(result["worst_ratio"]))
-            elif result["status"] in ("known", "violation") and worst is not None:
+            elif result["status"] in (KNOWN, VIOLATION) and worst is not None:
                 line["worst_violation_relative_error"] = _worse(line["worst_violation_relative_error"],
                                                                 _number(worst["relative_error"]))
             line["entries"].update(result.get("divergence", []))
@@ -71,13 +71,13 @@ def implementation_dtype_table(document: dict) -> list[dict]:
 
 def _verdict_class(statuses: Counter) -> str:
     """The difference table's colour classes (harness/html_report.py COLOURS)."""
-    if statuses["crash"] or statuses["timeout"]:
+    if statuses[CRASH]:  # a timeout is a crash too (harness/engine.py)
         return "crash"
-    if statuses["violation"]:
+    if statuses[VIOLATION]:
         return "divergent"
-    if statuses["known"]:
+    if statuses[KNOWN]:
         return "known"
-    if statuses["unsupported"] == sum(statuses.values()):
+    if statuses[UNSUPPORTED] == sum(statuses.values()):
         return "unsupported"
     return "consistent"
 
