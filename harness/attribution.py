@@ -26,7 +26,7 @@ from harness.casefile import Case
 from harness.compare import Violation, compare
 from harness.rows import ROWS, UNEXPLAINED, variant_models
 from harness.tolerance import unit_roundoff
-from harness.trajectory import Trajectory, reference_trajectory
+from harness.trajectory import Trajectory, prefix, reference_trajectory
 
 # Largest number of rows tried together (C(7, 4) = 35 reference runs at most per size).
 MAX_JOINT_ROWS = 4
@@ -139,23 +139,38 @@ def _implicit_storage(explanation: Explanation, storage_in_every_run: bool) -> i
 # The reference runs attribution makes depend on the case and the variant alone, so the
 # implementations of one case share them (run_case attributes them one after another; the
 # torch implementations of a case mostly violate alike): kept for the latest case object,
-# with the tolerances each one's comparisons computed (Trajectory.cache).
+# per variant the longest run made, with the tolerances each one's comparisons computed
+# (Trajectory.cache).
 _variant_runs: tuple[Case | None, dict[str, Trajectory]] = (None, {})
 
 
-def variant_run(case: Case, variant: dict) -> Trajectory:
-    """The reference stepped through `case` with `variant`, its state stored in the
-    case dtype as the implementation stores it (the same deterministic recording each
-    call would make; made once per case object and variant)."""
+def variant_run(case: Case, variant: dict, steps: int | None = None) -> Trajectory:
+    """The reference stepped through `case` (its first `steps` steps when given) with
+    `variant`, its state stored in the case dtype as the implementation stores it (the
+    same deterministic recording each call would make; made once per case object and
+    variant, a shorter request served by a prefix of a longer run)."""
     global _variant_runs
     owner, runs = _variant_runs
     if owner is not case:
         runs = {}
         _variant_runs = (case, runs)
+    steps = case.num_steps if steps is None else min(steps, case.num_steps)
     key = repr(sorted(variant.items()))
-    if key not in runs:
-        runs[key] = reference_trajectory(case, {**variant, "stored_in_case_dtype": True})
-    return runs[key]
+    held = runs.get((key, steps)) or runs.get(key)
+    if held is None or held.completed_steps < steps:
+        held = runs[key] = reference_trajectory(case, {**variant, "stored_in_case_dtype": True}, steps)
+    if held.completed_steps > steps:
+        held = runs[(key, steps)] = prefix(held, steps)
+    return held
+
+
+def steps_probed(probe: dict[tuple, int]) -> int:
+    """How many steps of a variant run attribution reads: the comparison it makes is
+    causal (a step's tolerance, error and running maximum depend on that step and the
+    ones before it: harness/tolerance.py), and every probe stops at the element's first
+    violation, so a run beyond the last probed step changes no ratio it ranks. (A
+    violation at step 3 of a 10000-step run: 3 steps per variant, not 10000.)"""
+    return max(max(probe.values(), default=1), 1)
 
 
 def attribute(case: Case, actual: Trajectory, violations: list[Violation], framework: str | None = None) -> list[str]:
@@ -177,8 +192,11 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
     # does: a right mechanism then matches to far below the ulp-sized floor of the
     # tolerance, and float32 storage noise (a parameter at 5e3 moved by 0.5 ulp a step)
     # cannot make a coincidental extra row look better than the mechanism.
+    probe = _element_probe(actual, violations)
+    steps = steps_probed(probe)
+
     def run(variant: dict) -> Trajectory:
-        return variant_run(case, variant)
+        return variant_run(case, variant, steps)
 
     base = run({})
     low_precision = unit_roundoff(case.dtype) > unit_roundoff("float32")
@@ -186,7 +204,6 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
     element_keys: dict[tuple, list[tuple]] = defaultdict(list)
     for key in first_steps:
         element_keys[(key[1], key[2])].append(key)
-    probe = _element_probe(actual, violations)
     base_ratios = _ratios(case, base, actual, probe)
     best: dict[tuple, Explanation] = {}
 

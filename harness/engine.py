@@ -14,7 +14,7 @@ from harness.adapters import DEFAULT_IMPLEMENTATIONS, load_adapter
 from harness.attribution import attribute
 from harness.casefile import Case
 from harness.compare import Comparison, Violation, compare
-from harness.trajectory import StepFailure, Timing, Trajectory, first_line, record, reference_trajectory
+from harness.trajectory import StepFailure, Timing, Trajectory, first_line, record, shared_reference
 
 PASS, VIOLATION, KNOWN, UNSUPPORTED, CRASH = "pass", "violation", "known", "unsupported", "crash"
 STATUSES = (PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH)
@@ -147,7 +147,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
 
 
 def run_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS) -> CaseRun:
-    reference = reference_trajectory(case)
+    reference = shared_reference(case)
     results, trajectories = [], {}
     for name in implementations:
         result, trajectory = run_implementation(name, case, reference)

@@ -85,12 +85,12 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
 
     from harness.compare import effective_weight_decay
     from harness.tolerance import unit_roundoff
-    from harness.trajectory import reference_trajectory
+    from harness.trajectory import shared_reference
 
     threshold = float(roundoffs) * unit_roundoff(case.dtype)
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
-    reference = reference_trajectory(case)
+    reference = shared_reference(case)
     for index, spec in enumerate(case.params):
         grads = np.stack([step[index] for step in case.grads]).astype(np.float64)
         g_eff = np.abs(grads + effective_weight_decay(case, spec.name) * reference.data[spec.name]["param"][:-1])
@@ -122,7 +122,7 @@ def _gradient_above(entry: Divergence, case: Case, bound: Any) -> bool:
 def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
     import numpy as np
 
-    from harness.trajectory import reference_trajectory
+    from harness.attribution import variant_run
 
     tiny = np.finfo(case.np_dtype).tiny
 
@@ -132,7 +132,7 @@ def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
 
     if subnormal(_gradients(case)):
         return bool(arg)
-    stored = reference_trajectory(case, {"stored_in_case_dtype": True})
+    stored = variant_run(case, {})  # stored in the case dtype; shared with attribution
     found = any(subnormal(stored.data[p.name][q]) for p in case.params for q in ("exp_avg", "exp_avg_sq"))
     return found == bool(arg)
 

@@ -52,10 +52,11 @@ class Timing:
         return {k: round(v, 6) for k, v in self.__dict__.items()}
 
 
-def record(adapter: Any, case: Case) -> tuple[Trajectory, Timing]:
-    """Step `adapter` through the case's gradients, snapshotting after every step."""
+def record(adapter: Any, case: Case, steps: int | None = None) -> tuple[Trajectory, Timing]:
+    """Step `adapter` through the case's gradients (the first `steps` of them when given),
+    snapshotting after every step."""
     timing = Timing()
-    num_steps = case.num_steps
+    num_steps = case.num_steps if steps is None else min(steps, case.num_steps)
     data: dict[str, dict[str, np.ndarray]] = {}
 
     def store(t: int, snapshot: dict) -> None:
@@ -71,7 +72,7 @@ def record(adapter: Any, case: Case) -> tuple[Trajectory, Timing]:
     for name, spec in zip(data, case.params):  # moments start at zero whatever is exposed
         data[name]["param"][0] = spec.value.astype(np.float64)
     later = 0.0
-    for t, grads in enumerate(case.grads, start=1):
+    for t, grads in enumerate(case.grads[:num_steps], start=1):
         start = time.perf_counter()
         try:
             adapter.step(list(grads))
@@ -88,5 +89,29 @@ def record(adapter: Any, case: Case) -> tuple[Trajectory, Timing]:
     return Trajectory(data, num_steps), timing
 
 
-def reference_trajectory(case: Case, variant: dict | None = None) -> Trajectory:
-    return record(ReferenceAdapter(case, variant), case)[0]
+def reference_trajectory(case: Case, variant: dict | None = None, steps: int | None = None) -> Trajectory:
+    """The spec (with `variant`, harness/rows.py) through the case, or its first `steps` steps."""
+    return record(ReferenceAdapter(case, variant), case, steps)[0]
+
+
+# The base spec run of the latest case object, for everything that needs it for that case
+# (the engine's comparisons, the registry's conditions): one run per case, not one per user.
+_shared: tuple[Case | None, Trajectory | None] = (None, None)
+
+
+def shared_reference(case: Case) -> Trajectory:
+    """reference_trajectory(case), made once per case object (treat it as read-only)."""
+    global _shared
+    owner, trajectory = _shared
+    if owner is not case or trajectory is None:
+        trajectory = reference_trajectory(case)
+        _shared = (case, trajectory)
+    return trajectory
+
+
+def prefix(trajectory: Trajectory, steps: int) -> Trajectory:
+    """The first `steps` steps of a trajectory (views of its arrays; its own cache)."""
+    if steps >= trajectory.completed_steps:
+        return trajectory
+    return Trajectory({name: {quantity: values[: steps + 1] for quantity, values in quantities.items()}
+                       for name, quantities in trajectory.data.items()}, steps)

@@ -81,10 +81,13 @@ def unit_roundoff(dtype: Any) -> float:
     return float(np.finfo(STORAGE[name]).eps) / 2.0
 
 
+_LARGEST = {name: (2.0 - 2.0**-7) * 2.0**127 if name == BFLOAT16 else float(np.finfo(STORAGE[name]).max)
+            for name in STORAGE}
+
+
 def largest(dtype: Any) -> float:
     """The largest finite value of `dtype` (bfloat16: (2 - 2^-7) * 2^127)."""
-    name = dtype_name(dtype)
-    return (2.0 - 2.0**-7) * 2.0**127 if name == BFLOAT16 else float(np.finfo(STORAGE[name]).max)
+    return _LARGEST[dtype_name(dtype)]
 
 
 def spacing(values: Any, dtype: Any) -> np.ndarray:

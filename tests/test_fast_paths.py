@@ -237,3 +237,30 @@ def test_attribution_sharing_variant_runs_gives_the_rows_fresh_runs_give():
             assert (attribute(case, actual, violations), [(v.rows, v.joint) for v in violations]) == expected
             reused += warm and bool(violations)
     assert reused >= 5
+
+
+def test_attribution_on_variant_runs_cut_at_the_last_probed_step_gives_the_rows_full_runs_give(monkeypatch):
+    """Attribution runs each variant only up to the last step it probes
+    (attribution.steps_probed); the rows and their jointness are those full-length runs
+    give, for violations early and late in the run, of several implementations of one
+    case object in turn (shorter requests served from longer runs, and the reverse)."""
+    from harness import attribution
+    from harness.attribution import attribute
+
+    variants = [{"eps_placement": "before_bias_correction", "stored_in_case_dtype": True},
+                {"betas_precision": "float32", "stored_in_case_dtype": True},
+                {"weight_decay_mode": "decoupled", "stored_in_case_dtype": True}]
+    cut_short = 0
+    for case in _cases():
+        actuals = [reference_trajectory(case, variant) for variant in variants]
+        full_rows, cut_rows = [], []
+        for steps_probed, rows in ((lambda probe: None, full_rows), (attribution.steps_probed, cut_rows)):
+            monkeypatch.setattr(attribution, "steps_probed", steps_probed)
+            fresh_case = case_from_dict(case_to_dict(case))  # nothing shared between the two ways
+            reference = reference_trajectory(fresh_case)
+            for actual in actuals:
+                violations = compare(fresh_case, reference, actual).violations
+                rows.append((attribute(fresh_case, actual, violations), [(v.rows, v.joint) for v in violations]))
+                cut_short += bool(violations) and max(v.step for v in violations) < case.num_steps
+        assert cut_rows == full_rows, case.comment
+    assert cut_short >= 10

@@ -33,6 +33,39 @@ class ReferenceAdapter:
         self.states = [init_state(p.value.astype(np.float64)) for p in case.params]
         self.weight_decay_mode = WEIGHT_DECAY_DECOUPLED if case.hp("decoupled_weight_decay") else WEIGHT_DECAY_L2
         self.steps_taken = 0  # optimizer steps so far (a parameter's own count skips missing gradients)
+        self.amsgrad = self._switch("amsgrad", case.hp("amsgrad"))
+        # What every step passes to adam_step, worked out once per case (the spec's
+        # per-step cost on small tensors is mostly Python: reference/adam.py).
+        beta1, beta2 = case.hp("betas")
+        # A switch set to CASE_DTYPE takes the case's dtype (rows.py cannot know it).
+        passthrough = {k: (case.dtype if v == CASE_DTYPE else v) for k, v in self.variant.items()
+                       if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
+        if "betas_precision" in passthrough:
+            # MindSpore's CPU Adam kernel computes float16 inputs in float32 (measured).
+            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
+        if "beta1_as_lerp_weight" in passthrough:
+            # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
+            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
+        self.step_options = dict(
+            beta1=beta1, beta2=beta2, eps=case.hp("eps"), amsgrad=self.amsgrad, maximize=case.hp("maximize"),
+            nesterov=self._switch("nesterov", case.hp("use_nesterov")), loss_scale=case.hp("loss_scale"),
+            # Values beyond the case dtype's range are +-inf as they are formed
+            # (reference/adam.py); the params row's variant lifts that (storage_dtype None).
+            **{"storage_dtype": case.dtype, "weight_decay_mode": self.weight_decay_mode, **passthrough})
+        exempt = self.variant.get("weight_decay_exempt_substrings", ())
+        self.weight_decays = [case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
+                              for spec in case.params]
+        self.lrs = [case.lr_for(spec.name) for spec in case.params]
+        # The loss-scaled gradient is a tensor of the case dtype: beyond its range it is
+        # +-inf as formed (float16: |g| * 65536 > 65504), like the state.
+        self.gradient_stored = passthrough.get("storage_dtype", case.dtype) is not None and case.hp("loss_scale") != 1.0
+        # Row-sparse gradients under use_lazy: only the rows they list are updated (the
+        # spec's lazy switch); with dense gradients lazy Adam is plain Adam.
+        self.lazy = bool(case.sparse_rows) and case.hp("use_lazy")
+        self.separate_copies = self.lazy and self.variant.get("lazy_repeated_rows") == "separate"
+        self.decay_per_copy = self.lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy"
+        self.missing_as_zero = self.variant.get("missing_gradient") == "zero"
+        self.stored_in_case_dtype = bool(self.variant.get("stored_in_case_dtype"))
 
     @classmethod
     def unsupported_reason(cls, case: Case) -> str | None:
@@ -45,72 +78,41 @@ class ReferenceAdapter:
 
     def step(self, grads: list[np.ndarray]) -> None:
         case = self.case
-        beta1, beta2 = case.hp("betas")
-        loss_scale = case.hp("loss_scale")
-        exempt = self.variant.get("weight_decay_exempt_substrings", ())
-        # A switch set to CASE_DTYPE takes the case's dtype (rows.py cannot know it).
-        passthrough = {k: (case.dtype if v == CASE_DTYPE else v) for k, v in self.variant.items()
-                       if k not in _ADAPTER_KEYS | {"amsgrad", "nesterov"}}
-        if "betas_precision" in passthrough:
-            # MindSpore's CPU Adam kernel computes float16 inputs in float32 (measured).
-            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
-        if "beta1_as_lerp_weight" in passthrough:
-            # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
-            passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
-        # Row-sparse gradients under use_lazy: only the rows they list are updated (the
-        # spec's lazy switch); with dense gradients lazy Adam is plain Adam.
-        lazy = bool(case.sparse_rows) and case.hp("use_lazy")
-        separate_copies = lazy and self.variant.get("lazy_repeated_rows") == "separate"
+        loss_scale = self.step_options["loss_scale"]
         t = self.steps_taken
         self.steps_taken += 1
-        for i, (spec, grad) in enumerate(zip(case.params, grads)):
-            if not case.has_gradient(t, i) and self.variant.get("missing_gradient") != "zero":
+        for i, grad in enumerate(grads):
+            if not self.missing_as_zero and not case.has_gradient(t, i):
                 # The spec: a parameter without a gradient is not part of this step's
                 # objective: no update, no state change, its own step count (and so its
                 # bias correction) does not advance. (Variant "zero": a zero gradient.)
                 continue
             state = self.states[i]
-            weight_decay = case.weight_decay_for(spec.name) if weight_decay_applies(spec.name, exempt) else 0.0
+            weight_decay = self.weight_decays[i]
+            # A schedule follows the optimizer's steps, as a scheduler does.
+            lr = lr_at(self.lrs[i], t + 1)
 
             def step(state: AdamState, grad: np.ndarray, lazy_rows: np.ndarray | None) -> AdamState:
                 # The spec receives the loss-scaled gradient a MindSpore user would pass,
                 # and divides it back (exact in float64 for power-of-two scales).
-                return adam_step(
-                    state,
-                    grad,
-                    # A schedule follows the optimizer's steps, as a scheduler does.
-                    lr=lr_at(case.lr_for(spec.name), t + 1),
-                    beta1=beta1,
-                    beta2=beta2,
-                    eps=case.hp("eps"),
-                    weight_decay=weight_decay,
-                    amsgrad=self._switch("amsgrad", case.hp("amsgrad")),
-                    maximize=case.hp("maximize"),
-                    nesterov=self._switch("nesterov", case.hp("use_nesterov")),
-                    loss_scale=loss_scale,
-                    lazy_rows=lazy_rows,
-                    # Values beyond the case dtype's range are +-inf as they are formed
-                    # (reference/adam.py); the params row's variant lifts that (storage_dtype None).
-                    **{"storage_dtype": case.dtype, "weight_decay_mode": self.weight_decay_mode, **passthrough},
-                )
+                return adam_step(state, grad, lr=lr, weight_decay=weight_decay, lazy_rows=lazy_rows,
+                                 **self.step_options)
 
-            scaled = grad.astype(np.float64) * loss_scale
-            if passthrough.get("storage_dtype", case.dtype) is not None and loss_scale != 1.0:
-                # The loss-scaled gradient is a tensor of the case dtype: beyond its range
-                # it is +-inf as formed (float16: |g| * 65536 > 65504), like the state.
+            scaled = grad.astype(np.float64) * loss_scale if loss_scale != 1.0 else grad.astype(np.float64)
+            if self.gradient_stored:
                 with np.errstate(over="ignore"):
                     stored = round_to(scaled, case.dtype)
                 scaled = np.where(np.isinf(stored) & np.isfinite(scaled), stored, scaled)
-            if lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy" and weight_decay:
+            if self.decay_per_copy and weight_decay:
                 # nn.Optimizer adds weight_decay * w to every copy's value
                 # (_tensor_apply_decay_with_sparse) before the Fused kernel sums the copies:
                 # a row listed k times is decayed k times.
                 scaled = scaled + loss_scale * weight_decay * _extra_copies(case, i, state) * state.param
-            if separate_copies:
+            if self.separate_copies:
                 self.states[i] = _separate_copies(case, i, state, scaled, step)
             else:
-                self.states[i] = step(state, scaled, touched_elements(case, t, i) if lazy else None)
-            if self.variant.get("stored_in_case_dtype"):
+                self.states[i] = step(state, scaled, touched_elements(case, t, i) if self.lazy else None)
+            if self.stored_in_case_dtype:
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well
                 # below the ulp-sized tolerance floor (see harness/attribution.py).
@@ -125,13 +127,16 @@ class ReferenceAdapter:
                 "exp_avg_sq": state.exp_avg_sq.reshape(-1).copy(),
                 "step": state.step,
             }
-            if self._switch("amsgrad", self.case.hp("amsgrad")):
+            if self.amsgrad:
                 entry["max_exp_avg_sq"] = state.max_exp_avg_sq.reshape(-1).copy()
             out[spec.name] = entry
         return out
 
 
 def _stored(state: AdamState, dtype: str) -> AdamState:
+    if dtype == "float64":
+        return state  # float64 holds every value the spec computes
+
     def rounded(values: np.ndarray) -> np.ndarray:
         return round_to(values, dtype)
 
