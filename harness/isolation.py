@@ -32,11 +32,12 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
-from harness.casefile import Case, case_from_dict, case_to_dict
+from harness.casefile import Case
 
 BASE_TIMEOUT_SECONDS = 120.0
 LOAD_TIMEOUT_SECONDS = 600.0
 PER_STEP_TIMEOUT_SECONDS = 0.02
+OUT_OF_BAND_BYTES = 1 << 16
 # Set in every worker's environment: a worker that reaches WorkerPool.record is running
 # a caller's code it imported by accident (a script beside the caller named like a
 # standard module, imported by a framework); starting workers from there is a fork bomb.
@@ -69,12 +70,12 @@ def _worker_main(connection) -> None:
 
     while True:
         try:
-            message = connection.recv()
+            message = _receive_large(connection)
         except EOFError:
             return
         if message is None:
             return
-        kind, name, raw = message
+        kind, name, case = message
         if kind == "load":  # import the framework before any case's clock starts
             from harness.adapters import load_adapter
 
@@ -84,15 +85,26 @@ def _worker_main(connection) -> None:
             except Exception as exc:  # reported by the case that follows
                 connection.send(f"{type(exc).__name__}: {exc}")
             continue
-        _send_large(connection, record_in_process(name, case_from_dict(raw)))
+        _send_large(connection, record_in_process(name, case))
 
 
 def _send_large(connection, payload: object) -> None:
     """Pickle protocol 5 with the arrays out of band: each array's memory goes down the
     socket as it is, instead of being copied into one pickle first (a 1000-step
-    trajectory of 1024 elements is 25 MB)."""
+    trajectory of 1024 elements is 25 MB). Both ways: a Case goes to the worker as its
+    arrays (bit for bit, and without the case file's per-number conversion and checks,
+    which cost more than a small case's whole torch run). Arrays under
+    OUT_OF_BAND_BYTES stay inside the pickle: one message per small array (a 50-step
+    case has 50 gradient arrays) would cost a system call each."""
     buffers: list[pickle.PickleBuffer] = []
-    header = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        if buffer.raw().nbytes < OUT_OF_BAND_BYTES:
+            return True  # in band
+        buffers.append(buffer)
+        return False
+
+    header = pickle.dumps(payload, protocol=5, buffer_callback=out_of_band)
     raws = [buffer.raw() for buffer in buffers]
     connection.send((header, [raw.nbytes for raw in raws]))
     for raw in raws:
@@ -145,7 +157,7 @@ class _Worker:
             self.process.kill()
         else:
             try:
-                self.connection.send(None)
+                _send_large(self.connection, None)
             except (OSError, ValueError):
                 pass
         if self.wait(5) is None:
@@ -185,7 +197,7 @@ class WorkerPool:
             # Starting the worker and importing the framework (seconds; more on a loaded
             # machine) are not the case's time: they get their own, generous limit.
             try:
-                worker.connection.send(("load", name, None))
+                _send_large(worker.connection, ("load", name, None))
                 if not worker.connection.poll(LOAD_TIMEOUT_SECONDS):
                     self._discard(framework, kill=True)
                     raise WorkerDied(f"timeout after {LOAD_TIMEOUT_SECONDS:g} s importing {name}")
@@ -196,7 +208,7 @@ class WorkerPool:
                 raise WorkerDied(f"{reason} while importing {name}") from None
             worker.loaded.add(name)
         try:
-            worker.connection.send(("case", name, case_to_dict(case)))
+            _send_large(worker.connection, ("case", name, case))
             ready = worker.connection.poll(timeout)
             if ready:
                 reply = _receive_large(worker.connection)

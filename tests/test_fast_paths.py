@@ -264,3 +264,50 @@ def test_attribution_on_variant_runs_cut_at_the_last_probed_step_gives_the_rows_
                 cut_short += bool(violations) and max(v.step for v in violations) < case.num_steps
         assert cut_rows == full_rows, case.comment
     assert cut_short >= 10
+
+
+def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stale_claim_runs_every_time(monkeypatch):
+    """engine.record_in_process: a case its adapter declares unsupported is run; once the
+    framework has failed on one case of a declared kind (the reason without its numbers),
+    later cases of that kind are `unsupported` without running. A declaration the
+    framework does not bear out (it runs the case) is never memoised: every case runs and
+    says so."""
+    from harness import engine
+    from harness.adapters.reference import ReferenceAdapter
+
+    built = {"failing": 0, "stale": 0}
+
+    class Failing(ReferenceAdapter):
+        name, framework = "test-failing", "test"
+
+        def __init__(self, case):
+            built["failing"] += 1
+            super().__init__(case)
+
+        @classmethod
+        def unsupported_reason(cls, case):
+            return f"a schedule of {case.num_steps} steps"
+
+        def step(self, grads):
+            raise RuntimeError("past the end")
+
+    class Stale(Failing):
+        name = "test-stale"
+
+        def __init__(self, case):
+            built["stale"] += 1
+            ReferenceAdapter.__init__(self, case)
+
+        step = ReferenceAdapter.step
+
+    monkeypatch.setattr(engine, "load_adapter", lambda name: {"test-failing": Failing, "test-stale": Stale}[name])
+    monkeypatch.setattr(engine, "_confirmed_declarations", set())
+    cases = bench_cases(6)
+    for case in cases:
+        failing, _ = engine.run_implementation("test-failing", case, reference_trajectory(case))
+        stale, _ = engine.run_implementation("test-stale", case, reference_trajectory(case))
+        assert failing.status == engine.UNSUPPORTED and failing.message.startswith("a schedule of")
+        assert stale.status == engine.PASS and "declared unsupported" in stale.message
+    kinds = {engine.declaration_kind(Failing.unsupported_reason(case)) for case in cases}
+    assert kinds == {"a schedule of # steps"}
+    assert built == {"failing": 1, "stale": len(cases)}
