@@ -84,7 +84,8 @@ class Recording:
 # this process: they are the same measured fact, and some failures are slow (MindSpore
 # 2.10 spends 3 s in every Gather past the end of a learning_rate list, which was most of
 # test_lr's time). A stale claim is never memoised, so it shows on every case.
-_confirmed_declarations: set[tuple[str, str]] = set()
+# Value: the framework's error on the case that confirmed it (its type and first line).
+_confirmed_declarations: dict[tuple[str, str], str] = {}
 
 
 def declaration_kind(reason: str) -> str:
@@ -102,7 +103,7 @@ def record_in_process(name: str, case: Case) -> Recording:
     kind = (name, declaration_kind(recording.declared)) if recording.declared is not None else None
     if kind in _confirmed_declarations:
         recording.failed_step = 0
-        recording.error = "not run again: the framework failed as declared on an earlier case of this kind"
+        recording.error = f"{_confirmed_declarations[kind]}; on an earlier case of this kind, not run again"
         return recording
     start = time.perf_counter()
     try:
@@ -118,7 +119,7 @@ def record_in_process(name: str, case: Case) -> Recording:
         recording.error = f"{type(failure.error).__name__}: {first_line(failure.error)}"
         recording.detail = "".join(traceback.format_exception(failure.error)[-3:]).strip()
         if kind is not None:
-            _confirmed_declarations.add(kind)
+            _confirmed_declarations[kind] = recording.error
     return recording
 
 

@@ -301,12 +301,13 @@ def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stal
         step = ReferenceAdapter.step
 
     monkeypatch.setattr(engine, "load_adapter", lambda name: {"test-failing": Failing, "test-stale": Stale}[name])
-    monkeypatch.setattr(engine, "_confirmed_declarations", set())
+    monkeypatch.setattr(engine, "_confirmed_declarations", {})
     cases = bench_cases(6)
     for case in cases:
         failing, _ = engine.run_implementation("test-failing", case, reference_trajectory(case))
         stale, _ = engine.run_implementation("test-stale", case, reference_trajectory(case))
         assert failing.status == engine.UNSUPPORTED and failing.message.startswith("a schedule of")
+        assert "RuntimeError: past the end" in failing.message  # the framework's error, measured once
         assert stale.status == engine.PASS and "declared unsupported" in stale.message
     kinds = {engine.declaration_kind(Failing.unsupported_reason(case)) for case in cases}
     assert kinds == {"a schedule of # steps"}
