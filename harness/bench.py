@@ -60,12 +60,15 @@ def bench_cases(count: int, seed: int = 0, case_set: str = "defaults") -> list[C
 # any case set, so the bare loops pass the parameters as one group.
 
 def _bare_reference(case: Case) -> list[float]:
+    """The spec's own calls for the case: adam_step per parameter per step, in the case's
+    storage dtype (values beyond its range are inf, reference/adam.py storage_dtype)."""
     from reference.adam import adam_step, init_state
 
     states = [init_state(p.value.astype(np.float64)) for p in case.params]
     beta1, beta2 = case.hp("betas")
     for grads in case.grads:
-        states = [adam_step(s, g.astype(np.float64), lr=case.hp("lr"), beta1=beta1, beta2=beta2, eps=case.hp("eps"))
+        states = [adam_step(s, g.astype(np.float64), lr=case.hp("lr"), beta1=beta1, beta2=beta2, eps=case.hp("eps"),
+                            storage_dtype=case.dtype)
                   for s, g in zip(states, grads)]
     return [0.0] * len(case.grads)
 

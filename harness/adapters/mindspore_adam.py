@@ -180,6 +180,8 @@ class MindSporeAdapter:
         # gradients it expects) group by group, which need not be the case's order.
         self.order = [parameter.name for parameter in self.optimizer._parameters]
         self.index = {name: i for i, name in enumerate(self.order)}
+        position = {p.name: i for i, p in enumerate(case.params)}
+        self.case_positions = [position[name] for name in self.order]  # the optimizer's order, as case indices
         if self.target is not None:
             self.optimizer.target = self.target
         self.steps = 0
@@ -225,18 +227,17 @@ class MindSporeAdapter:
         # rounded to the case dtype (+-inf beyond its range), as backprop of a scaled
         # loss gives. L itself is never a float16 number: fl16(65536) is inf, which made
         # every gradient +-inf (thorough-profile finding in this adapter, not MindSpore).
-        scaled = {p.name: cast(grad.astype(np.float64) * self.loss_scale, self.case.dtype)
-                  for grad, p in zip(grads, self.case.params)}
-        order = self.order
-        position = {p.name: i for i, p in enumerate(self.case.params)}
+        # (Without loss scaling the gradients are already the case dtype's values.)
+        scaled = [grad if self.loss_scale == 1.0 else cast(grad.astype(np.float64) * self.loss_scale, self.case.dtype)
+                  for grad in grads]
         with execution_mode(self.mode):
             if self.case.sparse_rows:
-                pieces = [row_sparse(self.case, self.steps, position[name], scaled[name]) for name in order]
+                pieces = [row_sparse(self.case, self.steps, i, scaled[i]) for i in self.case_positions]
                 self.row_sparse_step(*(tensor for indices, values in pieces
                                        for tensor in (Tensor(indices.astype(np.int32)), to_tensor(values, self.case.dtype))))
             else:
-                shapes = {p.name: p.shape for p in self.case.params}
-                self.optimizer(tuple(to_tensor(scaled[name].reshape(shapes[name]), self.case.dtype) for name in order))
+                self.optimizer(tuple(to_tensor(scaled[i].reshape(self.case.params[i].shape), self.case.dtype)
+                                     for i in self.case_positions))
         self.steps += 1
 
     def snapshot(self) -> Snapshot:

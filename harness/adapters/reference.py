@@ -119,16 +119,18 @@ class ReferenceAdapter:
                 self.states[i] = _stored(self.states[i], case.dtype)
 
     def snapshot(self) -> Snapshot:
+        # Views, not copies: every step makes new state arrays (adam_step returns new
+        # ones and nothing writes into an old one), and recording copies what it keeps.
         out: Snapshot = {}
         for spec, state in zip(self.case.params, self.states):
             entry = {
-                "param": state.param.reshape(-1).copy(),
-                "exp_avg": state.exp_avg.reshape(-1).copy(),
-                "exp_avg_sq": state.exp_avg_sq.reshape(-1).copy(),
+                "param": state.param.reshape(-1),
+                "exp_avg": state.exp_avg.reshape(-1),
+                "exp_avg_sq": state.exp_avg_sq.reshape(-1),
                 "step": state.step,
             }
             if self.amsgrad:
-                entry["max_exp_avg_sq"] = state.max_exp_avg_sq.reshape(-1).copy()
+                entry["max_exp_avg_sq"] = state.max_exp_avg_sq.reshape(-1)
             out[spec.name] = entry
         return out
 
