@@ -16,7 +16,7 @@ from harness.casefile import Case
 from harness.row_sparse import row_sparse, touched_elements
 from harness.rows import CASE_DTYPE
 from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, init_state, lr_at, weight_decay_applies
-from reference.dtypes import round_to
+from reference.dtypes import BFLOAT16, STORAGE, round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
 _ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows", "missing_gradient"}
@@ -139,11 +139,20 @@ def _stored(state: AdamState, dtype: str) -> AdamState:
     if dtype == "float64":
         return state  # float64 holds every value the spec computes
 
-    def rounded(values: np.ndarray) -> np.ndarray:
-        return round_to(values, dtype)
+    if dtype == BFLOAT16:
+        def rounded(values: np.ndarray) -> np.ndarray:
+            return round_to(values, dtype)
+    else:
+        storage = STORAGE[dtype]
 
-    return dataclasses.replace(state, param=rounded(state.param), exp_avg=rounded(state.exp_avg),
-                               exp_avg_sq=rounded(state.exp_avg_sq), max_exp_avg_sq=rounded(state.max_exp_avg_sq))
+        def rounded(values: np.ndarray) -> np.ndarray:
+            # round_to without its errstate: one errstate for all four (float16 overflows to inf).
+            return values.astype(storage).astype(np.float64)
+
+    with np.errstate(over="ignore"):
+        return dataclasses.replace(state, param=rounded(state.param), exp_avg=rounded(state.exp_avg),
+                                   exp_avg_sq=rounded(state.exp_avg_sq),
+                                   max_exp_avg_sq=rounded(state.max_exp_avg_sq))
 
 
 def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray, step) -> AdamState:
