@@ -171,6 +171,10 @@ def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray,
         ranks.append(seen.get(row, 0))
         seen[row] = ranks[-1] + 1
     param, exp_avg, exp_avg_sq = state.param.copy(), state.exp_avg.copy(), state.exp_avg_sq.copy()
+    # The amsgrad maximum is per element like the moments: every copy's rows take their
+    # own rank's value (thorough finding: returning the last rank's left the rows it did
+    # not list at the old maximum, 0 on step 1, whose tolerance then absorbed anything).
+    max_exp_avg_sq = state.max_exp_avg_sq.copy()
     result = state
     for rank in range(max(ranks, default=-1) + 1):
         copy_grad = np.zeros_like(state.param)
@@ -187,7 +191,9 @@ def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray,
         update = (result.param[touched] - state.param[touched]).astype(dtype)
         param[touched] = (param[touched].astype(dtype) + update).astype(np.float64)
         exp_avg[touched], exp_avg_sq[touched] = result.exp_avg[touched], result.exp_avg_sq[touched]
-    return dataclasses.replace(result, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
+        max_exp_avg_sq[touched] = result.max_exp_avg_sq[touched]
+    return dataclasses.replace(result, param=param, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                               max_exp_avg_sq=max_exp_avg_sq)
 
 
 def _extra_copies(case: Case, index: int, state: AdamState) -> np.ndarray:
