@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.casefile import Case
+from harness.row_sparse import touched_elements
 from harness.trajectory import Trajectory
 from harness.tolerance import (
     moment_scales,
@@ -128,6 +129,18 @@ def probe_maxima(ratio: np.ndarray, probes: list[tuple[tuple, int]]) -> dict[tup
     return {key: float(running[min(max(step, 1), ratio.shape[0]) - 1, key[2]]) for key, step in probes}
 
 
+def lazy_updates(case: Case, index: int, steps: int) -> np.ndarray | None:
+    """[steps, n]: which elements of parameter `index` the spec's lazy step updates (the
+    rows each step's row-sparse gradient lists); None when every step updates every
+    element (dense gradients, or use_lazy off)."""
+    if not (case.sparse_rows and case.hp("use_lazy")):
+        return None
+    updated = np.zeros((steps, case.params[index].value.size), dtype=bool)
+    for t in range(steps):
+        updated[t, touched_elements(case, t, index)] = True
+    return updated
+
+
 def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, dict[str, tuple]]:
     """Per parameter: quantity -> (tolerance, scale), each [steps, n], for steps 1..steps.
 
@@ -147,7 +160,8 @@ def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, di
         grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
         weight_decay = effective_weight_decay(case, spec.name)
         params_before = ref["param"][:steps]
-        first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2)
+        first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2,
+                                                  lazy_updates(case, spec_index, steps))
         path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])

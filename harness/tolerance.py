@@ -181,18 +181,25 @@ def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.nda
     return rtol * scale + FLOOR_ULPS * ulp(scale, dtype)
 
 
-def _ema(values: np.ndarray, beta: float) -> np.ndarray:
+def _ema(values: np.ndarray, beta: float, updated: np.ndarray | None = None) -> np.ndarray:
+    """EMA over steps; where `updated` [T, n] is False the element keeps its value (a
+    lazy step leaves the rows its gradient does not list untouched, moments included)."""
     out = np.empty_like(values)
     state = np.zeros(values.shape[1:])
     for t in range(values.shape[0]):
-        state = beta * state + (1.0 - beta) * values[t]
+        decayed = beta * state + (1.0 - beta) * values[t]
+        state = decayed if updated is None else np.where(updated[t], decayed, state)
         out[t] = state
     return out
 
 
 def moment_scales(
-    grads: np.ndarray, params_before: np.ndarray, weight_decay: float, beta1: float, beta2: float
+    grads: np.ndarray, params_before: np.ndarray, weight_decay: float, beta1: float, beta2: float,
+    updated: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each)."""
+    """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each);
+    `updated` [T, n]: False where a lazy step leaves the element as it was (its scale too:
+    thorough finding, an untouched row's exp_avg of 0.999 with beta1 = 0.001 got a scale of
+    0.001 and a tolerance below float32's half ulp)."""
     magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
-    return _ema(magnitude, beta1), _ema(magnitude**2, beta2)
+    return _ema(magnitude, beta1, updated), _ema(magnitude**2, beta2, updated)

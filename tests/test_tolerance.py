@@ -1,9 +1,11 @@
 """The tolerance rule (README "Tolerance rule"): float32 rounding passes, a 1% error in the update never does."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from harness.casefile import case_from_dict
+from harness.casefile import case_from_dict, case_to_dict
 from harness.compare import compare
 from harness.tolerance import param_tolerance, rtol_per_step, unit_roundoff
 from harness.trajectory import Trajectory, reference_trajectory
@@ -67,3 +69,24 @@ def test_tolerance_grows_with_path_length_not_net_displacement():
     traj = np.array([[0.0], [1.0], [0.0], [1.0], [0.0]])
     tol = param_tolerance(traj, np.float64, rtol_per_step(4, np.float64, 0.9, 0.999))
     assert np.all(np.diff(tol[:, 0]) > 0)  # keeps growing although w returns to 0
+
+
+def test_a_lazy_step_keeps_the_moment_scale_of_rows_it_does_not_list():
+    """Thorough finding: with use_lazy, w[1] is not listed at step 2 and keeps
+    exp_avg = -0.999 (float32: -0.99900001); its tolerance scale decayed as if its gradient
+    were 0 (to 0.001 with beta1 = 0.001), below float32's half ulp of 0.999, and the stored
+    value was a violation. The scale now stays where the moment stays."""
+    from harness.casefile import load_case
+    from harness.compare import lazy_updates, tolerances_of
+    from harness.conformance import check_case
+    from harness.engine import PASS
+
+    case = load_case(Path(__file__).resolve().parent / "data" / "lazy-untouched-row-tolerance.json")
+    updated = lazy_updates(case, 0, case.num_steps)
+    assert updated.tolist() == [[True, True], [True, False]]
+    first_scale = tolerances_of(case, reference_trajectory(case), case.num_steps)["w"]["exp_avg"][1]
+    assert first_scale[1, 1] == first_scale[0, 1]  # untouched at step 2: the scale of step 1
+    dense = case_from_dict({**case_to_dict(case), "sparse_rows": None})
+    assert lazy_updates(dense, 0, case.num_steps) is None  # dense steps update every element
+    for implementation in ("mindspore-target-cpu", "mindspore-graph"):
+        assert check_case(case, ["reference", implementation])[1].status == PASS
