@@ -95,7 +95,7 @@ def weight_decay_applies(name: str, exempt_substrings: Sequence[str] = ()) -> bo
     return not any(part in name for part in exempt_substrings)
 
 
-def _beyond_range(x: np.ndarray, dtype: str) -> np.ndarray:
+def beyond_range(x: np.ndarray, dtype: str) -> np.ndarray:
     """float64 values, except those beyond the range of `dtype`: storing them there can
     only give +-inf, so they are +-inf."""
     if dtype_name(dtype) == "float64" or not (np.abs(x) > largest(dtype)).any():
@@ -402,7 +402,7 @@ def adam_step(
     if moments_dtype is not None:
         m, v = round_to(m, moments_dtype), round_to(v, moments_dtype)
     if storage_dtype is not None:
-        m, v = _beyond_range(m, storage_dtype), _beyond_range(v, storage_dtype)
+        m, v = beyond_range(m, storage_dtype), beyond_range(v, storage_dtype)
     if not amsgrad:
         vmax = state.max_exp_avg_sq
     elif amsgrad_max_keeps_on_nan:
@@ -452,7 +452,7 @@ def adam_step(
         raise ValueError(f"unknown eps_placement {eps_placement!r}")
     new_w = w - update
     if storage_dtype is not None:
-        new_w = _beyond_range(new_w, storage_dtype)
+        new_w = beyond_range(new_w, storage_dtype)
     if flush_subnormals and betas_precision == BETAS_FLOAT32:
         new_w = _flushed(round_to(new_w, kernel_dtype), kernel_dtype)
 

@@ -15,7 +15,8 @@ from harness.adapters.base import Snapshot
 from harness.casefile import Case
 from harness.row_sparse import row_sparse, touched_elements
 from harness.rows import CASE_DTYPE
-from reference.adam import WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, init_state, lr_at, weight_decay_applies
+from reference.adam import (WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, adam_step, beyond_range, init_state,
+                            lr_at, weight_decay_applies)
 from reference.dtypes import BFLOAT16, STORAGE, round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
@@ -98,11 +99,9 @@ class ReferenceAdapter:
                 return adam_step(state, grad, lr=lr, weight_decay=weight_decay, lazy_rows=lazy_rows,
                                  **self.step_options)
 
-            scaled = grad.astype(np.float64) * loss_scale if loss_scale != 1.0 else grad.astype(np.float64)
+            scaled = grad.astype(np.float64) * loss_scale
             if self.gradient_stored:
-                with np.errstate(over="ignore"):
-                    stored = round_to(scaled, case.dtype)
-                scaled = np.where(np.isinf(stored) & np.isfinite(scaled), stored, scaled)
+                scaled = beyond_range(scaled, case.dtype)
             if self.decay_per_copy and weight_decay:
                 # nn.Optimizer adds weight_decay * w to every copy's value
                 # (_tensor_apply_decay_with_sparse) before the Fused kernel sums the copies:
