@@ -52,25 +52,38 @@ class Timing:
         return {k: round(v, 6) for k, v in self.__dict__.items()}
 
 
+class SnapshotHistory:
+    """How a trajectory is recorded from any adapter: its `snapshot()` after every step,
+    each quantity stored as float64 as it arrives. A quantity first seen at a later step
+    keeps zeros in the rows before it (torch creates a moment at the parameter's first
+    gradient). Adapters whose reads cost more than their steps offer their own
+    `history(num_steps)` with the same two methods (harness/adapters/base.py)."""
+
+    def __init__(self, adapter: Any, num_steps: int) -> None:
+        self.adapter = adapter
+        self.num_steps = num_steps
+        self.values: dict[str, dict[str, np.ndarray]] = {}
+
+    def take(self, t: int) -> None:
+        for name, quantities in self.adapter.snapshot().items():
+            slot = self.values.setdefault(name, {})
+            for quantity, value in quantities.items():
+                if quantity not in slot:
+                    shape = (self.num_steps + 1,) if quantity == "step" else (self.num_steps + 1, np.size(value))
+                    slot[quantity] = np.zeros(shape, dtype=np.int64 if quantity == "step" else np.float64)
+                slot[quantity][t] = value
+
+    def data(self) -> dict[str, dict[str, np.ndarray]]:
+        return self.values
+
+
 def record(adapter: Any, case: Case, steps: int | None = None) -> tuple[Trajectory, Timing]:
     """Step `adapter` through the case's gradients (the first `steps` of them when given),
     snapshotting after every step."""
     timing = Timing()
     num_steps = case.num_steps if steps is None else min(steps, case.num_steps)
-    data: dict[str, dict[str, np.ndarray]] = {}
-
-    def store(t: int, snapshot: dict) -> None:
-        for name, quantities in snapshot.items():
-            slot = data.setdefault(name, {})
-            for quantity, value in quantities.items():
-                if quantity not in slot:
-                    shape = (num_steps + 1,) if quantity == "step" else (num_steps + 1, np.size(value))
-                    slot[quantity] = np.zeros(shape, dtype=np.int64 if quantity == "step" else np.float64)
-                slot[quantity][t] = value
-
-    store(0, adapter.snapshot())
-    for name, spec in zip(data, case.params):  # moments start at zero whatever is exposed
-        data[name]["param"][0] = spec.value.astype(np.float64)
+    history = adapter.history(num_steps) if hasattr(adapter, "history") else SnapshotHistory(adapter, num_steps)
+    history.take(0)
     later = 0.0
     for t, grads in enumerate(case.grads[:num_steps], start=1):
         start = time.perf_counter()
@@ -83,7 +96,10 @@ def record(adapter: Any, case: Case, steps: int | None = None) -> tuple[Trajecto
             timing.first_step_seconds = elapsed
         else:
             later += elapsed
-        store(t, adapter.snapshot())
+        history.take(t)
+    data = history.data()
+    for name, spec in zip(data, case.params):  # row 0: the case's values, as given to the framework
+        data[name]["param"][0] = spec.value.astype(np.float64)
     if num_steps > 1:
         timing.later_step_seconds = later / (num_steps - 1)
     return Trajectory(data, num_steps), timing

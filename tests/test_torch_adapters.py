@@ -47,3 +47,45 @@ def test_adamw_rejects_l2_weight_decay_and_mindspore_rejects_decoupled():
     mindspore = run_case(case_from_dict(dict(CASE, hyperparameters={"weight_decay": 0.1, "decoupled_weight_decay": True})),
                          ["mindspore"]).results[0]
     assert mindspore.status == UNSUPPORTED and "decoupled_weight_decay=True has no counterpart" in mindspore.message
+
+
+def _history_cases():
+    from harness.bench import bench_cases
+    from harness.strategies import lr_schedule_cases, missing_gradient_cases, sparse_cases, torch_implementation_cases
+    from harness.sweep import draw_cases
+
+    # dtypes, amsgrad, groups, maximize (torch's options); gradients missing for some
+    # steps (state created late); lr lists; row-sparse gradients (SparseAdam).
+    return (bench_cases(6, seed=4) + draw_cases(torch_implementation_cases(), 12, 5)
+            + draw_cases(missing_gradient_cases(), 8, 6) + draw_cases(lr_schedule_cases(), 4, 7)
+            + draw_cases(sparse_cases(), 24, 8))
+
+
+@pytest.mark.parametrize("name", [*TORCH_IMPLEMENTATIONS, "torch-lr-scheduler", "torch-sparse"])
+def test_a_torch_history_records_what_a_snapshot_after_every_step_records(name):
+    """TorchHistory (one torch.cat per step, converted at the end) against the adapter's
+    snapshot() after every step: the same quantities, bit for bit, on every case the
+    implementation runs (moments created late, amsgrad, every dtype, groups)."""
+    import numpy as np
+
+    from harness.trajectory import SnapshotHistory, record
+
+    adapter_cls, compared = load_adapter(name), 0
+    for case in _history_cases():
+        if adapter_cls.unsupported_reason(case) is not None:
+            continue
+        try:
+            fast = record(adapter_cls(case), case)[0]
+        except Exception:  # noqa: BLE001 -- torch rejects it: nothing recorded either way
+            continue
+        adapter = adapter_cls(case)
+        adapter.history = lambda steps, adapter=adapter: SnapshotHistory(adapter, steps)
+        plain = record(adapter, case)[0]
+        assert fast.data.keys() == plain.data.keys()
+        for parameter, quantities in plain.data.items():
+            assert quantities.keys() == fast.data[parameter].keys(), (case.comment, parameter)
+            for quantity, values in quantities.items():
+                assert values.dtype == fast.data[parameter][quantity].dtype
+                np.testing.assert_array_equal(fast.data[parameter][quantity], values, err_msg=f"{parameter} {quantity}")
+        compared += 1
+    assert compared >= 6

@@ -95,6 +95,11 @@ class TorchAdapter:
     def _set_lr(self, group: dict, lr: float) -> None:
         group["lr"] = lr
 
+    def history(self, num_steps: int) -> TorchHistory:
+        moments = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if self.case.hp("amsgrad") else ("exp_avg", "exp_avg_sq")
+        return TorchHistory(self.tensors, [p.name for p in self.case.params], self.optimizer.state, moments,
+                            self.dtype, num_steps)
+
     def snapshot(self) -> Snapshot:
         out: Snapshot = {}
         for spec, tensor in zip(self.case.params, self.tensors):
@@ -113,6 +118,62 @@ class TorchAdapter:
                 if self.case.hp("amsgrad"):
                     entry["max_exp_avg_sq"] = zeros
             out[spec.name] = entry
+        return out
+
+
+class TorchHistory:
+    """A trajectory read from torch tensors (TorchAdapter.history): after every step one
+    torch.cat of every parameter's value and moments into that step's row of a buffer in
+    the case dtype, converted to float64 once at the end. The same values as snapshot()
+    after every step, bit for bit (tests/test_torch_adapters.py), at a fifth of its cost
+    (2.8 us instead of 17 us per step for three parameters): a torch step is tens of us,
+    so per-quantity numpy conversions were a third of a recorded run.
+
+    The moments are the optimizer's state tensors, updated in place by every torch Adam
+    form; they are created at a parameter's first gradient, so the tensors a row is built
+    from are looked up after every step and their flat views rebuilt when one is new.
+    Until a parameter has state its moments and step are 0 (as snapshot() says)."""
+
+    def __init__(self, tensors: list[torch.Tensor], names: list[str], state: dict, quantities: tuple[str, ...],
+                 dtype: torch.dtype, num_steps: int) -> None:
+        self.tensors, self.names, self.state, self.quantities = tensors, names, state, quantities
+        self.sizes = [tensor.numel() for tensor in tensors]
+        self.zeros = [torch.zeros(size, dtype=dtype) for size in self.sizes]
+        width = sum(self.sizes) * (1 + len(quantities))
+        self.buffer = torch.empty((num_steps + 1, width), dtype=dtype)
+        self.steps = np.zeros((num_steps + 1, len(tensors)), dtype=np.int64)
+        self.sources: list[torch.Tensor | None] = []
+        self.views: list[torch.Tensor] = []
+
+    def take(self, t: int) -> None:
+        sources = []
+        for j, tensor in enumerate(self.tensors):
+            state = self.state.get(tensor)
+            if state:
+                sources += [state.get(quantity) for quantity in self.quantities]
+                if "step" in state:
+                    self.steps[t, j] = int(state["step"])
+            else:
+                sources += [None] * len(self.quantities)
+        if len(sources) != len(self.sources) or any(a is not b for a, b in zip(sources, self.sources)):
+            self.sources = sources
+            self.views = []
+            for j, tensor in enumerate(self.tensors):
+                self.views.append(tensor.detach().view(-1))
+                moments = sources[j * len(self.quantities):(j + 1) * len(self.quantities)]
+                self.views += [self.zeros[j] if m is None else m.detach().view(-1) for m in moments]
+        torch.cat(self.views, out=self.buffer[t])
+
+    def data(self) -> dict[str, dict[str, np.ndarray]]:
+        values = _numpy(self.buffer).reshape(self.buffer.shape)
+        out, start = {}, 0
+        for j, (name, size) in enumerate(zip(self.names, self.sizes)):
+            entry = {}
+            for quantity in ("param", *self.quantities):
+                entry[quantity] = np.ascontiguousarray(values[:, start:start + size])
+                start += size
+            entry["step"] = np.ascontiguousarray(self.steps[:, j])
+            out[name] = entry
         return out
 
 

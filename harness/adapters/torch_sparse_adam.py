@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from harness.adapters.base import Snapshot, as_float64
+from harness.adapters.torch_adam import TorchHistory
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.row_sparse import row_sparse
 
@@ -61,6 +62,10 @@ class TorchSparseAdapter:
                 tensor.grad = torch.from_numpy(grad.reshape(tensor.shape).copy())
         self.steps += 1
         self.optimizer.step()
+
+    def history(self, num_steps: int) -> TorchHistory:
+        return TorchHistory(self.tensors, [p.name for p in self.case.params], self.optimizer.state,
+                            ("exp_avg", "exp_avg_sq"), self.tensors[0].dtype if self.tensors else torch.float64, num_steps)
 
     def snapshot(self) -> Snapshot:
         out: Snapshot = {}
