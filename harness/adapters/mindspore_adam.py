@@ -16,6 +16,15 @@ from typing import ClassVar
 # MindSpore logs deprecations (WARNING) and failed graph compiles (ERROR, with a
 # traceback wall) through glog; the harness reports those errors itself.
 os.environ.setdefault("GLOG_v", "4")
+# PyNative ops dispatched by the calling thread, not handed to MindSpore's frontend_queue
+# thread: that thread and the caller's wait on it both spin, so every PyNative step kept
+# 1.75 cores busy for the 1.0 it needs (measured, 2.10 on CPU: 3000 steps of one 12-element
+# parameter, 166 us a step with cpu/wall 1.75; single-threaded 148 us with cpu/wall 1.00).
+# A sweep runs one worker per framework on every core, so the spinning halved what the
+# other processes got. The same kernels run either way (tests/test_mindspore_adapters.py:
+# bit-identical trajectories); read when the first op is dispatched, so setting it here,
+# before any, is enough. MS_DEV_HOST_BLOCKING_RUN=0 in the environment keeps the default.
+os.environ.setdefault("MS_DEV_HOST_BLOCKING_RUN", "1")
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
@@ -42,7 +51,11 @@ _MINDSPORE_DTYPES = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": 
 
 
 def to_tensor(values: np.ndarray, dtype: str) -> Tensor:
-    """A Tensor of the case dtype (bfloat16 values arrive as the float32s that hold them)."""
+    """A Tensor of the case dtype (bfloat16 values arrive as the float32s that hold them).
+    Values already of that dtype go in without a dtype argument, which costs 14 us
+    instead of 8 us per tensor (a cast MindSpore makes even when there is none to make)."""
+    if values.dtype.name == dtype:
+        return Tensor(values)
     return Tensor(values, dtype=_MINDSPORE_DTYPES[dtype])
 
 
@@ -53,12 +66,58 @@ def to_numpy(tensor) -> np.ndarray:
     return as_float64(tensor.asnumpy())
 
 
+# The process's execution mode: get_context("mode") costs 10.7 us (it validates the key
+# against the device's options), the context's own getter 0.35 us; a step is ~150 us.
+_current_mode = getattr(ms.context, "_get_mode", None) or (lambda: ms.get_context("mode"))
+
+
+class MindSporeHistory:
+    """A trajectory read from MindSpore tensors (the adapters' history()): after every
+    step each tensor's values are copied from a numpy view of its storage into that
+    step's row of a float64 array, instead of asnumpy() per tensor per step (5 us each,
+    most of it numpy parsing the buffer's PEP 3118 format; measured 2.10).
+
+    asnumpy() returns an array sharing the tensor's storage (documented: "changes to self
+    tensor will be reflected in the ndarray"; the optimizer writes its Parameters in
+    place), so the view is made once and made again whenever the tensor's data_ptr()
+    (0.4 us) says its storage moved. The step counter is read with asnumpy() every step,
+    which also waits for MindSpore's pending work before any view is read. Bit for bit
+    what snapshot() gives (tests/test_mindspore_adapters.py)."""
+
+    def __init__(self, sources: list[tuple[str, str, Tensor]], step: Tensor, num_steps: int) -> None:
+        self.sources = sources  # (parameter name, quantity, tensor), in the case's order
+        self.step = step
+        self.values = [np.zeros((num_steps + 1, int(np.prod(tensor.shape))), dtype=np.float64)
+                       for _, _, tensor in sources]
+        self.steps = np.zeros(num_steps + 1, dtype=np.int64)
+        self.views: list[tuple[int, np.ndarray] | None] = [None] * len(sources)
+
+    def take(self, t: int) -> None:
+        self.steps[t] = int(self.step.asnumpy().reshape(-1)[0])
+        for k, (_, _, tensor) in enumerate(self.sources):
+            held, address = self.views[k], tensor.data_ptr()
+            if held is None or held[0] != address:
+                if tensor.dtype == ms.bfloat16:  # no numpy view of it: converted every step
+                    self.values[k][t] = to_numpy(tensor)
+                    continue
+                held = self.views[k] = (address, tensor.asnumpy().reshape(-1))
+            self.values[k][t] = held[1]
+
+    def data(self) -> dict[str, dict[str, np.ndarray]]:
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for (name, quantity, _), values in zip(self.sources, self.values):
+            out.setdefault(name, {})[quantity] = values
+        for quantities in out.values():
+            quantities["step"] = self.steps.copy()
+        return out
+
+
 @contextlib.contextmanager
 def execution_mode(mode: int):
     """Run MindSpore calls under `mode` (ms.PYNATIVE_MODE or ms.GRAPH_MODE) and give the
     process its previous mode back, so GRAPH_MODE adapters and PyNative ones share a
     process (measured: alternating them gives bit-identical results per mode)."""
-    previous = ms.get_context("mode")
+    previous = _current_mode()
     if previous == mode:  # set_context costs tens of microseconds: twice a step is a tenth of the step
         yield
         return
@@ -239,6 +298,16 @@ class MindSporeAdapter:
                 self.optimizer(tuple(to_tensor(scaled[i].reshape(self.case.params[i].shape), self.case.dtype)
                                      for i in self.case_positions))
         self.steps += 1
+
+    def history(self, num_steps: int) -> MindSporeHistory:
+        optimizer, sources = self.optimizer, []
+        for spec, parameter in zip(self.case.params, self.parameters):
+            i = self.index[spec.name]
+            sources += [(spec.name, "param", parameter), (spec.name, "exp_avg", optimizer.moment1[i]),
+                        (spec.name, "exp_avg_sq", optimizer.moment2[i])]
+            if getattr(optimizer, "use_amsgrad", False):
+                sources.append((spec.name, "max_exp_avg_sq", optimizer.vhat[i]))
+        return MindSporeHistory(sources, optimizer.global_step, num_steps)
 
     def snapshot(self) -> Snapshot:
         optimizer = self.optimizer

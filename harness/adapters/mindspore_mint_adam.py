@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.adapters.base import Snapshot
-from harness.adapters.mindspore_adam import execution_mode, ms, to_numpy, to_tensor
+from harness.adapters.mindspore_adam import MindSporeHistory, execution_mode, ms, to_numpy, to_tensor
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 
 from mindspore import Parameter, mint  # noqa: E402  (after mindspore_adam set the context)
@@ -102,6 +102,14 @@ class MindSporeMintAdapter:
         ordered = tuple(by_name[parameter.name] for parameter in self.optimizer.parameters)
         with execution_mode(self.mode):
             self.optimizer(ordered)
+
+    def history(self, num_steps: int) -> MindSporeHistory:
+        optimizer, sources = self.optimizer, []
+        for spec, parameter in zip(self.case.params, self.parameters):
+            i = self.index[parameter.name]
+            sources += [(spec.name, "param", parameter), (spec.name, "exp_avg", optimizer.exp_avg[i]),
+                        (spec.name, "exp_avg_sq", optimizer.exp_avg_sq[i])]
+        return MindSporeHistory(sources, optimizer.state_step, num_steps)
 
     def snapshot(self) -> Snapshot:
         optimizer = self.optimizer
