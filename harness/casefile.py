@@ -117,6 +117,21 @@ class Case:
     def non_default_options(self) -> set[str]:
         return {k for k, v in self.hyperparameters.items() if v != DEFAULT_HYPERPARAMETERS[k]}
 
+    def __reduce__(self):
+        # Pickled (a case goes to every isolated worker, harness/isolation.py) with each
+        # parameter's gradients as one [steps, n] array: one small array per step and
+        # parameter cost a pickle record each, which made a 50-step case's round trip
+        # longer than its torch run. Unpickled, the steps are rows of those arrays.
+        stacked = tuple(np.stack([step[j] for step in self.grads]) if self.grads
+                        else np.empty((0, spec.value.size), dtype=spec.value.dtype)
+                        for j, spec in enumerate(self.params))
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "grads"}
+        return _unpickle_case, (fields, stacked, len(self.grads))
+
+
+def _unpickle_case(fields: dict[str, Any], stacked: tuple[np.ndarray, ...], steps: int) -> Case:
+    return Case(grads=tuple(tuple(per_param[t] for per_param in stacked) for t in range(steps)), **fields)
+
 
 def _fail(where: str, what: str) -> CaseError:
     return CaseError(f"{where}: {what}")

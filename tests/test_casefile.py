@@ -132,3 +132,23 @@ def test_missing_gradients_are_null_in_files_and_zeros_with_a_mark_in_cases(tmp_
     assert dense.missing == ()  # a zero gradient is not a missing one
     with pytest.raises(CaseError, match="sparse_rows cannot also have missing"):
         case_from_dict({**raw, "sparse_rows": [[[0, 1], [0]], [[0, 1], [0]]]})
+
+
+def test_a_pickled_case_unpickles_to_the_same_case_bit_for_bit():
+    """Cases travel to the isolated workers pickled, each parameter's gradients as one
+    array (Case.__reduce__): every field, value and dtype comes back."""
+    import pickle
+
+    from harness.bench import bench_cases
+    from harness.strategies import missing_gradient_cases, sparse_cases, torch_implementation_cases
+    from harness.sweep import draw_cases
+
+    cases = (bench_cases(4, seed=31) + draw_cases(missing_gradient_cases(), 4, 32) + draw_cases(sparse_cases(), 4, 33)
+             + draw_cases(torch_implementation_cases(), 4, 34))  # groups, float16 / bfloat16
+    for case in cases:
+        back = pickle.loads(pickle.dumps(case, protocol=5))
+        assert case_to_dict(back) == case_to_dict(case)
+        assert (back.missing, back.sparse_rows, back.param_groups) == (case.missing, case.sparse_rows, case.param_groups)
+        for step, step_back in zip(case.grads, back.grads, strict=True):
+            for grad, grad_back in zip(step, step_back, strict=True):
+                assert grad_back.dtype == grad.dtype and np.array_equal(grad_back, grad, equal_nan=True)
