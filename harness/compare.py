@@ -141,6 +141,22 @@ def lazy_updates(case: Case, index: int, steps: int) -> np.ndarray | None:
     return updated
 
 
+def state_updates(case: Case, index: int, reference: dict[str, np.ndarray], steps: int) -> np.ndarray | None:
+    """[steps, n]: which elements of parameter `index` the reference's steps update: not
+    the rows a lazy step leaves (lazy_updates), nor any at a step where the reference's
+    own step count stands still (the spec skips a parameter without a gradient, its
+    moments included; a variant that feeds it zeros counts the step and decays them).
+    None when every step updates every element."""
+    updated = lazy_updates(case, index, steps)
+    counts = reference.get("step")
+    if counts is not None and counts.shape[0] > steps:
+        advanced = np.diff(counts[: steps + 1]) != 0
+        if not advanced.all():
+            held = np.broadcast_to(advanced[:, None], (steps, case.params[index].value.size))
+            updated = held.copy() if updated is None else updated & held
+    return updated
+
+
 def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, dict[str, tuple]]:
     """Per parameter: quantity -> (tolerance, scale), each [steps, n], for steps 1..steps.
 
@@ -161,7 +177,7 @@ def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, di
         weight_decay = effective_weight_decay(case, spec.name)
         params_before = ref["param"][:steps]
         first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2,
-                                                  lazy_updates(case, spec_index, steps))
+                                                  state_updates(case, spec_index, ref, steps))
         path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])

@@ -198,8 +198,9 @@ def moment_scales(
     updated: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """EMA of |g_eff| and of g_eff^2 with |g_eff| <= |g| + weight_decay * |w| ([T, n] each);
-    `updated` [T, n]: False where a lazy step leaves the element as it was (its scale too:
-    thorough finding, an untouched row's exp_avg of 0.999 with beta1 = 0.001 got a scale of
-    0.001 and a tolerance below float32's half ulp)."""
+    `updated` [T, n]: False where a step leaves the element as it was, a row a lazy step
+    does not list or a parameter without a gradient (its scale too: thorough finding, an
+    untouched row's exp_avg of 0.999 with beta1 = 0.001 got a scale of 0.001 and a
+    tolerance below float32's half ulp)."""
     magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
     return _ema(magnitude, beta1, updated), _ema(magnitude**2, beta2, updated)

@@ -90,3 +90,23 @@ def test_a_lazy_step_keeps_the_moment_scale_of_rows_it_does_not_list():
     assert lazy_updates(dense, 0, case.num_steps) is None  # dense steps update every element
     for implementation in ("mindspore-target-cpu", "mindspore-graph"):
         assert check_case(case, ["reference", implementation])[1].status == PASS
+
+
+def test_a_step_without_a_gradient_keeps_the_moment_scale_and_a_zero_gradient_decays_it():
+    """The spec skips a parameter without a gradient (its moments and step count stay),
+    so its tolerance scale stays too; the variant that feeds it zeros (what an
+    implementation without "no gradient" does) counts the step and decays moments and
+    scale alike. The scale follows the reference it is derived from."""
+    from harness.compare import tolerances_of
+
+    case = case_from_dict({
+        "schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {"betas": [0.5, 0.999]},
+        "params": [{"name": "w", "shape": [2], "value": [0.5, -1.0]}],
+        "grads": [[[0.1, -0.2]], [None], [[0.3, 0.4]]],
+    })
+    held = tolerances_of(case, reference_trajectory(case), case.num_steps)["w"]["exp_avg"][1]
+    assert np.array_equal(held[1], held[0])  # no gradient at step 2: the scale of step 1
+    assert np.all(held[2] != held[1])
+    zeros = tolerances_of(case, reference_trajectory(case, {"missing_gradient": "zero"}), case.num_steps)
+    decayed = zeros["w"]["exp_avg"][1]
+    assert np.array_equal(decayed[1], 0.5 * decayed[0])  # beta1 * scale + (1 - beta1) * 0
