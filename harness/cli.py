@@ -7,7 +7,7 @@
     optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
     optim-parity matrix DIR [--out FILE]
     optim-parity validate [--json OUT]
-    optim-parity bench [--cases N] [--impl NAME ... | --impl all] [--json OUT]
+    optim-parity bench [--cases N] [--repeat R] [--impl NAME ... | --impl all] [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
 divergences; 1 a violation or a crash; 2 bad input (one line on stderr).
@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation")
     bench.add_argument("--cases", type=int, default=None, help="generated cases per case set (default 20, seed 0)")
+    bench.add_argument("--repeat", type=int, default=None,
+                       help="runs of every case each way, the fastest counted (default 3)")
     bench.add_argument("--impl", action="extend", nargs="+", choices=[*BARE, "all"],
                        help="implementation(s); default: all (every registered one; about 2 min with 20 cases)")
     bench.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
@@ -231,15 +233,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import BARE, DEFAULT_CASES, DEFAULT_IMPLEMENTATIONS, run_bench
+    from harness.bench import BARE, DEFAULT_CASES, DEFAULT_IMPLEMENTATIONS, DEFAULT_REPEAT, run_bench
 
     cases = DEFAULT_CASES if args.cases is None else args.cases
     if cases < 1:
         raise UsageError("bench: --cases must be at least 1")
+    repeat = DEFAULT_REPEAT if args.repeat is None else args.repeat
+    if repeat < 1:
+        raise UsageError("bench: --repeat must be at least 1")
     names = args.impl or DEFAULT_IMPLEMENTATIONS
     if "all" in names:
         names = list(BARE)
-    return run_bench(cases, list(dict.fromkeys(names)), args.json)
+    return run_bench(cases, list(dict.fromkeys(names)), args.json, repeat=repeat)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,21 +22,28 @@ def test_every_registered_implementation_has_a_bare_loop():
 
 def test_impl_all_selects_every_registered_implementation(monkeypatch):
     called = {}
-    monkeypatch.setattr(harness.bench, "run_bench", lambda cases, names, json_path: called.update(names=names) or 0)
+    monkeypatch.setattr(harness.bench, "run_bench",
+                        lambda cases, names, json_path, repeat: called.update(names=names, repeat=repeat) or 0)
     assert main(["bench", "--impl", "all"]) == 0
     assert called["names"] == list(BARE)
     assert main(["bench"]) == 0  # the default: all
     assert called["names"] == list(BARE)
-    assert main(["bench", "--impl", "torch-fused", "mindspore-mint"]) == 0
-    assert called["names"] == ["torch-fused", "mindspore-mint"]
+    assert called["repeat"] == harness.bench.DEFAULT_REPEAT
+    assert main(["bench", "--impl", "torch-fused", "mindspore-mint", "--repeat", "5"]) == 0
+    assert called["names"] == ["torch-fused", "mindspore-mint"] and called["repeat"] == 5
+
+
+def test_a_repeat_below_one_is_one_line_and_exit_2(capsys):
+    assert main(["bench", "--repeat", "0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["optim-parity: error: bench: --repeat must be at least 1"]
 
 
 def test_bench_rows_are_finite(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert run_bench(2, ["torch-foreach", "mindspore-graph"], str(out)) == 0
+    assert run_bench(2, ["torch-foreach", "mindspore-graph"], str(out), repeat=2) == 0
     printed = capsys.readouterr().out
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "optim-parity/bench/3"
+    assert doc["schema"] == "optim-parity/bench/4" and doc["repeat"] == 2
     assert [row["implementation"] for row in doc["implementations"]] == ["torch-foreach", "mindspore-graph"]
     for row in doc["implementations"]:
         assert row["implementation"] in printed and row["case_set"] == "defaults"
