@@ -144,6 +144,12 @@ def _implicit_storage(explanation: Explanation, storage_in_every_run: bool) -> i
 _variant_runs: tuple[Case | None, dict[str, Trajectory]] = (None, {})
 
 
+def forget_variant_runs() -> None:
+    """Drop the kept variant runs (the bench times a case's attribution from scratch)."""
+    global _variant_runs
+    _variant_runs = (None, {})
+
+
 def variant_run(case: Case, variant: dict, steps: int | None = None) -> Trajectory:
     """The reference stepped through `case` (its first `steps` steps when given) with
     `variant`, its state stored in the case dtype as the implementation stores it (the

@@ -259,11 +259,11 @@ IMPORTS = {name: "reference.adam" if name == "reference" else name.split("-")[0]
 # --------------------------------------------------------------------------- measuring
 
 def _harness_seconds(name: str, case: Case) -> tuple[float, str]:
-    from harness import attribution
+    from harness.attribution import forget_variant_runs
     from harness.engine import run_implementation
     from harness.trajectory import reference_trajectory
 
-    attribution._variant_runs = (None, {})  # a repeat must not reuse the last run's variant runs
+    forget_variant_runs()  # a repeat of the case must not reuse the previous run's
     start = time.perf_counter()
     if name == "reference":
         reference_trajectory(case)
@@ -286,10 +286,9 @@ def _import_seconds(module: str) -> float:
 
 def _bare_runs(name: str, cases: Sequence[Case], repeat: int = 1) -> list[tuple[float, list[float]] | None]:
     """Per case, the bare loop's fastest of `repeat` runs (seconds, per-step seconds), None
-    where it raised; run in
-    a fresh interpreter that imports only this implementation's framework, as the
-    harness's per-framework workers do. Measured: in a process that has run torch,
-    MindSpore's GRAPH_MODE compile takes twice as long (0.14 -> 0.29 s per optimizer)."""
+    where it raised; run in a fresh interpreter that imports only this implementation's
+    framework, as the harness's per-framework workers do. Measured: in a process that has
+    run torch, MindSpore's GRAPH_MODE compile takes twice as long (0.14 -> 0.29 s per optimizer)."""
     with tempfile.TemporaryDirectory() as directory:
         exchange = Path(directory) / "bare.pickle"
         exchange.write_bytes(pickle.dumps((name, list(cases), repeat)))

@@ -125,9 +125,9 @@ class TorchHistory:
     """A trajectory read from torch tensors (TorchAdapter.history): after every step one
     torch.cat of every parameter's value and moments into that step's row of a buffer in
     the case dtype, converted to float64 once at the end. The same values as snapshot()
-    after every step, bit for bit (tests/test_torch_adapters.py), at a fifth of its cost
-    (2.8 us instead of 17 us per step for three parameters): a torch step is tens of us,
-    so per-quantity numpy conversions were a third of a recorded run.
+    after every step, bit for bit (tests/test_torch_adapters.py), at a sixth of its cost
+    (2.8 us instead of 17 us per step for three parameters, next to a torch step of
+    tens of us).
 
     The moments are the optimizer's state tensors, updated in place by every torch Adam
     form; they are created at a parameter's first gradient, so the tensors a row is built
