@@ -100,9 +100,12 @@ class TorchLrSchedulerAdapter(TorchAdapter):
     def __init__(self, case: Case) -> None:
         super().__init__(case)
         lr = case.hp("lr")
-        values = list(lr) if isinstance(lr, list) else [lr]  # a single lr: factor 1
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda k: values[min(k, len(values) - 1)] / values[0])
+        if isinstance(lr, list):
+            values = list(lr)
+            factor = lambda k: values[min(k, len(values) - 1)] / values[0]  # noqa: E731
+        else:  # a single lr: factor 1 (lr[0] / lr[0] was 0 / 0 at lr = 0, a harness crash)
+            factor = lambda k: 1.0  # noqa: E731
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
 
     @classmethod
     def unsupported_reason(cls, case: Case) -> str | None:
