@@ -183,7 +183,8 @@ def moment_tolerance(scale: np.ndarray, dtype: type, rtol: np.ndarray) -> np.nda
 
 def _ema(values: np.ndarray, beta: float, updated: np.ndarray | None = None) -> np.ndarray:
     """EMA over steps; where `updated` [T, n] is False the element keeps its value (a
-    lazy step leaves the rows its gradient does not list untouched, moments included)."""
+    lazy step leaves the rows its gradient does not list untouched, and the spec a
+    parameter without a gradient, moments included)."""
     out = np.empty_like(values)
     state = np.zeros(values.shape[1:])
     for t in range(values.shape[0]):

@@ -9,6 +9,12 @@ the results back as float64 numpy arrays. It holds no comparison logic.
 
 Quantities in a snapshot: "param" always; "exp_avg", "exp_avg_sq",
 "max_exp_avg_sq" (amsgrad only) and "step" where the framework exposes them.
+
+Optional, for speed: `adapter.history(num_steps)` returns an object with `take(t)`
+(read the state after step t, 0 = before the first) and `data()` ({param name:
+{quantity: float64 array [num_steps + 1, n], "step": int array}}): the same values
+snapshot() after every step gives (harness/trajectory.py records through it when an
+adapter has one, through snapshot() otherwise).
 """
 
 from __future__ import annotations

@@ -97,11 +97,8 @@ class MindSporeHistory:
         for k, (_, _, tensor) in enumerate(self.sources):
             held, address = self.views[k], tensor.data_ptr()
             if held is None or held[0] != address:
-                if tensor.dtype == ms.bfloat16:  # no numpy view of it: converted every step
-                    self.values[k][t] = to_numpy(tensor)
-                    continue
                 held = self.views[k] = (address, tensor.asnumpy().reshape(-1))
-            self.values[k][t] = held[1]
+            self.values[k][t] = held[1]  # float64 row: exact for float16/32/64 (and ml_dtypes bfloat16)
 
     def data(self) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {}
