@@ -10,7 +10,10 @@ Each implementation runs N generated cases (fixed seed, 1-50 steps) two ways:
               interpreter per implementation, which imports only its framework)
 
 and prints cases/s and steps/s of both, their ratio (harness / bare: the figure to watch,
-absolute times on shared machines are noise), the first step's extra seconds (MindSpore's
+absolute times on shared machines are noise) split into where the harness's time went
+(each part over the bare loop's time: recording = the adapter with its read after every
+step, in the worker; isolation = the worker round trip, i.e. the caller's wait beyond
+the worker's recording; judge = comparison + attribution), the first step's extra seconds (MindSpore's
 graph compile per optimizer instance: first step minus a later one, in the bare loop),
 import time (a fresh interpreter, once per module) and peak RSS. Numbers, not assertions.
 Every case runs `repeat` times each way and its fastest run counts (timeit's rule: the
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -258,20 +261,37 @@ IMPORTS = {name: "reference.adam" if name == "reference" else name.split("-")[0]
 
 # --------------------------------------------------------------------------- measuring
 
-def _harness_seconds(name: str, case: Case) -> tuple[float, str]:
+class HarnessRun(NamedTuple):
+    """One case through the harness: its seconds, split into recording (the adapter and
+    its per-step reads, in the worker), isolation (the worker round trip: the caller's
+    wait beyond the worker's recording) and judging (comparison + attribution)."""
+
+    seconds: float
+    record_seconds: float
+    isolation_seconds: float
+    judge_seconds: float
+    status: str
+
+
+def _harness_run(name: str, case: Case) -> HarnessRun:
     from harness.attribution import forget_variant_runs
-    from harness.engine import run_implementation
+    from harness.engine import judge, record_implementation
     from harness.trajectory import reference_trajectory
 
     forget_variant_runs()  # a repeat of the case must not reuse the previous run's
-    start = time.perf_counter()
     if name == "reference":
+        start = time.perf_counter()
         reference_trajectory(case)
-        return time.perf_counter() - start, "pass"
-    reference = reference_trajectory(case)
-    start = time.perf_counter()  # the spec's run is the reference row's cost, not this one's
-    result, _ = run_implementation(name, case, reference)
-    return time.perf_counter() - start, result.status
+        seconds = time.perf_counter() - start
+        return HarnessRun(seconds, seconds, 0.0, 0.0, "pass")
+    reference = reference_trajectory(case)  # the reference row's cost, not this one's
+    start = time.perf_counter()
+    recording = record_implementation(name, case)
+    recorded = time.perf_counter()
+    result, _ = judge(name, case, reference, recording)
+    end = time.perf_counter()
+    return HarnessRun(end - start, recording.seconds, max(recorded - start - recording.seconds, 0.0), end - recorded,
+                      result.status)
 
 
 @functools.lru_cache(maxsize=None)
@@ -334,17 +354,21 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
             break
     harness_runs = []
     for case in cases:
-        runs = [_harness_seconds(name, case) for _ in range(repeat)]
-        harness_runs.append((case, min(seconds for seconds, _ in runs), runs[0][1]))
+        runs = [_harness_run(name, case) for _ in range(repeat)]
+        harness_runs.append((case, min(runs, key=lambda run: run.seconds)))
     # Neither way runs what the harness marks unsupported (e.g. MindSpore and float64).
-    harnessed = [(case, seconds) for case, seconds, status in harness_runs if status not in ("unsupported", "crash")]
+    harnessed = [(case, run) for case, run in harness_runs if run.status not in ("unsupported", "crash")]
     bare_runs = _bare_runs(name, [case for case, _ in harnessed], repeat)
     runnable, harness_seconds, bare_seconds, compile_seconds, steps = [], 0.0, 0.0, [], 0
-    for (case, seconds), bare in zip(harnessed, bare_runs):
+    parts = dict.fromkeys(("record", "isolation", "judge"), 0.0)
+    for (case, run), bare in zip(harnessed, bare_runs):
         if bare is None:
             continue  # the harness ran it, the plain call could not: not comparable
         bare_seconds += bare[0]
-        harness_seconds += seconds
+        harness_seconds += run.seconds
+        parts["record"] += run.record_seconds
+        parts["isolation"] += run.isolation_seconds
+        parts["judge"] += run.judge_seconds
         runnable.append(case)
         steps += case.num_steps
         step_seconds = bare[1]
@@ -358,6 +382,9 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
         "bare_cases_per_second": count / bare_seconds if bare_seconds else float("nan"),
         "bare_steps_per_second": steps / bare_seconds if bare_seconds else float("nan"),
         "ratio": harness_seconds / bare_seconds if bare_seconds else float("nan"),
+        # The ratio's parts, each over the bare loop's seconds (they add up to the ratio).
+        **{f"{part}_over_bare": seconds / bare_seconds if bare_seconds else float("nan")
+           for part, seconds in parts.items()},
         "first_step_overhead_seconds": statistics.median(compile_seconds) if compile_seconds else 0.0,
         "import_seconds": _import_seconds(IMPORTS[name]),
         "repeat": repeat,
@@ -377,15 +404,18 @@ def run_bench(cases: int = DEFAULT_CASES, implementations: Sequence[str] = DEFAU
           + "; cases = those neither way rejects; harness = record in the isolated worker + compare + attribution; "
           + f"each case's fastest of {repeat} runs each way")
     print(f"{'implementation':<23}{'case set':<13}{'cases':>6}{'harness case/s':>16}{'step/s':>10}"
-          f"{'bare case/s':>13}{'step/s':>10}{'ratio':>8}{'1st-step extra s':>18}{'import s':>10}")
+          f"{'bare case/s':>13}{'step/s':>10}{'ratio':>8}{'= record':>10}{'+ isolation':>13}{'+ judge':>9}"
+          f"{'1st-step extra s':>18}{'import s':>10}")
     for r in rows:
         print(f"{r['implementation']:<23}{r['case_set']:<13}{r['cases']:>6}{r['harness_cases_per_second']:>16.1f}"
               f"{r['harness_steps_per_second']:>10.0f}{r['bare_cases_per_second']:>13.1f}"
-              f"{r['bare_steps_per_second']:>10.0f}{r['ratio']:>8.2f}{r['first_step_overhead_seconds']:>18.4f}"
+              f"{r['bare_steps_per_second']:>10.0f}{r['ratio']:>8.2f}"
+              f"{r['record_over_bare']:>10.2f}{r['isolation_over_bare']:>13.2f}{r['judge_over_bare']:>9.2f}"
+              f"{r['first_step_overhead_seconds']:>18.4f}"
               f"{r['import_seconds']:>10.2f}")
     print(f"peak RSS: this process {own:.0f} MiB, largest child (harness worker or bare loop) {children:.0f} MiB")
     if json_path:
-        write_json({"schema": "optim-parity/bench/4", "versions": versions(), "cases_per_set": cases, "repeat": repeat,
+        write_json({"schema": "optim-parity/bench/5", "versions": versions(), "cases_per_set": cases, "repeat": repeat,
                     "case_sets": {case_set: len(drawn[case_set]) for case_set in case_sets},
                     "implementations": rows, "peak_rss_mib": {"harness": own, "largest_child": children}}, json_path)
     return 0

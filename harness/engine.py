@@ -75,6 +75,7 @@ class Recording:
     error: str = ""  # "TypeError: first line"
     detail: str = ""  # traceback tail
     import_error: str = ""
+    seconds: float = 0.0  # wall time of record_in_process where it ran (the bench's split)
 
 
 # (implementation, reason kind) pairs whose declared failure this process has seen the
@@ -95,6 +96,13 @@ def declaration_kind(reason: str) -> str:
 
 
 def record_in_process(name: str, case: Case) -> Recording:
+    start = time.perf_counter()
+    recording = _record_here(name, case)
+    recording.seconds = time.perf_counter() - start
+    return recording
+
+
+def _record_here(name: str, case: Case) -> Recording:
     try:
         adapter_cls = load_adapter(name)
     except Exception as exc:  # framework missing or failing at import
@@ -123,7 +131,10 @@ def record_in_process(name: str, case: Case) -> Recording:
     return recording
 
 
-def _record(name: str, case: Case) -> Recording:
+def record_implementation(name: str, case: Case) -> Recording:
+    """The implementation's recording of the case: in its framework's worker process
+    (harness/isolation.py), or here for the reference, extra implementations and with
+    isolation off."""
     from harness import isolation
     from harness.adapters import IMPLEMENTATIONS
     from harness.verdicts import framework_of
@@ -138,7 +149,13 @@ def _record(name: str, case: Case) -> Recording:
 
 
 def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[ImplementationResult, Trajectory | None]:
-    recording = _record(name, case)
+    return judge(name, case, reference, record_implementation(name, case))
+
+
+def judge(name: str, case: Case, reference: Trajectory,
+          recording: Recording) -> tuple[ImplementationResult, Trajectory | None]:
+    """The verdict on a recording: its failure, or its comparison with the reference and
+    the attribution of what leaves tolerance."""
     if recording.import_error:
         return ImplementationResult(name, CRASH, f"cannot import: {recording.import_error}"), None
     result = ImplementationResult(name, PASS, description=recording.description)

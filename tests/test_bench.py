@@ -4,6 +4,8 @@ it prints and writes carry finite figures (2 cases, so quick)."""
 import json
 import math
 
+import pytest
+
 import harness.bench
 from harness.adapters import IMPLEMENTATIONS, _extra_implementations
 from harness.bench import BARE, CASE_SET, IMPORTS, bench_cases, run_bench
@@ -43,11 +45,17 @@ def test_bench_rows_are_finite(tmp_path, capsys):
     assert run_bench(2, ["torch-foreach", "mindspore-graph"], str(out), repeat=2) == 0
     printed = capsys.readouterr().out
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "optim-parity/bench/4" and doc["repeat"] == 2
+    assert doc["schema"] == "optim-parity/bench/5" and doc["repeat"] == 2
     assert [row["implementation"] for row in doc["implementations"]] == ["torch-foreach", "mindspore-graph"]
     for row in doc["implementations"]:
         assert row["implementation"] in printed and row["case_set"] == "defaults"
         assert row["cases"] >= 1 and row["steps"] >= row["cases"]
         for key in ("harness_cases_per_second", "harness_steps_per_second", "bare_cases_per_second",
-                    "bare_steps_per_second", "ratio", "first_step_overhead_seconds", "import_seconds"):
+                    "bare_steps_per_second", "ratio", "first_step_overhead_seconds", "import_seconds",
+                    "record_over_bare", "isolation_over_bare", "judge_over_bare"):
             assert math.isfinite(row[key]), (row["implementation"], key, row[key])
+        # The parts are the harness's seconds split by where they went: they add up to the ratio
+        # (up to the clock reads between them) and recording happens in the isolated worker.
+        parts = row["record_over_bare"] + row["isolation_over_bare"] + row["judge_over_bare"]
+        assert parts == pytest.approx(row["ratio"], rel=0.02)
+        assert row["record_over_bare"] > 0 and row["isolation_over_bare"] > 0

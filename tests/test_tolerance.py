@@ -110,3 +110,26 @@ def test_a_step_without_a_gradient_keeps_the_moment_scale_and_a_zero_gradient_de
     zeros = tolerances_of(case, reference_trajectory(case, {"missing_gradient": "zero"}), case.num_steps)
     decayed = zeros["w"]["exp_avg"][1]
     assert np.array_equal(decayed[1], 0.5 * decayed[0])  # beta1 * scale + (1 - beta1) * 0
+
+
+def test_the_moment_scale_ema_is_the_step_by_step_recurrence_bit_for_bit():
+    """_ema computes in place row by row (speed); it must stay the recurrence
+    out[t] = beta * out[t-1] + (1 - beta) * x[t] evaluated in that order, with held
+    elements keeping their value, on every magnitude and beta the strategies draw."""
+    from harness.tolerance import _ema
+
+    def recurrence(values, beta, updated=None):
+        out, state = np.empty_like(values), np.zeros(values.shape[1:])
+        for t in range(values.shape[0]):
+            decayed = beta * state + (1.0 - beta) * values[t]
+            state = decayed if updated is None else np.where(updated[t], decayed, state)
+            out[t] = state
+        return out
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        steps, size = rng.integers(1, 60), rng.integers(1, 30)
+        values = np.abs(rng.standard_normal((steps, size))) * 10.0 ** rng.integers(-30, 30, size=(steps, size))
+        beta = float(rng.choice([0.0, 1e-3, 0.5, 0.9, 0.999, 1.0, rng.random()]))
+        updated = rng.random((steps, size)) > 0.3 if trial % 2 else None
+        np.testing.assert_array_equal(_ema(values, beta, updated), recurrence(values, beta, updated))
