@@ -3,11 +3,12 @@ every step every quantity it exposes is recorded, then compared to the reference
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -89,6 +90,17 @@ class Recording:
 _confirmed_declarations: dict[tuple[str, str], str] = {}
 
 
+def forget_confirmed_declarations() -> None:
+    """Forget the confirmed declarations, here and in the live workers: a report starts
+    from none, so the same cases give the same results file byte for byte, whatever ran
+    in this process before (a later case of a confirmed kind says so in its message)."""
+    from harness import isolation
+
+    _confirmed_declarations.clear()
+    if isolation._pool is not None and not os.environ.get(isolation.INSIDE_WORKER_ENV):
+        isolation._pool.forget_confirmed_declarations()
+
+
 def declaration_kind(reason: str) -> str:
     """A declared reason without its case's numbers ("a learning_rate list of # values
     for # steps ..."): the fact it states, shared by every case it covers."""
@@ -135,17 +147,34 @@ def record_implementation(name: str, case: Case) -> Recording:
     """The implementation's recording of the case: in its framework's worker process
     (harness/isolation.py), or here for the reference, extra implementations and with
     isolation off."""
+    return start_recording(name, case)()
+
+
+def start_recording(name: str, case: Case) -> Callable[[], Recording]:
+    """Start recording the case and return what waits for its recording: a worker starts
+    at once, so the caller can go on meanwhile; an in-process recording is made when the
+    returned function is called."""
     from harness import isolation
     from harness.adapters import IMPLEMENTATIONS
     from harness.verdicts import framework_of
 
     if not isolation.enabled() or name == "reference" or name not in IMPLEMENTATIONS:
-        return record_in_process(name, case)
+        return lambda: record_in_process(name, case)
+    workers = isolation.pool()
     try:
         # One worker per framework (torch-foreach shares torch's), named by the prefix.
-        return isolation.pool().record(framework_of(name), name, case)
+        pending = workers.submit(framework_of(name), name, case)
     except isolation.WorkerDied as death:
-        return Recording(failed_step=-1, error=str(death))
+        died = Recording(failed_step=-1, error=str(death))
+        return lambda: died
+
+    def wait() -> Recording:
+        try:
+            return workers.collect(pending)
+        except isolation.WorkerDied as death:
+            return Recording(failed_step=-1, error=str(death))
+
+    return wait
 
 
 def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[ImplementationResult, Trajectory | None]:
@@ -189,10 +218,32 @@ def judge(name: str, case: Case, reference: Trajectory,
 
 
 def run_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS) -> CaseRun:
+    """Every implementation on the case, results in the order given. The frameworks'
+    workers record at the same time, while the spec runs here: each framework's first
+    implementation is sent before the spec's run, the next one of a framework when the
+    previous one's recording is back (a worker records one case at a time), so the
+    caller judges one while the workers record the next. Each recording and verdict is
+    what running them one after another gives (the same calls in each process, in the
+    same order)."""
+    from harness.verdicts import framework_of
+
+    names = list(implementations)
+    following: dict[int, int] = {}  # position -> the next position of the same framework
+    last_of: dict[str, int] = {}
+    for position, name in enumerate(names):
+        framework = framework_of(name)
+        if framework in last_of:
+            following[last_of[framework]] = position
+        last_of[framework] = position
+    firsts = set(range(len(names))) - set(following.values())
+    started = {position: start_recording(names[position], case) for position in sorted(firsts)}
     reference = shared_reference(case)
     results, trajectories = [], {}
-    for name in implementations:
-        result, trajectory = run_implementation(name, case, reference)
+    for position, name in enumerate(names):
+        recording = started.pop(position)()
+        if position in following:
+            started[following[position]] = start_recording(names[following[position]], case)
+        result, trajectory = judge(name, case, reference, recording)
         results.append(result)
         if trajectory is not None:
             trajectories[name] = trajectory

@@ -29,6 +29,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -76,6 +78,11 @@ def _worker_main(connection) -> None:
         if message is None:
             return
         kind, name, case = message
+        if kind == "forget":  # no reply: the next message waits behind it anyway
+            from harness.engine import forget_confirmed_declarations
+
+            forget_confirmed_declarations()
+            continue
         if kind == "load":  # import the framework before any case's clock starts
             from harness.adapters import load_adapter
 
@@ -176,19 +183,47 @@ def _death(worker: _Worker) -> str:
     return f"worker exited with code {code}"
 
 
+@dataclass
+class Pending:
+    """A case sent to a worker whose recording has not been collected yet."""
+
+    worker: _Worker
+    framework: str
+    name: str
+    timeout: float
+    deadline: float  # time.monotonic(): the per-case timeout counts from the submission
+
+
 class WorkerPool:
-    """One worker per framework, started on first use, restarted after a death."""
+    """One worker per framework, started on first use, restarted after a death. A worker
+    records one case at a time: `submit` sends it, `collect` waits for its recording,
+    so the caller can run other frameworks' workers and the spec meanwhile
+    (harness/engine.py run_case)."""
 
     def __init__(self) -> None:
         self.workers: dict[str, _Worker] = {}
+        self.in_flight: dict[str, Pending] = {}
 
     def record(self, framework: str, name: str, case: Case, timeout: float | None = None) -> Any:
         """The implementation's harness.engine.Recording, made in the framework's worker.
         Raises WorkerDied when the worker died or timed out, or when called inside a
         worker (a worker never starts workers)."""
+        return self.collect(self.submit(framework, name, case, timeout))
+
+    def submit(self, framework: str, name: str, case: Case, timeout: float | None = None) -> Pending:
+        """Send the case to the framework's worker (started, and the implementation
+        imported, first where needed). Raises WorkerDied as `record` does."""
         if os.environ.get(INSIDE_WORKER_ENV):
             raise WorkerDied("a worker process may not start workers: is a file on sys.path shadowing a "
                              "standard module and running the caller's script?")
+        abandoned = self.in_flight.get(framework)
+        if abandoned is not None:
+            # Submitted and never collected (the caller failed in between): its reply
+            # must not be read as this case's.
+            try:
+                self.collect(abandoned)
+            except WorkerDied:
+                pass
         worker = self.workers.get(framework)
         if worker is None or not worker.alive():
             worker = self.workers[framework] = _Worker()
@@ -207,23 +242,49 @@ class WorkerPool:
                 self._discard(framework, kill=True)
                 raise WorkerDied(f"{reason} while importing {name}") from None
             worker.loaded.add(name)
+        pending = Pending(worker, framework, name, timeout, time.monotonic() + timeout)
         try:
             _send_large(worker.connection, ("case", name, case))
-            ready = worker.connection.poll(timeout)
-            if ready:
-                reply = _receive_large(worker.connection)
+        except (OSError, BrokenPipeError):
+            pass  # the worker died: collect reads the end of the connection and says how
+        self.in_flight[framework] = pending
+        return pending
+
+    def collect(self, pending: Pending) -> Any:
+        """The recording of a submitted case; raises WorkerDied when the worker died or
+        ran past the case's timeout (it is then stopped; the next case starts a new one)."""
+        if self.in_flight.get(pending.framework) is pending:
+            del self.in_flight[pending.framework]
+        worker = pending.worker
+        try:
+            ready = worker.connection.poll(max(pending.deadline - time.monotonic(), 0.0))
+            reply = _receive_large(worker.connection) if ready else None
         except (EOFError, OSError, BrokenPipeError):
             ready, reply = True, None
         if not ready:
-            self._discard(framework, kill=True)
-            raise WorkerDied(f"timeout after {timeout:g} s")
+            self._discard(pending.framework, kill=True, only=worker)
+            raise WorkerDied(f"timeout after {pending.timeout:g} s")
         if reply is None:
             reason = _death(worker)
-            self._discard(framework, kill=True)
+            self._discard(pending.framework, kill=True, only=worker)
             raise WorkerDied(reason)
         return reply
 
-    def _discard(self, framework: str, kill: bool) -> None:
+    def forget_confirmed_declarations(self) -> None:
+        """Every live worker forgets the declared failures it has confirmed
+        (harness/engine.py), before the cases it is sent next."""
+        for worker in self.workers.values():
+            if worker.alive():
+                try:
+                    _send_large(worker.connection, ("forget", None, None))
+                except OSError:
+                    pass  # a dead worker is noticed by its next case
+
+    def _discard(self, framework: str, kill: bool, only: _Worker | None = None) -> None:
+        """Stop the framework's worker (`only`: if it is still that one)."""
+        if only is not None and self.workers.get(framework) is not only:
+            only.stop(kill=kill)
+            return
         worker = self.workers.pop(framework, None)
         if worker is not None:
             worker.stop(kill=kill)

@@ -21,7 +21,7 @@ from typing import Sequence
 from harness.adapters import DEFAULT_IMPLEMENTATIONS
 from harness.collect import case_entry
 from harness.html_report import render_parity_html
-from harness.engine import CRASH, ImplementationResult, run_case
+from harness.engine import CRASH, ImplementationResult, forget_confirmed_declarations, run_case
 from harness.registry import Divergence, classify
 from harness.shard import in_shard
 from harness.results import failed, results_document, write_json, write_text_atomic
@@ -80,6 +80,7 @@ def build_report(out_dir: Path, *, registry: Sequence[Divergence], seed: int = 0
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValueError(f"duplicate case ids: {duplicates}")
+    forget_confirmed_declarations()
     entries = []
     for sweep_case in cases:
         run = None

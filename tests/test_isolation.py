@@ -102,3 +102,52 @@ def test_a_worker_never_starts_workers(monkeypatch):
     [result] = check_case(case, ["torch"])
     assert result.status == "crash" and "may not start workers" in result.message
     assert isolation.pool().workers == before
+
+
+CONCURRENT_SCRIPT = """
+import json
+import numpy as np
+from harness import isolation
+from harness.casefile import case_from_dict
+from harness.engine import record_in_process, run_case, run_implementation
+from harness.trajectory import reference_trajectory
+
+def case(values, grads):
+    return case_from_dict({"schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {"amsgrad": True},
+                           "params": [{"name": "w", "shape": [len(values)], "value": values}], "grads": grads})
+
+def same(a, b):
+    return a.data.keys() == b.data.keys() and all(
+        np.array_equal(a.data[p][q], b.data[p][q]) for p in a.data for q in a.data[p])
+
+first = case([0.5, -1.0], [[[0.1, -0.2]], [[0.3, 0.1]]])
+second = case([2.0, 3.0, 4.0], [[[1e-3, 0.0, -4.0]]] * 5)
+# A case submitted and never collected (the caller failed before collecting): the next
+# submission to that worker must get its own recording, not the abandoned one's.
+workers = isolation.pool()
+workers.submit("torch", "torch", first)
+abandoned_ok = same(workers.collect(workers.submit("torch", "torch", second)).trajectory,
+                    record_in_process("torch", second).trajectory)
+# The frameworks' workers record at once in run_case; every result is what running the
+# implementations one after another gives.
+names = ["reference", "torch", "mindspore", "torch-foreach", "mindspore-graph", "torch-fused"]
+together = run_case(second, names)
+reference = reference_trajectory(second)
+one_by_one = [run_implementation(name, second, reference) for name in names]
+identical = [r.implementation == name and r.status == alone.status and r.message == alone.message
+             and r.worst_ratio == alone.worst_ratio
+             and (t is None) == (name not in together.trajectories)
+             and (t is None or same(together.trajectories[name], t))
+             for name, r, (alone, t) in zip(names, together.results, one_by_one)]
+print(json.dumps([abandoned_ok, identical]))
+"""
+
+
+def test_concurrent_recordings_are_the_sequential_ones_and_an_abandoned_submission_is_drained():
+    env = dict(os.environ, OPTIM_PARITY_ISOLATION="1")
+    run = subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT], capture_output=True, text=True, env=env,
+                         timeout=600, cwd=HERE.parent)
+    assert run.returncode == 0, run.stderr[-3000:]
+    abandoned_ok, identical = json.loads(run.stdout.strip().splitlines()[-1])
+    assert abandoned_ok
+    assert identical == [True] * 6
