@@ -238,6 +238,12 @@ def run_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATION
     firsts = set(range(len(names))) - set(following.values())
     started = {position: start_recording(names[position], case) for position in sorted(firsts)}
     reference = shared_reference(case)
+    for position in [p for p in started if names[p] == "reference"]:
+        # The spec's recording is the run just made (the same calls; recording it again
+        # was a tenth of a single-process suite's time).
+        from harness.adapters.reference import ReferenceAdapter
+
+        started[position] = lambda: Recording(description=ReferenceAdapter.description, trajectory=reference)
     results, trajectories = [], {}
     for position, name in enumerate(names):
         recording = started.pop(position)()
