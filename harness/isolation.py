@@ -7,7 +7,9 @@ trajectory (harness/trajectory.py); comparison, attribution and the registry sta
 caller. A worker that segfaults, aborts, is killed (the kernel's OOM killer sends SIGKILL)
 or runs past the per-case timeout makes that implementation's result `crash` with the
 signal name or `timeout after N s`; the other implementations of the case and the rest
-of the sweep go on.
+of the sweep go on. A worker records one case at a time; the caller may keep several
+workers busy at once (`submit`, then `collect`: harness/engine.py run_case), and a
+case's timeout counts from its submission.
 
     OPTIM_PARITY_ISOLATION=0          run adapters in-process (debugging; no protection)
     OPTIM_PARITY_CASE_TIMEOUT=SECONDS per-case timeout (default: 120 s + 20 ms per step);
