@@ -312,3 +312,23 @@ def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stal
     kinds = {engine.declaration_kind(Failing.unsupported_reason(case)) for case in cases}
     assert kinds == {"a schedule of # steps"}
     assert built == {"failing": 1, "stale": len(cases)}
+
+
+def test_the_stored_run_of_a_float64_case_is_the_spec_run_bit_for_bit():
+    """variant_run(case, {}) of a float64 case is the shared spec run (storing in float64
+    keeps every value): what a fresh stored run gives, every quantity, every step."""
+    from harness.attribution import forget_variant_runs, variant_run
+
+    float64 = [case for case in _cases() if case.dtype == "float64"]
+    assert len(float64) >= 5
+    for case in float64:
+        forget_variant_runs()
+        stored = reference_trajectory(case, {"stored_in_case_dtype": True})
+        for steps in (None, 1):
+            shortcut = variant_run(case, {}, steps)
+            expected = stored if steps is None else reference_trajectory(case, {"stored_in_case_dtype": True}, steps)
+            assert shortcut.completed_steps == expected.completed_steps
+            assert shortcut.data.keys() == expected.data.keys()
+            for name, quantities in expected.data.items():
+                assert quantities.keys() == shortcut.data[name].keys()
+                assert all(_bits_equal([shortcut.data[name][q]], [quantities[q]]) for q in quantities)
