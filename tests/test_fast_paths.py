@@ -332,3 +332,31 @@ def test_the_stored_run_of_a_float64_case_is_the_spec_run_bit_for_bit():
             for name, quantities in expected.data.items():
                 assert quantities.keys() == shortcut.data[name].keys()
                 assert all(_bits_equal([shortcut.data[name][q]], [quantities[q]]) for q in quantities)
+
+
+def test_the_reference_history_records_what_a_snapshot_after_every_step_records():
+    """ReferenceHistory against SnapshotHistory over the adapter's snapshot(), with every
+    row variant (amsgrad toggled adds or drops max_exp_avg_sq), stored in the case dtype,
+    on generated and committed cases: missing gradients, row-sparse lazy steps with
+    repeated rows, lr lists, groups, float16/bfloat16, non-finite gradients."""
+    import functools
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from history_checks import history_matches_snapshots
+
+    from harness.adapters.reference import ReferenceAdapter
+    from harness.attribution import candidate_variants
+    from harness.strategies import lr_schedule_cases, missing_gradient_cases, sparse_cases
+
+    cases = (_cases() + draw_cases(missing_gradient_cases(), 6, 6) + draw_cases(lr_schedule_cases(), 4, 7)
+             + draw_cases(sparse_cases(), 12, 8))
+    variants = [{}, {"stored_in_case_dtype": True}] + [v for _, v in candidate_variants()]
+    compared = 0
+    for index, case in enumerate(cases):
+        # every case plain and stored; each variant on a share of the cases (time)
+        chosen = variants[:2] + variants[2 + index % (len(variants) - 2)::7]
+        for variant in chosen:
+            assert history_matches_snapshots(functools.partial(ReferenceAdapter, variant=variant), case)
+            compared += 1
+    assert compared >= 3 * len(cases)
