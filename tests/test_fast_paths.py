@@ -266,6 +266,48 @@ def test_attribution_on_variant_runs_cut_at_the_last_probed_step_gives_the_rows_
     assert cut_short >= 10
 
 
+def test_attribution_comparing_each_distinct_variant_run_once_gives_the_rows_comparing_every_run_gives(monkeypatch):
+    """attribute() compares a variant run that is bit for bit one it has compared already
+    only once (its ratios are a function of the run); the rows and their jointness are
+    those a comparison of every run gives."""
+    import itertools
+
+    from harness import attribution
+    from harness.attribution import attribute
+
+    variants = [{"eps_placement": "before_bias_correction", "stored_in_case_dtype": True},
+                {"betas_precision": "float32", "stored_in_case_dtype": True},
+                {"eps_placement": "before_bias_correction", "betas_precision": "float32", "stored_in_case_dtype": True},
+                {"weight_decay_mode": "decoupled", "stored_in_case_dtype": True}]
+    real_digest, real_ratios = attribution._digest, attribution._ratios
+    fresh_digests = itertools.count()
+    mode = "distinct"
+    compared = {"every": 0, "distinct": 0}
+
+    def digest(trajectory):  # "every": no two runs alike, so every run is compared
+        return real_digest(trajectory) if mode == "distinct" else next(fresh_digests)
+
+    def ratios(*args):
+        compared[mode] += 1
+        return real_ratios(*args)
+
+    monkeypatch.setattr(attribution, "_digest", digest)
+    monkeypatch.setattr(attribution, "_ratios", ratios)
+    for case in _cases():
+        actuals = [reference_trajectory(case, variant) for variant in variants]
+        outcomes = {}
+        for mode in ("every", "distinct"):
+            fresh_case = case_from_dict(case_to_dict(case))  # nothing shared between the two ways
+            reference = reference_trajectory(fresh_case)
+            outcomes[mode] = []
+            for actual in actuals:
+                violations = compare(fresh_case, reference, actual).violations
+                outcomes[mode].append((attribute(fresh_case, actual, violations, "mindspore"),
+                                       [(v.rows, v.joint) for v in violations]))
+        assert outcomes["distinct"] == outcomes["every"], case.comment
+    assert compared["distinct"] < 0.8 * compared["every"], compared
+
+
 def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stale_claim_runs_every_time(monkeypatch):
     """engine.record_in_process: a case its adapter declares unsupported is run; once the
     framework has failed on one case of a declared kind (the reason without its numbers),
