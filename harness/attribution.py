@@ -239,12 +239,13 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
         return held[1]
 
     base_ratios = ratios_of(base)
+    # Per probed key: beyond this ratio a variant makes the element grossly worse.
+    gross = {key: max(GROSS, 2.0 * ratio) for key, ratio in base_ratios.items()}
     best: dict[tuple, Explanation] = {}
 
     def consider(rows: tuple[str, ...], variant_reference: Trajectory, joint: bool) -> None:
         ratios = ratios_of(variant_reference)
-        worsened = {(name, index) for (_, name, index), ratio in ratios.items()
-                    if ratio > max(GROSS, 2.0 * base_ratios[(_, name, index)])}
+        worsened = {(key[1], key[2]) for key, ratio in ratios.items() if ratio > gross[key]}
         inside = {key for key in first_steps if ratios[key] <= 1.0 and (key[1], key[2]) not in worsened}
         for key in inside:
             coverage = sum(k in inside for k in element_keys[(key[1], key[2])])

@@ -254,8 +254,9 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             if probes and ratio.size:
                 probed.update(probe_maxima(ratio, probes))
             failing = ratio > 1.0
+            first_failing = np.argmax(failing, axis=0)  # per element: its first step outside (argmax: first True)
             for i in np.flatnonzero(failing.any(axis=0)):
-                t = int(np.argmax(failing[:, i]))
+                t = int(first_failing[i])
                 violations.append(Violation(quantity, spec.name, t + 1, int(i), float(expected[t, i]),
                                             float(got[t, i]), float(error[t, i]), float(tolerance[t, i]),
                                             float(scale[t, i])))
