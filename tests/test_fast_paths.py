@@ -402,3 +402,81 @@ def test_the_reference_history_records_what_a_snapshot_after_every_step_records(
             assert history_matches_snapshots(functools.partial(ReferenceAdapter, variant=variant), case)
             compared += 1
     assert compared >= 3 * len(cases)
+
+
+def _attribute_key_by_key(case, actual, violations, framework=None):
+    """attribution.attribute as it was written before its weighing was vectorised: one
+    Explanation per violation key, replaced by attribution._better one key at a time.
+    The oracle of the test below (same runs, same ratios, same order of candidates)."""
+    from collections import defaultdict
+    from itertools import combinations
+
+    from harness import attribution as a
+
+    probe = a._element_probe(actual, violations)
+    steps = a.steps_probed(probe)
+    base = a.variant_run(case, {}, steps)
+    low_precision = a.unit_roundoff(case.dtype) > a.unit_roundoff("float32")
+    first_steps = {v.key: v.step for v in violations}
+    element_keys = defaultdict(list)
+    for key in first_steps:
+        element_keys[(key[1], key[2])].append(key)
+    base_ratios = a._ratios(case, base, actual, probe)
+    best = {}
+
+    def consider(rows, variant_reference, joint):
+        ratios = a._ratios(case, variant_reference, actual, probe)
+        worsened = {(name, index) for (q, name, index), ratio in ratios.items()
+                    if ratio > max(a.GROSS, 2.0 * base_ratios[(q, name, index)])}
+        inside = {key for key in first_steps if ratios[key] <= 1.0 and (key[1], key[2]) not in worsened}
+        for key in inside:
+            candidate = a.Explanation(sum(k in inside for k in element_keys[(key[1], key[2])]), ratios[key], rows, joint)
+            if key not in best or a._better(candidate, best[key], low_precision):
+                best[key] = candidate
+
+    def settled(key):
+        held = best.get(key)
+        return held is not None and held.ratio <= a.CONFIDENT and held.coverage == len(element_keys[(key[1], key[2])])
+
+    if low_precision:
+        consider(("params",), base, joint=False)
+    candidates = [(rows, v) for rows, v in a.candidate_variants(framework) if a._relevant(case, v)]
+    for rows, variant in candidates:
+        variant_reference = a.variant_run(case, variant, steps)
+        if not a._same(variant_reference, base):
+            consider(rows, variant_reference, joint=False)
+    for size in range(2, min(a.MAX_JOINT_ROWS, len(candidates)) + 1):
+        if all(settled(key) for key in first_steps):
+            break
+        for combination in combinations(candidates, size):
+            row_ids = tuple(sorted({row for rows, _ in combination for row in rows}))
+            merged = [v for _, v in combination]
+            if len(row_ids) < size or any(set(x) & set(y) for x, y in combinations(merged, 2)):
+                continue
+            consider(row_ids, a.variant_run(case, {k: v for m in merged for k, v in m.items()}, steps), joint=True)
+    return [(v.key, sorted(best[v.key].rows), best[v.key].joint) if v.key in best else (v.key, [a.UNEXPLAINED], False)
+            for v in violations]
+
+
+def test_attribution_weighing_every_violation_at_once_gives_the_key_by_key_rows():
+    """attribute() weighs a variant's explanations for all violations at once (arrays
+    over the probed keys); every violation gets the rows and jointness the key-by-key
+    rule (_better) gives, in float32/float64 and low precision, with and without a
+    framework's variants."""
+    from harness.attribution import attribute
+
+    variants = [{"eps_placement": "before_bias_correction", "stored_in_case_dtype": True},
+                {"betas_precision": "float32", "stored_in_case_dtype": True},
+                {"eps_placement": "before_bias_correction", "betas_precision": "float32", "stored_in_case_dtype": True},
+                {"weight_decay_mode": "decoupled", "stored_in_case_dtype": True}]
+    attributed = 0
+    for case in _cases():
+        for variant in variants:
+            actual = reference_trajectory(case, variant)
+            for framework in (None, "mindspore", "torch"):
+                violations = compare(case, reference_trajectory(case), actual).violations
+                expected = _attribute_key_by_key(case, actual, violations, framework)
+                attribute(case, actual, violations, framework)
+                assert [(v.key, v.rows, v.joint) for v in violations] == expected, (case.comment, variant, framework)
+                attributed += bool(violations)
+    assert attributed >= 100
