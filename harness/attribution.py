@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 from itertools import combinations
-from typing import NamedTuple
 
 import numpy as np
 
@@ -109,15 +108,16 @@ def _element_probe(actual: Trajectory, violations: list[Violation]) -> dict[tupl
     return probe
 
 
-class Explanation(NamedTuple):
-    coverage: int  # how many of the element's violating quantities the variant brings inside
-    ratio: float  # error/tolerance it leaves for this violation (0 = exact)
-    rows: tuple[str, ...]
-    joint: bool
+def explanation_size(rows: tuple[str, ...], storage_in_every_run: bool) -> int:
+    """How many rows an explanation takes: its own, plus params where every run stores
+    its state in the case dtype (float16 / bfloat16; see `_better`)."""
+    return len(rows) + int(storage_in_every_run and "params" not in rows)
 
 
-def _better(new: Explanation, held: Explanation, storage_in_every_run: bool = False) -> bool:
-    """Whether `new` should replace `held` as the explanation of one violation.
+def _better(coverage: np.ndarray, ratio: np.ndarray, size: int,
+            held_coverage: np.ndarray, held_ratio: np.ndarray, held_size: np.ndarray) -> np.ndarray:
+    """Per violation: whether a new explanation (its coverage, ratio and size) should
+    replace the one held (where one is held; elementwise over the violations).
 
     A mechanism explains an element, not one number of it: the variant that brings more
     of the element's violating quantities (param, exp_avg, exp_avg_sq, ...) inside wins.
@@ -128,22 +128,16 @@ def _better(new: Explanation, held: Explanation, storage_in_every_run: bool = Fa
     can shave) and otherwise only when it halves what is left.
 
     In float16 / bfloat16 every run stores its state in the dtype, which is the params
-    row's mechanism (`storage_in_every_run`): a variant of another row is then in effect
+    row's mechanism (`explanation_size`): a variant of another row is then in effect
     params plus that row, and is weighed as such. (Thorough-profile finding: torch's
     fused float16 Adam ran away by 1 a step on a v stored as 0; the plain stored run
     explained it to 0.05 of tolerance, and beta1 as torch's lerp weight, which only
     matches the lerp's rounding, took it with 0.0 and found no entry.)
     """
-    if new.coverage != held.coverage:
-        return new.coverage > held.coverage
-    if len(new.rows) + _implicit_storage(new, storage_in_every_run) > \
-            len(held.rows) + _implicit_storage(held, storage_in_every_run):
-        return held.ratio > CONFIDENT and new.ratio < held.ratio * IMPROVEMENT
-    return new.ratio < held.ratio
-
-
-def _implicit_storage(explanation: Explanation, storage_in_every_run: bool) -> int:
-    return int(storage_in_every_run and "params" not in explanation.rows)
+    with np.errstate(invalid="ignore"):  # a NaN ratio compares False
+        return np.where(coverage != held_coverage, coverage > held_coverage,
+                        np.where(size > held_size, (held_ratio > CONFIDENT) & (ratio < held_ratio * IMPROVEMENT),
+                                 ratio < held_ratio))
 
 
 # The reference runs attribution makes depend on the case and the variant alone, so the
@@ -251,9 +245,8 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
 
     # Per probed key: beyond this ratio a variant makes the element grossly worse.
     gross = np.maximum(GROSS, 2.0 * ratios_of(base))
-    # The best explanation so far, per violation key (_better's terms, vectorised):
-    # whether there is one, its coverage, ratio, size (rows, with the implicit storage
-    # row in low precision) and which (rows, joint) it is.
+    # The best explanation so far, per violation key: whether there is one, its coverage,
+    # ratio, size (explanation_size) and which (rows, joint) it is.
     held = np.zeros(len(keys), dtype=bool)
     held_coverage = np.zeros(len(keys), dtype=np.int64)
     held_ratio = np.zeros(len(keys))
@@ -269,14 +262,8 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
         if not inside.any():
             return
         coverage = np.bincount(key_element, weights=inside, minlength=elements).astype(np.int64)[key_element]
-        size = len(rows) + _implicit_storage(Explanation(0, 0.0, rows, joint), low_precision)
-        with np.errstate(invalid="ignore"):  # NaN ratios compare False, as in _better
-            same_coverage = coverage == held_coverage
-            better = np.where(
-                ~same_coverage, coverage > held_coverage,
-                np.where(size > held_size, (held_ratio > CONFIDENT) & (key_ratios < held_ratio * IMPROVEMENT),
-                         key_ratios < held_ratio))
-        take = inside & (~held | better)
+        size = explanation_size(rows, low_precision)
+        take = inside & (~held | _better(coverage, key_ratios, size, held_coverage, held_ratio, held_size))
         if take.any():
             explanations.append((rows, joint))
             held[take] = True

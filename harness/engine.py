@@ -235,15 +235,17 @@ def run_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATION
         if framework in last_of:
             following[last_of[framework]] = position
         last_of[framework] = position
-    firsts = set(range(len(names))) - set(following.values())
-    started = {position: start_recording(names[position], case) for position in sorted(firsts)}
-    reference = shared_reference(case)
-    for position in [p for p in started if names[p] == "reference"]:
-        # The spec's recording is the run just made (the same calls; recording it again
-        # was a tenth of a single-process suite's time).
-        from harness.adapters.reference import ReferenceAdapter
+    from harness.adapters.reference import ReferenceAdapter
 
-        started[position] = lambda: Recording(description=ReferenceAdapter.description, trajectory=reference)
+    def spec_recording() -> Recording:
+        # The spec's recording is the run made below (the same calls; recording it again
+        # was a tenth of a single-process suite's time).
+        return Recording(description=ReferenceAdapter.description, trajectory=reference)
+
+    followed = set(following.values())
+    started = {position: spec_recording if name == "reference" else start_recording(name, case)
+               for position, name in enumerate(names) if position not in followed}
+    reference = shared_reference(case)
     results, trajectories = [], {}
     for position, name in enumerate(names):
         recording = started.pop(position)()

@@ -404,9 +404,21 @@ def test_the_reference_history_records_what_a_snapshot_after_every_step_records(
     assert compared >= 3 * len(cases)
 
 
+def _better_key_by_key(new, held, storage_in_every_run):
+    """attribution._better for one violation, as it was written before it was vectorised;
+    an explanation is (coverage, ratio, rows, joint)."""
+    from harness.attribution import CONFIDENT, IMPROVEMENT, explanation_size
+
+    if new[0] != held[0]:
+        return new[0] > held[0]
+    if explanation_size(new[2], storage_in_every_run) > explanation_size(held[2], storage_in_every_run):
+        return held[1] > CONFIDENT and new[1] < held[1] * IMPROVEMENT
+    return new[1] < held[1]
+
+
 def _attribute_key_by_key(case, actual, violations, framework=None):
     """attribution.attribute as it was written before its weighing was vectorised: one
-    Explanation per violation key, replaced by attribution._better one key at a time.
+    explanation per violation key, replaced one key at a time (_better_key_by_key).
     The oracle of the test below (same runs, same ratios, same order of candidates)."""
     from collections import defaultdict
     from itertools import combinations
@@ -430,13 +442,13 @@ def _attribute_key_by_key(case, actual, violations, framework=None):
                     if ratio > max(a.GROSS, 2.0 * base_ratios[(q, name, index)])}
         inside = {key for key in first_steps if ratios[key] <= 1.0 and (key[1], key[2]) not in worsened}
         for key in inside:
-            candidate = a.Explanation(sum(k in inside for k in element_keys[(key[1], key[2])]), ratios[key], rows, joint)
-            if key not in best or a._better(candidate, best[key], low_precision):
+            candidate = (sum(k in inside for k in element_keys[(key[1], key[2])]), ratios[key], rows, joint)
+            if key not in best or _better_key_by_key(candidate, best[key], low_precision):
                 best[key] = candidate
 
     def settled(key):
         held = best.get(key)
-        return held is not None and held.ratio <= a.CONFIDENT and held.coverage == len(element_keys[(key[1], key[2])])
+        return held is not None and held[1] <= a.CONFIDENT and held[0] == len(element_keys[(key[1], key[2])])
 
     if low_precision:
         consider(("params",), base, joint=False)
@@ -454,14 +466,14 @@ def _attribute_key_by_key(case, actual, violations, framework=None):
             if len(row_ids) < size or any(set(x) & set(y) for x, y in combinations(merged, 2)):
                 continue
             consider(row_ids, a.variant_run(case, {k: v for m in merged for k, v in m.items()}, steps), joint=True)
-    return [(v.key, sorted(best[v.key].rows), best[v.key].joint) if v.key in best else (v.key, [a.UNEXPLAINED], False)
+    return [(v.key, sorted(best[v.key][2]), best[v.key][3]) if v.key in best else (v.key, [a.UNEXPLAINED], False)
             for v in violations]
 
 
 def test_attribution_weighing_every_violation_at_once_gives_the_key_by_key_rows():
     """attribute() weighs a variant's explanations for all violations at once (arrays
     over the probed keys); every violation gets the rows and jointness the key-by-key
-    rule (_better) gives, in float32/float64 and low precision, with and without a
+    rule gives, in float32/float64 and low precision, with and without a
     framework's variants."""
     from harness.attribution import attribute
 
