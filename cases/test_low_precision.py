@@ -2,7 +2,7 @@
 
 The per-row modules draw float32 and float64; torch's implementations run float16,
 bfloat16, float32 and float64 in test_torch_implementations.py. Here `mindspore`,
-`mindspore-graph` and `mindspore-mint` run cases of every row in float16 and bfloat16 (a dtype an implementation rejects is `unsupported` with MindSpore's own error;
+`mindspore-graph`, `mindspore-mint` and `mindspore-mint-graph` run cases of every row in float16 and bfloat16 (a dtype an implementation rejects is `unsupported` with MindSpore's own error;
 the tolerance scales with the dtype's unit roundoff, harness/tolerance.py).
 """
 
@@ -15,7 +15,9 @@ from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
 from harness.strategies import ROW_HYPERPARAMETERS, row_cases
 
-IMPLEMENTATIONS = ("mindspore", "mindspore-graph", "mindspore-mint")
+# nn.Adam and mint.optim.Adam in each mode users call them (target-cpu and the lr forms
+# run nn.Adam's dense kernels in the same modes).
+IMPLEMENTATIONS = ("mindspore", "mindspore-graph", "mindspore-mint", "mindspore-mint-graph")
 # float32 and float64 are every other module's; bfloat16 is rejected by all three
 # (measured), so a quarter of the draws pin that and the rest probe float16.
 DTYPES = ("float16", "float16", "float16", "bfloat16")

@@ -11,13 +11,14 @@ registry's business (momentum keeps moving the parameter; the step count advance
 
 from hypothesis import given, settings
 
-from harness.adapters import TORCH_IMPLEMENTATIONS
+from harness.catalogue import expresses, implementations
 from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
 from harness.strategies import missing_gradient_cases
 
 ROW = "missing_gradients"
-IMPLEMENTATIONS = ("reference",) + TORCH_IMPLEMENTATIONS + ("mindspore", "mindspore-graph", "mindspore-mint")
+# Every implementation whose catalogue record takes missing gradients (all but SparseAdam).
+IMPLEMENTATIONS = implementations(within=lambda r: expresses(r.name, "layout", "missing"))
 
 
 @settings(max_examples=scaled(25))

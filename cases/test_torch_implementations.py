@@ -1,5 +1,6 @@
 """Every torch.optim implementation of Adam against the spec: the default single-tensor
-path, foreach, fused (CPU kernel), AdamW, a Tensor lr and differentiable=True.
+path, foreach, fused (CPU kernel), AdamW, a Tensor lr, differentiable=True and an LR
+scheduler (the catalogue's dense torch forms, harness/catalogue.py).
 
 Each runs the same generated cases: every torch option drawn at once (lr and lr
 schedules, betas, eps, weight decay L2 or decoupled, amsgrad, maximize, parameter
@@ -10,12 +11,14 @@ rejects is `unsupported` with torch's own error; a divergence must be registered
 import pytest
 from hypothesis import given, settings
 
-from harness.adapters import TORCH_IMPLEMENTATIONS
+from harness.catalogue import expresses, implementations
 from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
 from harness.strategies import torch_implementation_cases
 
 ROW = "torch implementations"
+# Every torch.optim implementation that takes dense gradients (SparseAdam: test_row_sparse.py).
+TORCH_IMPLEMENTATIONS = implementations(framework="torch", within=lambda r: expresses(r.name, "layout", "dense"))
 
 
 @pytest.mark.parametrize("implementation", TORCH_IMPLEMENTATIONS)

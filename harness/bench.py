@@ -208,15 +208,14 @@ def _bare_mindspore_target_cpu(case: Case) -> list[float]:
     return step_seconds
 
 
-def _bare_mindspore_mint(case: Case) -> list[float]:
-    """mindspore.mint.optim.Adam under GRAPH_MODE (in PyNative its in-place adds do not
-    take effect: harness/adapters/mindspore_mint_adam.py)."""
+def _bare_mindspore_mint(case: Case, graph: bool = False) -> list[float]:
+    """mindspore.mint.optim.Adam in PyNative (as its users call it), or under GRAPH_MODE."""
     # First: the adapter module quiets MindSpore's glog and sets the context (CPU, PyNative).
     adapter = importlib.import_module("harness.adapters.mindspore_adam")
     import mindspore as ms
     from mindspore import Parameter, Tensor, mint
 
-    with adapter.execution_mode(ms.GRAPH_MODE):
+    with adapter.execution_mode(ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE):
         parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]
         optimizer = mint.optim.Adam(parameters, lr=float(case.hp("lr")), betas=tuple(case.hp("betas")),
                                     eps=case.hp("eps"), weight_decay=case.hp("weight_decay"),
@@ -224,7 +223,7 @@ def _bare_mindspore_mint(case: Case) -> list[float]:
         return _timed_mindspore_steps(case, parameters, optimizer)
 
 
-# name -> the bare loop of that implementation (every name in harness/adapters IMPLEMENTATIONS).
+# name -> the bare loop of that implementation (every name of the catalogue, harness/catalogue.py).
 BARE: dict[str, Callable[[Case], list[float]]] = {
     "reference": _bare_reference,
     "torch": _bare_torch,
@@ -239,6 +238,7 @@ BARE: dict[str, Callable[[Case], list[float]]] = {
     "mindspore-graph": functools.partial(_bare_mindspore, graph=True),
     "mindspore-target-cpu": _bare_mindspore_target_cpu,
     "mindspore-mint": _bare_mindspore_mint,
+    "mindspore-mint-graph": functools.partial(_bare_mindspore_mint, graph=True),
     "mindspore-lr-tensor": functools.partial(_bare_mindspore, lr_form="tensor"),
     "mindspore-lr-schedule": functools.partial(_bare_mindspore, lr_form="schedule"),
 }
@@ -350,14 +350,15 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
     # MindSpore, reaches no kernel): worker start, imports, first-use initialisation.
     for case in cases:
         if name == "reference" or run_implementation(name, case, reference_trajectory(case))[0].status not in (
-                "unsupported", "crash"):
+                "unsupported", "no-counterpart", "crash"):
             break
     harness_runs = []
     for case in cases:
         runs = [_harness_run(name, case) for _ in range(repeat)]
         harness_runs.append((case, min(runs, key=lambda run: run.seconds)))
     # Neither way runs what the harness marks unsupported (e.g. MindSpore and float64).
-    harnessed = [(case, run) for case, run in harness_runs if run.status not in ("unsupported", "crash")]
+    harnessed = [(case, run) for case, run in harness_runs
+                 if run.status not in ("unsupported", "no-counterpart", "crash")]
     bare_runs = _bare_runs(name, [case for case, _ in harnessed], repeat)
     runnable, harness_seconds, bare_seconds, compile_seconds, steps = [], 0.0, 0.0, [], 0
     parts = dict.fromkeys(("record", "isolation", "judge"), 0.0)

@@ -1,7 +1,7 @@
 """The `optim-parity` command line.
 
     optim-parity replay CASE.json [--impl NAME ...] [--json OUT]
-    optim-parity report [--out DIR] [--examples N] [--seed S] [--shard I/N]
+    optim-parity report [--out DIR] [--examples N] [--seed S] [--shard I/N] [--impl NAME ...]
     optim-parity merge A.json B.json ... -o OUT.json
     optim-parity baseline save --from RESULTS.json [--name NAME]
     optim-parity compare OLD.json NEW.json [--html OUT] [--threshold X]
@@ -34,16 +34,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from harness.adapters import IMPLEMENTATIONS
     from harness.bench import BARE  # the implementations with a bare loop: all registered ones
+    from harness.catalogue import IMPLEMENTATIONS, extra_implementations
+
+    names = sorted({*IMPLEMENTATIONS, *extra_implementations()})
 
     parser = _Parser(prog="optim-parity", description="Differential conformance harness for Adam.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     replay = sub.add_parser("replay", help="run one case file through the implementations")
     replay.add_argument("case", help="case file (schema optim-parity/case/1)")
-    replay.add_argument("--impl", action="extend", nargs="+", choices=sorted(IMPLEMENTATIONS),
-                        help="implementation(s) to run (--impl torch mindspore, or repeated; default: all)")
+    replay.add_argument("--impl", action="extend", nargs="+", choices=names, metavar="NAME",
+                        help="implementation(s) to run (--impl torch mindspore, or repeated; default: every "
+                             "implementation of the catalogue, harness/catalogue.py)")
     replay.add_argument("--json", metavar="OUT", help="write a result file (optim-parity/result/1)")
     replay.add_argument("--registry", metavar="TOML", help="known-divergence registry (default: cases/known_divergences.toml)")
 
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
     report.add_argument("--registry", metavar="TOML", help="known-divergence registry")
     report.add_argument("--shard", metavar="I/N", help="run only shard I of N of the sweep (merge with `merge`)")
+    report.add_argument("--impl", action="extend", nargs="+", choices=names, metavar="NAME",
+                        help="implementation(s) to run every case on (default: every implementation of the "
+                             "catalogue; the reference always runs)")
 
     merge = sub.add_parser("merge", help="join results files of shards of one sweep into one results file")
     merge.add_argument("results", nargs="+", help="results.json files (schema optim-parity/results/1)")
@@ -97,8 +103,8 @@ def _format_number(x: float) -> str:
 
 
 def format_result_line(result) -> str:
-    head = f"{result.implementation:<10} {result.status:<11}"
-    if result.status in ("unsupported", "crash"):
+    head = f"{result.implementation:<21} {result.status:<14}"
+    if result.status in ("unsupported", "no-counterpart", "crash"):
         return f"{head} {result.message.splitlines()[0] if result.message else ''}"
     worst = result.worst
     if worst is None:
@@ -127,8 +133,8 @@ def _load_registry(path: str | None):
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from harness.adapters import DEFAULT_IMPLEMENTATIONS
     from harness.casefile import load_case
+    from harness.catalogue import DEFAULT_IMPLEMENTATIONS
     from harness.engine import CRASH, VIOLATION, run_case
     from harness.registry import classify
     from harness.results import result_document, write_json
@@ -151,7 +157,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     shard = parse_shard(args.shard) if args.shard else None
     registry = _load_registry(args.registry)
-    return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard)
+    if args.examples is not None and args.examples < 1:
+        raise UsageError("report: --examples must be at least 1")
+    kwargs = {"implementations": ["reference", *dict.fromkeys(n for n in args.impl if n != "reference")]} \
+        if args.impl else {}
+    return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard,
+                        **kwargs)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

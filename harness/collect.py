@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from harness.casefile import Case, dumps_case
+from harness.catalogue import features
+from harness.rows import exercised_rows
 
 SERIES_POINTS = 200  # error-vs-step plots: long runs are subsampled to this many points
 UPDATE_RATIO_POINTS = 64  # eps plot: points per case and implementation
@@ -119,12 +121,14 @@ def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | Non
             if ratio:
                 impl["update_ratio"] = ratio
         implementations.append(impl)
+    exercised = exercised_rows(case) + (["missing_gradients"] if case.missing else [])
     entry = {
         # The same case through other implementations (a reproducer per implementation,
         # a test parametrized by implementation) is another entry.
         "id": entry_id or case_id(row if test is None else test_prefix(test),
                                   text + "\n" + " ".join(r.implementation for r in results)),
-        "row": row, "test": test, "source": source,
+        "row": row, "rows": [r for r in exercised if r != row], "test": test, "source": source,
+        "features": features(case),
         "dtype": case.dtype, "steps": case.num_steps, "hyperparameters": case.hyperparameters,
         "params": [{"name": p.name, "shape": list(p.shape)} for p in case.params],
         "implementations": implementations,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from harness import collect
-from harness.adapters import DEFAULT_IMPLEMENTATIONS
 from harness.casefile import Case, save_case
+from harness.catalogue import TABLE_IMPLEMENTATIONS
 from harness.engine import CRASH, VIOLATION, ImplementationResult, run_case
 from harness.registry import DEFAULT_REGISTRY, Divergence, classify, load_registry
 
@@ -28,7 +28,7 @@ def default_registry() -> tuple[Divergence, ...]:
     return tuple(load_registry(DEFAULT_REGISTRY))
 
 
-def check_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
+def check_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
                registry: Sequence[Divergence] | None = None, *, row: str | None = None,
                source: str = "generated") -> list[ImplementationResult]:
     """Run and classify one case. With `row` given and a parity report being collected
@@ -60,7 +60,7 @@ def describe_failure(row: str, result: ImplementationResult) -> str:
 
 
 def assert_conforms(case: Case, row: str, name: str,
-                    implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
+                    implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
                     registry: Sequence[Divergence] | None = None,
                     failures_dir: Path = FAILURES_DIR) -> list[ImplementationResult]:
     results = check_case(case, implementations, registry, row=row)

@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from harness.engine import CRASH, KNOWN, PASS, STATUSES, UNSUPPORTED, VIOLATION
+from harness.engine import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION
 from harness.verdicts import implementation_order
 
 DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
@@ -77,6 +77,8 @@ def _verdict_class(statuses: Counter) -> str:
         return "divergent"
     if statuses[KNOWN]:
         return "known"
+    if statuses[NO_COUNTERPART] and statuses[UNSUPPORTED] + statuses[NO_COUNTERPART] == sum(statuses.values()):
+        return "no-counterpart"
     if statuses[UNSUPPORTED] == sum(statuses.values()):
         return "unsupported"
     return "consistent"

@@ -12,14 +12,18 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from harness.adapters import DEFAULT_IMPLEMENTATIONS, load_adapter
+from harness.adapters import load_adapter
 from harness.attribution import attribute
 from harness.casefile import Case
+from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, framework_of, outside
 from harness.compare import Comparison, Violation, compare
 from harness.trajectory import StepFailure, Timing, Trajectory, first_line, record, shared_reference
 
 PASS, VIOLATION, KNOWN, UNSUPPORTED, CRASH = "pass", "violation", "known", "unsupported", "crash"
-STATUSES = (PASS, KNOWN, VIOLATION, UNSUPPORTED, CRASH)
+# The case is outside what the implementation's API can ask for (harness/catalogue.py):
+# never compared.
+NO_COUNTERPART = "no-counterpart"
+STATUSES = (PASS, KNOWN, VIOLATION, NO_COUNTERPART, UNSUPPORTED, CRASH)
 
 
 @dataclass
@@ -69,7 +73,8 @@ class Recording:
     (picklable: errors travel as their type name, first line and traceback tail)."""
 
     description: str = ""
-    declared: str | None = None  # the adapter's unsupported_reason
+    declared: str | None = None  # why the case is outside the implementation's space (harness/catalogue.py)
+    no_counterpart: bool = False  # ... because its API cannot ask for it (else: a measured failure)
     trajectory: Trajectory | None = None
     timing: Timing = field(default_factory=Timing)
     failed_step: int | None = None  # the adapter raised: 0 while building, else the step
@@ -79,14 +84,18 @@ class Recording:
     seconds: float = 0.0  # wall time of record_in_process where it ran (the bench's split)
 
 
-# (implementation, reason kind) pairs whose declared failure this process has seen the
-# framework make. A declaration is the harness's claim, so a declared case is still run
-# (the framework accepting it makes the claim stale, and that is reported); but once the
-# framework has failed as declared, later cases of the same kind are not run again in
-# this process: they are the same measured fact, and some failures are slow (MindSpore
-# 2.10 spends 3 s in every Gather past the end of a learning_rate list, which was most of
-# test_lr's time). A stale claim is never memoised, so it shows on every case.
-# Value: the framework's error on the case that confirmed it (its type and first line).
+# (implementation, reason kind) pairs whose declared outcome this process has seen the
+# framework give. A declaration is the harness's claim (harness/catalogue.py), so a case
+# outside the space is still run: a measured failure (`unsupported`) is run in full, a
+# framework that accepts it makes the claim stale, and that is reported; a case the API
+# has no counterpart for is built and stepped once, for the framework's own error where
+# it has one (it is never compared). Once the framework has given the declared outcome,
+# later cases of the same kind are not run again in this process: they are the same
+# measured fact, and some failures are slow (MindSpore 2.10 spends 3 s in every Gather
+# past the end of a learning_rate list, which was most of test_lr's time). A stale claim
+# is never memoised, so it shows on every case.
+# Value: the framework's error on the case that confirmed it (its type and first line),
+# "" for a case without counterpart the framework took without an error.
 _confirmed_declarations: dict[tuple[str, str], str] = {}
 
 
@@ -119,11 +128,14 @@ def _record_here(name: str, case: Case) -> Recording:
         adapter_cls = load_adapter(name)
     except Exception as exc:  # framework missing or failing at import
         return Recording(import_error=f"{type(exc).__name__}: {first_line(exc)}")
-    recording = Recording(description=adapter_cls.description, declared=adapter_cls.unsupported_reason(case))
-    kind = (name, declaration_kind(recording.declared)) if recording.declared is not None else None
+    found = outside(name, case)
+    recording = Recording(description=adapter_cls.description, declared=found.reason if found else None,
+                          no_counterpart=bool(found) and found.kind == OUTSIDE_NO_COUNTERPART)
+    kind = (name, declaration_kind(recording.declared)) if found else None
     if kind in _confirmed_declarations:
-        recording.failed_step = 0
-        recording.error = f"{_confirmed_declarations[kind]}; on an earlier case of this kind, not run again"
+        recording.failed_step = 0 if _confirmed_declarations[kind] else None
+        recording.error = (f"{_confirmed_declarations[kind]}; on an earlier case of this kind, not run again"
+                           if _confirmed_declarations[kind] else "")
         return recording
     start = time.perf_counter()
     try:
@@ -132,6 +144,14 @@ def _record_here(name: str, case: Case) -> Recording:
         except Exception as exc:
             raise StepFailure(0, exc) from exc
         build = time.perf_counter() - start
+        if recording.no_counterpart:
+            # Nothing to compare: one step, for the framework's own error where it has one.
+            try:
+                adapter.step(list(case.grads[0]))
+            except Exception as exc:
+                raise StepFailure(1, exc) from exc
+            _confirmed_declarations[kind] = ""
+            return recording
         recording.trajectory, recording.timing = record(adapter, case)
         recording.timing.build_seconds = build
     except StepFailure as failure:
@@ -155,10 +175,9 @@ def start_recording(name: str, case: Case) -> Callable[[], Recording]:
     at once, so the caller can go on meanwhile; an in-process recording is made when the
     returned function is called."""
     from harness import isolation
-    from harness.adapters import IMPLEMENTATIONS
-    from harness.verdicts import framework_of
+    from harness.catalogue import known
 
-    if not isolation.enabled() or name == "reference" or name not in IMPLEMENTATIONS:
+    if not isolation.enabled() or name == "reference" or not known(name):
         return lambda: record_in_process(name, case)
     workers = isolation.pool()
     try:
@@ -189,6 +208,10 @@ def judge(name: str, case: Case, reference: Trajectory,
         return ImplementationResult(name, CRASH, f"cannot import: {recording.import_error}"), None
     result = ImplementationResult(name, PASS, description=recording.description)
     declared = recording.declared
+    if recording.no_counterpart and recording.failed_step != -1:
+        result.status = NO_COUNTERPART
+        result.message = f"no counterpart: {declared}" + (f" ({recording.error})" if recording.error else "")
+        return result, None
     if recording.failed_step == -1:  # the worker process died or timed out: never "unsupported"
         result.status, result.message = CRASH, f"{recording.error} (case run in an isolated worker)"
         return result, None
@@ -211,13 +234,11 @@ def judge(name: str, case: Case, reference: Trajectory,
     result.worst_series = comparison.worst_series
     if comparison.violations:
         result.status = VIOLATION
-        from harness.verdicts import framework_of
-
         result.rows = attribute(case, trajectory, comparison.violations, framework_of(name))
     return result, trajectory
 
 
-def run_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS) -> CaseRun:
+def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS) -> CaseRun:
     """Every implementation on the case, results in the order given. The frameworks'
     workers record at the same time, while the spec runs here: each framework's first
     implementation is sent before the spec's run, the next one of a framework when the
@@ -225,8 +246,6 @@ def run_case(case: Case, implementations: Sequence[str] = DEFAULT_IMPLEMENTATION
     caller judges one while the workers record the next. Each recording and verdict is
     what running them one after another gives (the same calls in each process, in the
     same order)."""
-    from harness.verdicts import framework_of
-
     names = list(implementations)
     following: dict[int, int] = {}  # position -> the next position of the same framework
     last_of: dict[str, int] = {}

@@ -25,6 +25,12 @@ Conditions (`when`, all must hold):
     lr_zero = true                     some parameter's learning rate is 0 at some step
     repeated_sparse_rows = true        some step's row-sparse gradient lists a row more than once
     missing_gradients = true           some parameter has no gradient at some step (`null`)
+
+Versions (optional `versions`, a table of package -> PEP 440 specifier, e.g.
+`versions = { mindspore = ">=2.10" }`): the framework versions the entry holds for. Strict
+both ways: inside the range the reproducer must reproduce; outside it the entry is not
+applied, and its reproducer is judged like any other case (cases/test_known_divergences.py:
+it must then conform, or the range is wrong).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from harness.rows import ROW_IDS
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "cases" / "known_divergences.toml"
 _ENTRY_KEYS = {"id", "row", "implementation", "when", "mechanism", "source", "bound", "max_relative_error",
                "reproducer"}
+_OPTIONAL_KEYS = {"versions"}
+# The packages an entry's `versions` may name.
+VERSIONED_PACKAGES = ("torch", "mindspore")
 
 
 class RegistryError(ValueError):
@@ -64,6 +73,15 @@ class Divergence:
     max_relative_error: float
     reproducer: str  # path relative to the repository root
     base_dir: Path = field(default=DEFAULT_REGISTRY.parent.parent, compare=False)
+    # package -> PEP 440 specifier: the versions the entry holds for (empty: all).
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def applies(self) -> bool:
+        """Whether the installed framework versions are inside the entry's range."""
+        from harness.catalogue import versions_match
+
+        return versions_match(self.versions)
 
     @property
     def reproducer_path(self) -> Path:
@@ -187,7 +205,7 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
     for i, entry in enumerate(entries):
         where = f"{path}: divergence #{i + 1}"
         missing = sorted(_ENTRY_KEYS - set(entry))
-        extra = sorted(set(entry) - _ENTRY_KEYS)
+        extra = sorted(set(entry) - _ENTRY_KEYS - _OPTIONAL_KEYS)
         if missing or extra:
             raise RegistryError(f"{where}: missing keys {missing}, unknown keys {extra}")
         if entry["row"] not in ROW_IDS:
@@ -202,8 +220,29 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
         if not (isinstance(implementations, list | tuple) and implementations
                 and all(isinstance(n, str) for n in implementations)):
             raise RegistryError(f"{where}: implementation must be a name or a non-empty list of names")
+        entry["versions"] = _versions(entry.get("versions", {}), where)
         out.append(Divergence(**entry, implementations=tuple(implementations), base_dir=path.resolve().parent.parent))
     return out
+
+
+def _versions(raw: Any, where: str) -> dict[str, str]:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: versions must be a table of package = \"PEP 440 specifier\"")
+    for package, specifier in raw.items():
+        if package not in VERSIONED_PACKAGES:
+            raise RegistryError(f"{where}: versions names {package!r}; known: {list(VERSIONED_PACKAGES)}")
+        try:
+            SpecifierSet(specifier if isinstance(specifier, str) else "!")
+        except InvalidSpecifier:
+            raise RegistryError(f"{where}: versions.{package} = {specifier!r} is not a PEP 440 specifier") from None
+    return dict(raw)
+
+
+def applicable(registry: list[Divergence]) -> list[Divergence]:
+    """The entries that hold for the installed framework versions."""
+    return [d for d in registry if d.applies]
 
 
 def _within(violation: Any, bound: float) -> bool:
@@ -217,7 +256,7 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
     """Mark the violations of one implementation result that the registry predicts.
 
     The result becomes "known" when every violation is predicted: an entry for the
-    same implementation whose condition holds for the case, whose row attribution
+    same implementation that holds for the installed versions, whose condition holds for the case, whose row attribution
     named, and whose measured bound the violation's relative error stays within.
     A violation that rows explain only jointly needs an entry for each of its rows
     and stays within the sum of their bounds.
@@ -226,7 +265,7 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
 
     if result.status != VIOLATION:
         return
-    candidates = [d for d in registry if d.covers(result.implementation) and d.row in result.rows]
+    candidates = [d for d in applicable(registry) if d.covers(result.implementation) and d.row in result.rows]
     predicted = [d for d in candidates if d.predicts(case)]
     for violation in result.violations:
         by_row = [d for d in predicted if d.row in violation.rows]

@@ -17,7 +17,8 @@ so both files must come from the same case set: the derandomized `ci` profile, o
                  now registered    a case that violated is now a known divergence (registry grew)
                  entry stopped     a registry entry no longer fires for the row (retire it?)
     info         verdict, implementations added/removed, cases only on one side, an entry
-                 that fires for the row only on cases the old run did not have
+                 that fires for the row only on cases the old run did not have, a case that
+                 became (or stopped being) one the implementation has no counterpart for
 
 Exit 1 when there is any regression, else 0.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from harness.engine import CRASH, KNOWN, PASS, UNSUPPORTED, VIOLATION
+from harness.engine import CRASH, KNOWN, NO_COUNTERPART, PASS, UNSUPPORTED, VIOLATION
 DEFAULT_THRESHOLD = 2.0
 # Growth counts once the error reaches half its tolerance: below that, a different CPU
 # (FMA contraction, vector width) moves ulp-sized errors by factors of a few.
@@ -52,6 +53,11 @@ def _float(x) -> float:
 def _case_kind(old: dict, new: dict, threshold: float) -> tuple[str, bool] | None:
     before, after = old["status"], new["status"]
     if before != after:
+        # What the API can ask for is the catalogue's statement, not the framework's behaviour.
+        if after == NO_COUNTERPART:
+            return "now without counterpart", False
+        if before == NO_COUNTERPART:
+            return "now with a counterpart", False
         if after == VIOLATION:
             return "newly violating", True
         if after == CRASH:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from harness.adapters import DEFAULT_IMPLEMENTATIONS
+from harness.catalogue import DEFAULT_IMPLEMENTATIONS
 from harness.collect import case_entry
 from harness.html_report import render_parity_html
 from harness.engine import CRASH, ImplementationResult, forget_confirmed_declarations, run_case
@@ -83,14 +83,18 @@ def build_report(out_dir: Path, *, registry: Sequence[Divergence], seed: int = 0
     forget_confirmed_declarations()
     entries = []
     for sweep_case in cases:
+        names = list(implementations) if sweep_case.implementations is None else \
+            [n for n in sweep_case.implementations if n in implementations]
+        if names == ["reference"]:
+            continue  # a covering case of an implementation --impl left out
         run = None
         try:
-            run = run_case(sweep_case.case, implementations)
+            run = run_case(sweep_case.case, names)
             results = run.results
             for result in results:
                 classify(result, sweep_case.case, registry)
         except Exception as error:  # a harness bug in one case must not lose the others
-            results = [_crash_result(name, error) for name in implementations]
+            results = [_crash_result(name, error) for name in names]
             run = None
         entries.append(case_entry(case=sweep_case.case, run=run, results=results, row=sweep_case.row, test=None,
                                   source=str(sweep_case.source), entry_id=sweep_case.id))

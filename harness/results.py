@@ -16,7 +16,11 @@
                                                       "index", "expected", "actual", "error", "tolerance",
                                                       "ratio", "reference_scale", "relative_error", "rows",
                                                       "joint", "divergence"}]}}}],
- "cases": [{"id", "row", "test", "source", "case_file", "dtype", "steps", "hyperparameters", "params",
+ "coverage": {implementation: {"pairs_expressible", "pairs_covered", "uncovered": ["factor=class × factor=class"]}},
+ "catalogue": {implementation: {"name", "framework", "call", "mode",
+                                "exclusions": [{"kind", "when", "reason", "versions", "applied"}]}},
+ "cases": [{"id", "row", "rows", "features", "test", "source", "case_file", "dtype", "steps", "hyperparameters",
+            "params",
             "implementations": [{"implementation", "description", "status", "message", "rows",
                                  "divergence", "worst_ratio", "worst", "violation_count",
                                  "series"?, "update_ratio"?}],
@@ -24,6 +28,10 @@
  "validation"?: [{"key", "class", "spec", "frameworks": {name: {"outcome", "result", "error", "example",
                                                                 "rule"}}}]}
 
+`coverage` (harness/coverage.py): per implementation of the catalogue, how many pairs of
+(factor = value class) settings its space can express, how many the run's cases covered
+(ran and compared), and the uncovered ones. `rows` of a case: the other rows it exercises;
+`features`: its value class per factor (harness/catalogue.py).
 Every violation is listed under each row it is attributed to (harness/verdicts.py), with
 the id of its case; the cases list carries each case's recipe and per-implementation
 status. A case file (relative to the results file's directory) exists for the worst case
@@ -93,13 +101,16 @@ def _registry_json(registry) -> list[dict]:
     return [{"id": d.id, "row": d.row, "implementation": list(d.implementations), "when": d.when,
              "mechanism": d.mechanism, "source": d.source, "bound": d.bound,
              "max_relative_error": d.max_relative_error if d.max_relative_error != float("inf") else "inf",
-             "reproducer": d.reproducer} for d in sorted(registry, key=lambda d: d.id)]
+             "reproducer": d.reproducer, "versions": d.versions, "applies": d.applies}
+            for d in sorted(registry, key=lambda d: d.id)]
 
 
 def results_document(entries: list[dict], registry, *, source: str, profile: str | None, seed: int | None,
                      env: dict | None = None) -> tuple[dict, list[dict]]:
     """The results document for case entries (harness/collect.py), and the entries
     whose case file must be written (each gets its "case_file")."""
+    from harness.catalogue import describe, known
+    from harness.coverage import coverage
     from harness.engine import CRASH, VIOLATION
     from harness.verdicts import REPORT_ROWS, implementation_order, row_verdicts, summary
 
@@ -138,6 +149,8 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
         "run": {"source": source, "profile": profile, "seed": seed, "implementations": implementations},
         "registry": _registry_json(registry),
         "summary": summary(rows, compared),
+        "coverage": coverage(cases, compared),
+        "catalogue": {name: describe(name) for name in compared if known(name)},
         "rows": rows,
         "cases": listed,
     }

@@ -64,8 +64,10 @@ ROWS: tuple[Row, ...] = (
         # A parameter without a gradient at a step (torch: .grad None, skipped) updated
         # with a zero gradient instead (nn.Adam takes one gradient per parameter).
         # mint forms g * g as a tensor of the dtype too (overflow above |g| = 255.9 in float16).
+        # The parameters are never written: the in-place update of the parameter (and of
+        # the step counter) is lost, the moments are kept (mint in PyNative, MindSpore 2.10).
         variants=({"moments_dtype": CASE_DTYPE}, {"moments_dtype": CASE_DTYPE, "gradient_square_dtype": CASE_DTYPE},
-                  {"storage_dtype": None}, {"missing_gradient": "zero"}),
+                  {"storage_dtype": None}, {"missing_gradient": "zero"}, {"parameter_update_lost": True}),
     ),
     Row(
         id="lr",
@@ -242,11 +244,28 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "amsgrad_max_keeps_on_nan": ("mindspore",),
     "weight_decay_exempt_substrings": ("mindspore",),
     "missing_gradient": ("mindspore",),
+    "parameter_update_lost": ("mindspore",),
     "nesterov": ("mindspore",),
     "lazy_repeated_rows": ("mindspore",),
     "beta1_as_lerp_weight": ("torch",),
     "bias_correction_float32": ("torch",),
 }
+
+
+def exercised_rows(case: Any) -> list[str]:
+    """The rows of the table a case exercises (every row counts each case it exercises,
+    harness/verdicts.py): a row whose option the case sets to a non-default value (a
+    group's own lr or weight decay included), `params` for several parameters or groups,
+    `defaults` for a case that sets nothing."""
+    from harness.casefile import DEFAULT_HYPERPARAMETERS
+
+    set_keys = {key for key, value in case.hyperparameters.items() if value != DEFAULT_HYPERPARAMETERS[key]}
+    for group in case.param_groups:
+        set_keys |= {key for key in ("lr", "weight_decay") if getattr(group, key) is not None}
+    out = [row.id for row in ROWS if set(row.canonical_keys) & set_keys]
+    if len(case.params) > 1 or case.param_groups:
+        out.insert(0, "params")
+    return out or ["defaults"]
 
 
 def variant_models(variant: dict, framework: str) -> bool:

@@ -8,6 +8,7 @@ seeded by the recipe. That keeps 10,000-step cases cheap to draw and still shrin
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -361,12 +362,25 @@ def torch_implementation_cases() -> st.SearchStrategy[Case]:
                  options=torch_hyperparameters())
 
 
+# Options a row-sparse case may combine with its layout (sparse_cases' `options`).
+SPARSE_OPTIONS: dict[str, st.SearchStrategy] = {
+    "amsgrad": st.just(True), "use_nesterov": st.just(True), "loss_scale": loss_scales(), "maximize": st.just(True),
+    "use_locking": st.just(True), "use_offload": st.just(True), "decoupled_weight_decay": st.just(True),
+}
+
+
 @st.composite
 def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
-                 dtypes: st.SearchStrategy[str] = st.sampled_from(["float32", "float32", "float64"])) -> Case:
-    """use_lazy=True cases with row-sparse gradients (`sparse_rows`): per step each
-    parameter lists some of its rows, with repeated indices when `repeats` is drawn;
-    rows not listed get no gradient that step, and one row may never get one."""
+                 dtypes: st.SearchStrategy[str] = st.sampled_from(["float32", "float32", "float64"]),
+                 lazy: st.SearchStrategy[bool] = st.just(True), options: tuple[str, ...] = (),
+                 groups: bool = False) -> Case:
+    """Cases with row-sparse gradients (`sparse_rows`): per step each parameter lists some
+    of its rows, with repeated indices when `repeats` is drawn; rows not listed get no
+    gradient that step, and one row may never get one. `lazy` draws use_lazy (the
+    default, True: lazy Adam; False: the non-lazy Adam a sparse gather's gradient meets
+    by default); lr, weight decay, eps and betas are drawn, and each of `options`
+    (SPARSE_OPTIONS keys) is set or left at its default; `groups`: two parameters may
+    form two groups, the first with its own lr and weight decay."""
     dtype = draw(dtypes)
     np_dtype = np.dtype(dtype).type
     num_steps = draw(steps)
@@ -375,13 +389,23 @@ def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
     recipes = [draw(stream_recipes()) for _ in param_names]
     init_exponents = [draw(exponent_ranges()) for _ in param_names]
     repeats = draw(st.booleans())
-    hyper = {"use_lazy": True, **draw(hyperparameters("use_lazy"))}
+    hyper = {**({"use_lazy": True} if draw(lazy) else {}), **draw(hyperparameters("defaults", vary_others=False))}
+    for key, strategy in (("lr", lrs()), ("weight_decay", weight_decays()), ("eps", epss())):
+        if draw(st.booleans()):
+            hyper[key] = draw(strategy)
+    for key in options:
+        if draw(st.booleans()):
+            hyper[key] = draw(SPARSE_OPTIONS[key])
     # betas varied too. Open: the moment tolerance (harness/tolerance.py) follows the EMA
     # of the gradient stream, which a lazy step does not apply to the rows it leaves
     # alone, so a small beta2 can collapse it below the held value's float32 rounding
     # (tests/data/sparse-lazy-moment-tolerance-untouched-row.json; seen in the dev profile).
     if draw(st.booleans()):
         hyper["betas"] = draw(st.tuples(beta1s(), beta2s()).map(list))
+    param_groups: tuple[ParamGroup, ...] = ()
+    if groups and len(param_names) == 2 and draw(st.booleans()):
+        param_groups = (ParamGroup((param_names[0],), draw(st.one_of(st.none(), lrs())),
+                                   draw(st.one_of(st.none(), weight_decays()))), ParamGroup((param_names[1],)))
     seed = draw(st.integers(0, 2**32 - 1))
 
     rng = np.random.default_rng(seed)
@@ -401,8 +425,8 @@ def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
         rows.append(listed)
     grads = tuple(tuple(stream[t] for stream in streams) for t in range(num_steps))
     sparse_rows = tuple(tuple(rows[j][t] for j in range(len(params))) for t in range(num_steps))
-    return Case(dtype, hyper, tuple(params), grads, comment=f"generated: sparse seed={seed} repeats={repeats}",
-                sparse_rows=sparse_rows)
+    return Case(dtype, hyper, tuple(params), grads, param_groups,
+                comment=f"generated: sparse seed={seed} repeats={repeats}", sparse_rows=sparse_rows)
 
 
 # --------------------------------------------------------------------------- missing gradients
@@ -443,3 +467,137 @@ def lr_schedule_cases() -> st.SearchStrategy[Case]:
     options = st.fixed_dictionaries({"lr": lr_schedules(max_len=25)},
                                     optional={"weight_decay": weight_decays(), "amsgrad": st.booleans()})
     return cases(row="lr", steps=st.integers(1, 20), max_params=2, options=options)
+
+
+# --------------------------------------------------------------------------- pairwise covering cases
+
+def _log10_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(f"{10.0 ** rng.uniform(lo, hi):.6g}")
+
+
+# Settings of each factor's value classes (harness/catalogue.py FACTORS) as case values.
+_LOSS_SCALES = (2.0, 128.0, 1024.0, 3.0)
+
+
+def _hyperparameters_of(assignment: dict[str, Any], rng: np.random.Generator, steps: int) -> dict[str, Any]:
+    hyper: dict[str, Any] = {}
+    if assignment["lr"] == "zero":
+        hyper["lr"] = 0.0
+    elif assignment["lr"] == "list":  # as long as the run, starting above 0 (the finer exclusions)
+        hyper["lr"] = [_log10_uniform(rng, -4, -1) for _ in range(steps)]
+    elif rng.random() < 0.5:
+        hyper["lr"] = _log10_uniform(rng, -4, -1)
+    if assignment["betas"] == "other":
+        hyper["betas"] = [float(f"{rng.uniform(0.5, 0.99):.6g}"), float(f"{rng.uniform(0.9, 0.9999):.6g}")]
+    elif assignment["betas"] == "extreme":  # beta1 < 0.5 or beta2 > 0.9999, inside (0, 1)
+        hyper["betas"] = ([_log10_uniform(rng, -4, np.log10(0.45)), 0.999] if rng.random() < 0.5
+                          else [0.9, float(f"{1 - 10.0 ** rng.uniform(-6, -4.05):.8g}")])
+    if assignment["eps"] == "other":
+        hyper["eps"] = _log10_uniform(rng, -16, 0)
+    if assignment["weight_decay"] == "nonzero":
+        hyper["weight_decay"] = _log10_uniform(rng, -4, -1)
+    if assignment["loss_scale"] == "other":
+        hyper["loss_scale"] = float(rng.choice(_LOSS_SCALES))
+    for key in ("decoupled_weight_decay", "amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy",
+                "use_offload"):
+        if assignment[key]:
+            hyper[key] = True
+    return hyper
+
+
+def case_of(assignment: dict[str, Any], seed: int, *, group_lr: bool = True) -> Case:
+    """A case whose features (harness/catalogue.py) are `assignment`, its numbers drawn
+    from `seed`: 2-8 steps, one to three parameters of at least one dimension (0-d
+    parameters are a finer condition some implementations exclude), gradients and values
+    spanning 1e-3..10, row-sparse rows with repeats half the time. group_lr: the first
+    group takes its own lr (when the case's lr is a single number)."""
+    rng = np.random.default_rng(seed)
+    dtype = assignment["dtype"]
+    steps = int(rng.integers(2, 9))
+    grouped = assignment["groups"] == "groups"
+    count = int(rng.integers(2, 4)) if grouped else int(rng.integers(1, 3))
+    names = list(rng.choice(PLAIN_NAMES, size=count, replace=False))
+    layout = assignment["layout"]
+    params, streams = [], []
+    for name in names:
+        if layout == "row_sparse":
+            shape = (int(rng.integers(2, 6)),) + tuple(int(d) for d in rng.integers(1, 4, size=rng.integers(0, 2)))
+        else:
+            shape = tuple(int(d) for d in rng.integers(1, 5, size=rng.integers(1, 4)))
+        recipe = {"kind": str(rng.choice(STREAM_KINDS)), "exponents": (-3, 1), "zero_fraction": 0.0,
+                  "zero_rows": False, "rate": float(rng.choice([0.5, 0.9]))}
+        params.append(ParamSpec(str(name), shape, cast(initial_values(rng, shape, (-2, 1)), dtype)))
+        streams.append(gradient_stream(rng, recipe, steps, shape))
+    hyper = _hyperparameters_of(assignment, rng, steps)
+
+    sparse_rows: tuple = ()
+    if layout == "row_sparse":
+        repeats = bool(rng.random() < 0.5)
+        listed = []
+        for j, spec in enumerate(params):
+            rows_of = spec.shape[0]
+            dense = streams[j].reshape(steps, rows_of, -1)
+            per_step = []
+            for t in range(steps):
+                chosen = (rng.integers(0, rows_of, int(rng.integers(1, 2 * rows_of))) if repeats
+                          else rng.choice(rows_of, int(rng.integers(1, rows_of + 1)), replace=False))
+                chosen = [int(r) for r in chosen]
+                dense[t][np.setdiff1d(np.arange(rows_of), chosen)] = 0.0
+                per_step.append(tuple(chosen))
+            streams[j] = dense.reshape(steps, -1)
+            listed.append(per_step)
+        sparse_rows = tuple(tuple(listed[j][t] for j in range(len(params))) for t in range(steps))
+    missing: tuple = ()
+    if layout == "missing":
+        absent = [set() for _ in range(steps)]
+        for _ in range(int(rng.integers(1, steps + 1))):
+            absent[int(rng.integers(steps))].add(int(rng.integers(len(params))))
+        missing = tuple(frozenset(m) for m in absent)
+        streams = [np.where(np.array([[j in absent[t]] for t in range(steps)]), 0.0, stream)
+                   for j, stream in enumerate(streams)]
+    grads = tuple(tuple(cast(stream[t], dtype) for stream in streams) for t in range(steps))
+
+    groups: tuple[ParamGroup, ...] = ()
+    if grouped:
+        split = int(rng.integers(1, len(params)))
+        first_lr = (_log10_uniform(rng, -4, -1) if group_lr and assignment["lr"] == "number" and rng.random() < 0.7
+                    else None)
+        first_wd = _log10_uniform(rng, -4, -1) if assignment["weight_decay"] == "nonzero" else None
+        groups = (ParamGroup(tuple(names[:split]), first_lr, first_wd), ParamGroup(tuple(names[split:])))
+    label = ", ".join(f"{k}={v}" for k, v in assignment.items())
+    return Case(dtype, hyper, tuple(params), grads, groups, comment=f"pairwise: {label}; seed={seed}",
+                sparse_rows=sparse_rows, missing=missing if any(missing) else ())
+
+
+def covering_case(implementation: str, index: int, seed: int = 0) -> Case:
+    """Case `index` of the implementation's pairwise covering set (harness/coverage.py),
+    inside its space; `seed` draws the numbers (a profile with more examples draws more)."""
+    from harness.catalogue import outside
+    from harness.coverage import covering_rows
+
+    assignment = covering_rows(implementation)[index]
+    case_seed = int.from_bytes(hashlib.sha256(f"{implementation}/{index}/{seed}".encode()).digest()[:4], "little")
+    case = case_of(assignment, case_seed)
+    if outside(implementation, case) is not None:  # a finer exclusion (a group's own lr): without it
+        case = case_of(assignment, case_seed, group_lr=False)
+    return case
+
+
+def outside_settings(implementation: str) -> list[tuple[str, Any]]:
+    """The (factor, value class) settings no case inside the implementation's space has:
+    each gets one probe (`probe_case`), so a row whose option the implementation cannot
+    express reads "no counterpart" with the framework's own error, not "not exercised"."""
+    from harness.catalogue import FACTORS
+    from harness.coverage import completable
+
+    return [(factor, value) for factor, values in FACTORS.items() for value in values
+            if not completable(implementation, {factor: value})]
+
+
+def probe_case(factor: str, value: Any, seed: int = 0) -> Case:
+    """A case with `factor` = `value` and every other factor at its default class."""
+    from harness.catalogue import FACTORS
+
+    assignment = {f: values[0] for f, values in FACTORS.items()}
+    assignment[factor] = value
+    return case_of(assignment, seed, group_lr=False)

@@ -1,6 +1,12 @@
-"""The default conformance sweep behind `optim-parity report`: generated cases for
-every row (the same strategies as cases/test_<row>.py), plus the registry's
-reproducers, drawn deterministically from a seed."""
+"""The default conformance sweep behind `optim-parity report`, drawn deterministically
+from a seed: generated cases for every row (the same strategies as cases/test_<row>.py)
+and the registry's reproducers, each run on every implementation of the catalogue (a
+case outside an implementation's space is `no-counterpart` or `unsupported` there), plus
+every implementation's pairwise covering cases and the probes of what it cannot express
+(cases/test_option_pairs.py), each run on its own implementation.
+
+A case id hashes the case (`<row>-<sha1 of the case file>`, harness/collect.py
+case_id), so two sweeps compare case by case whatever their --examples."""
 
 from __future__ import annotations
 
@@ -9,13 +15,14 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from harness.casefile import Case, load_case
+from harness.casefile import Case, dumps_case, load_case
 from harness.registry import Divergence
 from harness.rows import ROW_IDS
 from harness.strategies import row_cases
 
 DEFAULT_EXAMPLES = 20
 SWEEP_ROWS = ("defaults",) + ROW_IDS
+PAIRS_ROW = "option pairs"  # the row of cases/test_option_pairs.py's cases
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,9 @@ class SweepCase:
     row: str  # a row id or "defaults"
     source: str  # "generated" or a case file path
     case: Case
+    # The implementations it is for (the reference and one implementation for a covering
+    # case or a probe); None: every implementation of the run.
+    implementations: tuple[str, ...] | None = None
 
 
 def draw_cases(strategy, count: int, seed: int) -> list:
@@ -39,8 +49,6 @@ def draw_cases(strategy, count: int, seed: int) -> list:
 
     collect()
     # Hypothesis may generate the same example twice; a sweep wants distinct cases.
-    from harness.casefile import dumps_case
-
     distinct: dict[str, object] = {}
     for example in drawn:
         distinct.setdefault(dumps_case(example) if isinstance(example, Case) else repr(example), example)
@@ -49,11 +57,27 @@ def draw_cases(strategy, count: int, seed: int) -> list:
 
 def sweep_cases(seed: int = 0, examples: int | None = None,
                 registry: list[Divergence] | None = None) -> list[SweepCase]:
+    from harness.catalogue import DEFAULT_IMPLEMENTATIONS
+    from harness.collect import case_id
+    from harness.coverage import covering_rows
+    from harness.strategies import covering_case, outside_settings, probe_case
+
+    def hashed(prefix: str, case: Case) -> str:
+        return case_id(prefix, dumps_case(case))
+
     examples = DEFAULT_EXAMPLES if examples is None else examples
     out: list[SweepCase] = []
     for row in SWEEP_ROWS:
-        for i, case in enumerate(draw_cases(row_cases(row), examples, seed)):
-            out.append(SweepCase(f"{row}-{seed}-{i:03d}", row, "generated", case))
+        for case in draw_cases(row_cases(row), examples, seed):
+            out.append(SweepCase(hashed(row, case), row, "generated", case))
     for entry in registry or []:
-        out.append(SweepCase(f"reproducer-{entry.id}", entry.row, entry.reproducer, load_case(entry.reproducer_path)))
+        case = load_case(entry.reproducer_path)
+        out.append(SweepCase(hashed(f"reproducer-{entry.id}", case), entry.row, entry.reproducer, case))
+    for name in DEFAULT_IMPLEMENTATIONS[1:]:
+        for index in range(len(covering_rows(name))):
+            case = covering_case(name, index, seed)
+            out.append(SweepCase(hashed(f"pairs-{name}", case), PAIRS_ROW, "generated", case, ("reference", name)))
+        for factor, value in outside_settings(name):
+            case = probe_case(factor, value, seed)
+            out.append(SweepCase(hashed(f"outside-{name}", case), PAIRS_ROW, "generated", case, ("reference", name)))
     return out

@@ -1,16 +1,20 @@
 """Row verdicts: one per row of the difference table and implementation, from case entries.
 
-A case belongs to the row whose test (or sweep row) generated it; in addition every
-violation counts toward the rows attribution named for it (an unexplained one toward
-the case's row; in a "defaults" case also toward "defaults", the seed's overall claim).
+A case counts toward the row whose test (or sweep row) generated it and toward every row
+it exercises (`rows` of its entry: the rows whose option it sets, harness/rows.py
+exercised_rows); in addition every violation counts toward the rows attribution named
+for it (an unexplained one toward the case's own row, or, for a case generated for no
+single row such as the pairwise ones, toward every row it exercises; in a "defaults"
+case also toward "defaults", the seed's overall claim).
 Per implementation, first match wins:
 
     not exercised              no case of the row and no violation attributed to it
     diverges (UNREGISTERED)    an unregistered violation attributed to the row
     crash                      a case of the row crashed
     diverges (known: ids)      registered divergences of the row occurred
-    no counterpart             a torch implementation on a MindSpore-only row, every case unsupported
-    unsupported                every case of the row was unsupported
+    no counterpart             every case of the row was outside the implementation's space,
+                               some because its API has no counterpart (harness/catalogue.py)
+    unsupported                every case of the row was one the framework is measured to fail on
     no counterpart (plain ...) a torch implementation on a MindSpore-only row otherwise: plain
                                Adam (torch has no such option) is consistent with the option's meaning
     consistent within tolerance
@@ -22,7 +26,8 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.engine import CRASH, PASS, UNSUPPORTED
+from harness.catalogue import framework_of
+from harness.engine import CRASH, NO_COUNTERPART as NO_COUNTERPART_STATUS, PASS, UNSUPPORTED
 from harness.rows import DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, MINDSPORE_ONLY, ROW_IDS, ROWS, UNEXPLAINED
 
 DEFAULTS = "defaults"
@@ -60,11 +65,6 @@ def verdict_class(verdict: str) -> str:
             NOT_EXERCISED: "not-exercised"}[verdict]
 
 
-def framework_of(implementation: str) -> str:
-    """Implementation names start with their framework: torch, torch-fused, mindspore-graph ..."""
-    return implementation.split("-", 1)[0]
-
-
 def implementation_order(name: str) -> tuple[int, str]:
     order = ("reference", "torch", "mindspore")
     framework = framework_of(name)
@@ -98,24 +98,28 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
     several entries, and each row lists only its own.
     """
     stats: dict = defaultdict(_new_stats)
-    case_counts: Counter = Counter(entry["row"] for entry in cases)
+    case_counts: Counter = Counter(row for entry in cases for row in _case_rows(entry))
     params_of = {entry["id"]: {p["name"]: p["shape"] for p in entry["params"]} for entry in cases}
     for entry in cases:
+        case_rows = _case_rows(entry)
+        unexplained_rows = [entry["row"]] if entry["row"] in REPORT_ROWS else case_rows
         for impl in entry["implementations"]:
             name = impl["implementation"]
             if name == "reference":
                 continue
-            own = stats[(entry["row"], name)]
-            own["cases"] += 1
-            own["statuses"][impl["status"]] += 1
             ratio = _float(impl["worst_ratio"])
-            if impl["status"] == PASS:
-                # How close the passing cases came: "consistent" with its margin.
-                own["worst_pass_ratio"] = max(own["worst_pass_ratio"], ratio)
-            if impl["status"] not in (UNSUPPORTED, CRASH) and ratio > own["worst_ratio"]:
-                own["worst_ratio"], own["worst_case"] = ratio, entry["id"]
+            for row in case_rows:
+                own = stats[(row, name)]
+                own["cases"] += 1
+                own["statuses"][impl["status"]] += 1
+                if impl["status"] == PASS:
+                    # How close the passing cases came: "consistent" with its margin.
+                    own["worst_pass_ratio"] = max(own["worst_pass_ratio"], ratio)
+                if impl["status"] not in (UNSUPPORTED, NO_COUNTERPART_STATUS, CRASH) and ratio > own["worst_ratio"]:
+                    own["worst_ratio"], own["worst_case"] = ratio, entry["id"]
             for violation in impl["violations"]:
-                rows = [entry["row"]] if violation["rows"] in ([UNEXPLAINED], []) else list(violation["rows"])
+                rows = (list(unexplained_rows) if violation["rows"] in ([UNEXPLAINED], [])
+                        else list(violation["rows"]))
                 if entry["row"] == DEFAULTS and DEFAULTS not in rows:
                     rows.append(DEFAULTS)  # the seed's overall claim is about whatever differs
                 listed = dict(violation, case=entry["id"], dtype=entry["dtype"],
@@ -131,7 +135,7 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
                         target["unregistered"] += 1
                     target["worst_relative_error"] = max(target["worst_relative_error"],
                                                          _float(violation["relative_error"]))
-                    if row != entry["row"] and _ratio(violation) > target["worst_ratio"]:
+                    if row not in case_rows and _ratio(violation) > target["worst_ratio"]:
                         target["worst_ratio"], target["worst_case"] = _ratio(violation), entry["id"]
 
     verdicts = []
@@ -161,6 +165,12 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
     return verdicts
 
 
+def _case_rows(entry: dict) -> list[str]:
+    """The report rows a case entry counts toward: its own and those it exercises (a
+    results file from before `rows` existed: its own)."""
+    return [row for row in dict.fromkeys([entry["row"], *entry.get("rows", [])]) if row in REPORT_ROWS]
+
+
 def _ratio(violation: dict) -> float:
     error, tolerance = _float(violation["error"]), _float(violation["tolerance"])
     if error == 0.0:
@@ -179,8 +189,8 @@ def _verdict(own: dict, name: str, kind: str) -> str:
         return CRASHED
     if own["known"]:
         return f"{KNOWN_PREFIX}{', '.join(sorted(own['known']))})"
-    if own["cases"] and statuses[UNSUPPORTED] == own["cases"]:
-        return NO_COUNTERPART if torch_on_mindspore_only else ALL_UNSUPPORTED
+    if own["cases"] and statuses[UNSUPPORTED] + statuses[NO_COUNTERPART_STATUS] == own["cases"]:
+        return NO_COUNTERPART if statuses[NO_COUNTERPART_STATUS] or torch_on_mindspore_only else ALL_UNSUPPORTED
     return NO_COUNTERPART_PLAIN if torch_on_mindspore_only else CONSISTENT
 
 

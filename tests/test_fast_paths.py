@@ -309,15 +309,17 @@ def test_attribution_comparing_each_distinct_variant_run_once_gives_the_rows_com
 
 
 def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stale_claim_runs_every_time(monkeypatch):
-    """engine.record_in_process: a case its adapter declares unsupported is run; once the
-    framework has failed on one case of a declared kind (the reason without its numbers),
-    later cases of that kind are `unsupported` without running. A declaration the
-    framework does not bear out (it runs the case) is never memoised: every case runs and
-    says so."""
+    """engine.record_in_process: a case its catalogue record declares unsupported is run;
+    once the framework has failed on one case of a declared kind (the reason without its
+    numbers), later cases of that kind are `unsupported` without running. A declaration
+    the framework does not bear out (it runs the case) is never memoised: every case runs
+    and says so. A case without counterpart is built and stepped once per kind, for the
+    framework's own error, and never compared."""
     from harness import engine
     from harness.adapters.reference import ReferenceAdapter
+    from harness.catalogue import NO_COUNTERPART, UNSUPPORTED, Outside
 
-    built = {"failing": 0, "stale": 0}
+    built = {"failing": 0, "stale": 0, "no-counterpart": 0}
 
     class Failing(ReferenceAdapter):
         name, framework = "test-failing", "test"
@@ -325,10 +327,6 @@ def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stal
         def __init__(self, case):
             built["failing"] += 1
             super().__init__(case)
-
-        @classmethod
-        def unsupported_reason(cls, case):
-            return f"a schedule of {case.num_steps} steps"
 
         def step(self, grads):
             raise RuntimeError("past the end")
@@ -342,18 +340,34 @@ def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stal
 
         step = ReferenceAdapter.step
 
-    monkeypatch.setattr(engine, "load_adapter", lambda name: {"test-failing": Failing, "test-stale": Stale}[name])
+    class NoCounterpart(Failing):
+        name = "test-no-counterpart"
+
+        def __init__(self, case):
+            built["no-counterpart"] += 1
+            ReferenceAdapter.__init__(self, case)
+
+    def declared(name, case):
+        kind = NO_COUNTERPART if name == "test-no-counterpart" else UNSUPPORTED
+        return Outside(kind, f"a schedule of {case.num_steps} steps")
+
+    monkeypatch.setattr(engine, "load_adapter", lambda name: {"test-failing": Failing, "test-stale": Stale,
+                                                              "test-no-counterpart": NoCounterpart}[name])
+    monkeypatch.setattr(engine, "outside", declared)
     monkeypatch.setattr(engine, "_confirmed_declarations", {})
     cases = bench_cases(6)
     for case in cases:
         failing, _ = engine.run_implementation("test-failing", case, reference_trajectory(case))
         stale, _ = engine.run_implementation("test-stale", case, reference_trajectory(case))
+        absent, trajectory = engine.run_implementation("test-no-counterpart", case, reference_trajectory(case))
         assert failing.status == engine.UNSUPPORTED and failing.message.startswith("a schedule of")
         assert "RuntimeError: past the end" in failing.message  # the framework's error, measured once
         assert stale.status == engine.PASS and "declared unsupported" in stale.message
-    kinds = {engine.declaration_kind(Failing.unsupported_reason(case)) for case in cases}
+        assert absent.status == engine.NO_COUNTERPART and trajectory is None
+        assert absent.message.startswith("no counterpart: a schedule of") and "past the end" in absent.message
+    kinds = {engine.declaration_kind(declared("test-failing", case).reason) for case in cases}
     assert kinds == {"a schedule of # steps"}
-    assert built == {"failing": 1, "stale": len(cases)}
+    assert built == {"failing": 1, "stale": len(cases), "no-counterpart": 1}
 
 
 def test_the_stored_run_of_a_float64_case_is_the_spec_run_bit_for_bit():

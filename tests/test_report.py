@@ -72,13 +72,15 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     by_id = {c["id"]: c for c in doc["cases"]}
     assert by_id["defaults-000"]["steps"] == 3 and by_id["wd-000"]["steps"] == 2
     assert by_id["wd-000"]["hyperparameters"] == {"weight_decay": 0.01, "lr": 0.01}
-    assert [i["status"] for i in by_id["nesterov-000"]["implementations"]] == ["pass", "unsupported"]
+    assert [i["status"] for i in by_id["nesterov-000"]["implementations"]] == ["pass", "no-counterpart"]
+    assert by_id["wd-000"]["rows"] == ["lr"]  # the other rows it exercises
+    assert by_id["wd-000"]["features"]["weight_decay"] == "nonzero"
 
     rows = {r["row"]: r for r in doc["rows"]}
     torch = {row: r["implementations"]["torch"]["verdict"] for row, r in rows.items()}
     assert torch["defaults"] == torch["weight_decay"] == "consistent within tolerance"
     assert torch["use_nesterov"] == "no counterpart"
-    assert torch["eps"] == "not exercised"
+    assert torch["eps"] == "not exercised" and torch["lr"] == "consistent within tolerance"
     assert rows["weight_decay"]["cases"] == 1 and rows["eps"]["cases"] == 0
     assert rows["weight_decay"]["implementations"]["torch"]["statuses"] == {"pass": 1}
     assert rows["eps"]["claim_en"] and rows["lr"]["mindspore_name"] == "learning_rate"
@@ -89,7 +91,8 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert rows["weight_decay"]["implementations"]["torch"]["worst_case_file"] == "cases/wd-000.json"
     assert by_id["wd-000"]["case_file"] == "cases/wd-000.json"
     assert dumps_case(load_case(tmp_path / "cases" / "wd-000.json")) == dumps_case(_plain_cases()[0].case)
-    assert doc["summary"]["torch"]["consistent"] == 2 and doc["summary"]["torch"]["not-exercised"] == 11
+    assert doc["summary"]["torch"]["consistent"] == 4 and doc["summary"]["torch"]["not-exercised"] == 9  # params: 2 parameters
+    assert doc["coverage"]["torch"]["pairs_covered"] < doc["coverage"]["torch"]["pairs_expressible"]
 
     page = (tmp_path / "parity.html").read_text(encoding="utf-8")
     assert all(f"<code>{row}</code>" in page for row in ("defaults", *ROW_IDS))

@@ -3,7 +3,11 @@
 An adapter is thin: it translates a canonical `Case` into framework calls and reads
 the results back as float64 numpy arrays. It holds no comparison logic.
 
-    adapter = Adapter(case)              # build the optimizer from the case
+    adapter = Adapter(case)              # build the optimizer from the case (one inside the
+                                         # implementation's space, harness/catalogue.py; a case
+                                         # it has no counterpart for is built and stepped once,
+                                         # passing the option under its own name, for the
+                                         # framework's own error)
     adapter.step(grads)                  # one step; grads[i] is flat, in the case dtype
     adapter.snapshot()                   # {param name: {quantity: float64 array or int}}
 
@@ -32,18 +36,12 @@ Snapshot = dict[str, dict[str, Any]]
 
 class Adapter(Protocol):
     name: ClassVar[str]
-    # The framework behind it ("reference", "torch", "mindspore"): reports read a
-    # MindSpore-only row's option as "no counterpart" for every torch implementation.
+    # The framework behind it ("reference", "torch", "mindspore").
     framework: ClassVar[str]
     # Human description for reports, e.g. "torch.optim.Adam (foreach=False)".
     description: ClassVar[str]
 
     def __init__(self, case: Case) -> None: ...
-
-    @classmethod
-    def unsupported_reason(cls, case: Case) -> str | None:
-        """Why this implementation cannot express `case`, or None when it can."""
-        ...
 
     def step(self, grads: list[np.ndarray]) -> None: ...
 
@@ -52,9 +50,3 @@ class Adapter(Protocol):
 
 def as_float64(array: Any) -> np.ndarray:
     return np.array(array, dtype=np.float64, copy=True).reshape(-1)
-
-
-def unsupported_options(case: Case, without_counterpart: dict[str, Any]) -> str | None:
-    """Reason string for options set to a value the framework has no counterpart for."""
-    found = [key for key, value in without_counterpart.items() if case.hp(key) == value]
-    return ", ".join(f"{key}={case.hp(key)!r} has no counterpart" for key in found) or None

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from mindspore import Parameter, Tensor, nn  # noqa: E402
 from mindspore.common.sparse_tensor import RowTensorInner  # noqa: E402
 
-from harness.adapters.base import Snapshot, as_float64, unsupported_options  # noqa: E402
+from harness.adapters.base import Snapshot, as_float64  # noqa: E402
 from harness.casefile import Case  # noqa: E402
 from harness.row_sparse import row_sparse  # noqa: E402
 from harness.rows import ROWS_BY_ID  # noqa: E402
@@ -125,14 +125,6 @@ def execution_mode(mode: int):
         ms.set_context(mode=previous)
 
 
-# The CPU Adam kernel accepts float16 and float32 only (the Adam primitive's infer
-# check: "input argument[grad] must be a type of {Float16, Float32}", bfloat16 included);
-# measured: the amsgrad kernel (ApplyAdamWithAmsgradV2) runs float32 and float64, and
-# fails for float16 ("Data type conversion is not supported for a 'Parameter' ...").
-_SUPPORTED_DTYPES = {"float16", "float32"}
-_SUPPORTED_DTYPES_AMSGRAD = {"float32", "float64"}
-
-
 class _RowSparseStep(nn.Cell):
     """Calls the optimizer with RowTensor gradients built inside the cell: a RowTensor
     cannot be passed in from Python (PyNative: "cannot be converted to MindSpore
@@ -189,8 +181,8 @@ def _mindspore_kwargs(case: Case, lr_form: str = "list") -> dict:
                 kwargs[ms_key] = case.hp(key)
     lr = case.hp("lr")
     kwargs[ROWS_BY_ID["lr"].mindspore_args["lr"]] = LR_FORMS[lr_form](lr) if isinstance(lr, list) else lr
-    # No counterpart in nn.Adam: passed under its own name so MindSpore rejects it
-    # with its own error (reported as "unsupported").
+    # No counterpart in nn.Adam: passed under its own name so MindSpore rejects it with
+    # its own error (the catalogue says "no counterpart").
     if case.hp("maximize"):
         kwargs["maximize"] = True
     if case.hp("decoupled_weight_decay"):
@@ -244,39 +236,6 @@ class MindSporeAdapter:
         if case.sparse_rows:
             self.row_sparse_step = _RowSparseStep(
                 self.optimizer, tuple(tuple(parameter.shape) for parameter in self.optimizer._parameters))
-
-    @classmethod
-    def unsupported_reason(cls, case: Case) -> str | None:
-        reasons = []
-        if case.dtype not in (_SUPPORTED_DTYPES_AMSGRAD if case.hp("amsgrad") else _SUPPORTED_DTYPES):
-            reasons.append(f"dtype {case.dtype} is not accepted by the CPU Adam kernel")
-        # nn.Adam validates beta1, beta2 in the open interval (0, 1) (_check_param_value);
-        # torch accepts 0 <= beta < 1.
-        beta1, beta2 = case.hp("betas")
-        if not (0.0 < beta1 < 1.0 and 0.0 < beta2 < 1.0):
-            reasons.append(f"betas {case.hp('betas')} outside MindSpore's open interval (0, 1)")
-        # Measured (MindSpore 2.10, CPU): these combinations fail inside MindSpore.
-        scalar = any(len(p.shape) == 0 for p in case.params)
-        if scalar and case.hp("amsgrad"):
-            reasons.append("0-d parameters with use_amsgrad (ApplyAdamWithAmsgradV2 CPU kernel resize fails)")
-        if case.hp("use_offload") and case.dtype != "float32":
-            # Measured: "For primitive[AdamNoUpdateParam], the input argument[grad] must be a
-            # type of {Tensor[Float32]}".
-            reasons.append(f"use_offload with {case.dtype} (AdamNoUpdateParam takes float32 only)")
-        if scalar and case.hp("use_offload"):
-            reasons.append("0-d parameters with use_offload (AdamNoUpdateParam needs at least 1-D)")
-        lr = case.hp("lr")
-        if isinstance(lr, list) and len(lr) < case.num_steps and cls.lr_form != "schedule":
-            # Measured (MindSpore 2.10): step len + 1 raises RuntimeError "For 'Gather', the
-            # 'input_indices' should be in the range [0, len), but got len".
-            reasons.append(f"a learning_rate {cls.lr_form} of {len(lr)} values for {case.num_steps} steps "
-                           "(MindSpore indexes it by global_step and fails past its end)")
-        no_counterpart = unsupported_options(case, {"maximize": True, "decoupled_weight_decay": True})
-        if no_counterpart:
-            reasons.append(no_counterpart)
-        if case.sparse_rows and cls.mode == ms.PYNATIVE_MODE:
-            reasons.append("row-sparse gradients in PyNative (a RowTensor cannot enter the optimizer's graph from Python)")
-        return "; ".join(reasons) or None
 
     def step(self, grads: list[np.ndarray]) -> None:
         # With loss_scale=L MindSpore expects the gradients of the L-scaled loss: g * L

@@ -1,12 +1,14 @@
-"""Adapter for mindspore.mint.optim.Adam (the torch-style API: lr, betas, eps,
-weight_decay, amsgrad, maximize) on the CPU backend, stepped under GRAPH_MODE.
+"""Adapters for mindspore.mint.optim.Adam (the torch-style API: lr, betas, eps,
+weight_decay, amsgrad, maximize) on the CPU backend: `mindspore-mint` calls it as its
+users do, in PyNative (MindSpore's default mode; nothing is set), `mindspore-mint-graph`
+builds and steps it under GRAPH_MODE.
 
-Why GRAPH_MODE: mint's construct is plain Python (no @jit) and writes the parameter
-with `parameters.add_(delta)` and the step with `state_step.add_(1)`. Measured on
-MindSpore 2.10 CPU in PyNative: Tensor.add_ returns the sum but leaves the tensor
-unchanged, so the parameters and state_step never move (exp_avg/exp_avg_sq, written
-with copy_, do). Compiled (GRAPH_MODE or ms.jit) the in-place adds take effect.
-cases/test_mindspore_implementations.py pins the PyNative behaviour.
+mint's construct is plain Python (no @jit) and writes the parameter with
+`parameters.add_(delta)` and the step with `state_step.add_(1)`. Measured on MindSpore
+2.10 CPU in PyNative: Tensor.add_ returns the sum but leaves the tensor unchanged, so the
+parameters and state_step never move (exp_avg/exp_avg_sq, written with copy_, do):
+registry entry mindspore-mint-pynative-in-place-add-lost (mindspore >= 2.10). Compiled
+(GRAPH_MODE or ms.jit) the in-place adds take effect.
 
 Formula (mindspore/mint/optim/adam.py, _run_optim_adamw_opt): torch's, with
 state_step a float32 Tensor, so the bias corrections 1 - beta**step are float32 pow
@@ -27,9 +29,10 @@ from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 
 from mindspore import Parameter, mint  # noqa: E402  (after mindspore_adam set the context)
 
-# MindSpore-only options (nn.Adam's names) with no mint counterpart: passed under
-# those names when set, so mint.optim.Adam rejects them with its own TypeError.
-_MINDSPORE_ONLY = ("use_locking", "use_nesterov", "loss_scale", "use_lazy", "use_offload")
+# Options with no mint counterpart (nn.Adam's MindSpore-only ones, torch's
+# decoupled_weight_decay): passed under those names when set, so mint.optim.Adam rejects
+# them with its own TypeError (the catalogue says "no counterpart").
+_NO_COUNTERPART = ("use_locking", "use_nesterov", "loss_scale", "use_lazy", "use_offload", "decoupled_weight_decay")
 
 
 def _mint_kwargs(case: Case) -> dict:
@@ -43,7 +46,7 @@ def _mint_kwargs(case: Case) -> dict:
         "amsgrad": bool(case.hp("amsgrad")),
         "maximize": bool(case.hp("maximize")),
     }
-    for key in _MINDSPORE_ONLY:
+    for key in _NO_COUNTERPART:
         if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]:
             kwargs[key] = case.hp(key)
     return kwargs
@@ -52,8 +55,8 @@ def _mint_kwargs(case: Case) -> dict:
 class MindSporeMintAdapter:
     name: ClassVar[str] = "mindspore-mint"
     framework: ClassVar[str] = "mindspore"
-    description: ClassVar[str] = f"mindspore.mint.optim.Adam (MindSpore {ms.__version__}, GRAPH_MODE, CPU)"
-    mode: ClassVar[int] = ms.GRAPH_MODE
+    description: ClassVar[str] = f"mindspore.mint.optim.Adam (MindSpore {ms.__version__}, PyNative, CPU)"
+    mode: ClassVar[int] = ms.PYNATIVE_MODE
 
     def __init__(self, case: Case) -> None:
         self.case = case
@@ -75,23 +78,6 @@ class MindSporeMintAdapter:
             self.optimizer = mint.optim.Adam(params, **_mint_kwargs(case))
         # Parameter order in the optimizer is group order; snapshots map back by name.
         self.index = {parameter.name: i for i, parameter in enumerate(self.optimizer.parameters)}
-
-    @classmethod
-    def unsupported_reason(cls, case: Case) -> str | None:
-        reasons = []
-        if isinstance(case.hp("lr"), list):
-            reasons.append("a per-step lr list (mint takes a float or a scalar Tensor; schedules are LRScheduler objects)")
-        if case.dtype == "bfloat16":
-            # Measured (MindSpore 2.10 CPU): the first step fails in "Select CPU operator[Sqrt]
-            # fail! Unsupported data type" (Sqrt has float16/32/64 and complex kernels only).
-            reasons.append("dtype bfloat16 (no CPU Sqrt kernel for bfloat16)")
-        if any(len(p.shape) == 0 for p in case.params):
-            # Measured: state_step has shape [1], so the update broadcasts to 1-d and the
-            # in-place add's Assign kernel rejects the 0-d parameter.
-            reasons.append("0-d parameters (the update broadcasts to state_step's shape [1]; Assign fails)")
-        reasons += [f"{key}={case.hp(key)!r} has no counterpart" for key in _MINDSPORE_ONLY
-                    if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]]
-        return "; ".join(reasons) or None
 
     def step(self, grads: list[np.ndarray]) -> None:
         dtype = self.case.np_dtype
@@ -129,3 +115,12 @@ class MindSporeMintAdapter:
             }
             out[spec.name] = entry
         return out
+
+
+class MindSporeMintGraphAdapter(MindSporeMintAdapter):
+    """The same mint.optim.Adam, built and stepped under GRAPH_MODE (the mode is switched
+    per call and restored, so it shares a process with the PyNative adapters)."""
+
+    name: ClassVar[str] = "mindspore-mint-graph"
+    description: ClassVar[str] = f"mindspore.mint.optim.Adam (MindSpore {ms.__version__}, GRAPH_MODE, CPU)"
+    mode: ClassVar[int] = ms.GRAPH_MODE

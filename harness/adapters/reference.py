@@ -20,7 +20,8 @@ from reference.adam import (WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, 
 from reference.dtypes import BFLOAT16, STORAGE, round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
-_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows", "missing_gradient"}
+_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows", "missing_gradient",
+                 "parameter_update_lost"}
 
 
 class ReferenceAdapter:
@@ -66,11 +67,11 @@ class ReferenceAdapter:
         self.separate_copies = self.lazy and self.variant.get("lazy_repeated_rows") == "separate"
         self.decay_per_copy = self.lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy"
         self.missing_as_zero = self.variant.get("missing_gradient") == "zero"
+        # The in-place writes of the parameter and of the step counter are lost (mint's
+        # `parameters.add_` and `state_step.add_` in PyNative, MindSpore 2.10 CPU); the
+        # moments, written with copy_, are kept.
+        self.parameter_update_lost = bool(self.variant.get("parameter_update_lost"))
         self.stored_in_case_dtype = bool(self.variant.get("stored_in_case_dtype"))
-
-    @classmethod
-    def unsupported_reason(cls, case: Case) -> str | None:
-        return None
 
     def _switch(self, key: str, case_value: bool) -> bool:
         # "toggle" flips the case's own setting (models an implementation that ignores it).
@@ -116,6 +117,8 @@ class ReferenceAdapter:
                 self.states[i] = adam_step(state, scaled, lr=lr, weight_decay=weight_decay,
                                            lazy_rows=touched_elements(case, t, i) if self.lazy else None,
                                            **self.step_options)
+            if self.parameter_update_lost:
+                self.states[i] = dataclasses.replace(self.states[i], param=state.param, step=state.step)
             if self.stored_in_case_dtype:
                 # An implementation stores w and its moments in the case dtype after every
                 # step; attribution emulates that so a right mechanism matches to well

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from harness.adapters.base import Snapshot, unsupported_options
+from harness.adapters.base import Snapshot
 from harness.casefile import Case
 from harness.rows import ROWS_BY_ID
 from reference.adam import lr_at
@@ -62,8 +62,8 @@ class TorchAdapter:
             for key, torch_key in ROWS_BY_ID[row_id].torch_args.items():
                 kwargs[torch_key] = tuple(case.hp(key)) if key == "betas" else case.hp(key)
         kwargs["maximize"] = case.hp("maximize")
-        # Options torch has no counterpart for are passed under their own name, so
-        # torch rejects them with its own error (reported as "unsupported").
+        # Options torch has no counterpart for are passed under their own name, so torch
+        # rejects them with its own error (the catalogue says "no counterpart").
         if case.hp("use_nesterov"):
             kwargs["use_nesterov"] = True
         return {**kwargs, **self.options}
@@ -73,12 +73,6 @@ class TorchAdapter:
 
     def _lr(self, lr: float) -> float | torch.Tensor:
         return lr
-
-    @classmethod
-    def unsupported_reason(cls, case: Case) -> str | None:
-        # loss_scale needs no counterpart: torch receives the unscaled gradients.
-        # use_locking / use_lazy / use_offload do not change dense single-process math.
-        return unsupported_options(case, {"use_nesterov": True})
 
     def step(self, grads: list[np.ndarray]) -> None:
         self.steps += 1

@@ -1,0 +1,445 @@
+"""The implementation catalogue: one declarative record per implementation, read by the
+adapters, the strategies, the sweep, the bench and the reports (the role PyTorch's
+`OptimizerInfo` database in torch/testing/_internal/common_optimizers.py plays for its
+optimizer tests).
+
+A record says, as data, how a user calls the implementation (its call and execution
+mode), which framework (worker process, attribution's mechanisms) it belongs to, and the
+case space it can express: a case is described by its *features*, one value class per
+factor (`FACTORS`: each hyperparameter, the dtype, the gradient layout, parameter
+groups), and a record excludes what it cannot run:
+
+    no counterpart   the implementation's API has no way to ask for it (torch has no
+                     Nesterov; SparseAdam is lazy only). Never compared: the result is
+                     `no-counterpart`, with the framework's own error where passing the
+                     option under its own name gives one.
+    unsupported      the API takes it but the framework fails on it, measured (a kernel
+                     without that dtype, a validation error). The case is still run: a
+                     framework that accepts it makes the claim stale, which is reported.
+
+An exclusion may hold only for some framework versions (PEP 440 specifiers on the
+installed packages, e.g. {"mindspore": ">=2.10"}): outside them it is not applied.
+
+Conditions of an exclusion (`when`, all must hold): a factor name with the value classes
+it matches, or one of the finer predicates in `_PREDICATES` (0-d parameters, an lr list
+shorter than the run, ...). Pairwise coverage (harness/coverage.py) works on the factors;
+the finer predicates are avoided by the cases it builds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
+
+# --------------------------------------------------------------------------- features
+
+# factor -> its value classes, the first one the default.
+FACTORS: dict[str, tuple[Any, ...]] = {
+    "lr": ("number", "zero", "list"),
+    "betas": ("default", "other", "extreme"),
+    "eps": ("default", "other"),
+    "weight_decay": ("zero", "nonzero"),
+    "decoupled_weight_decay": (False, True),
+    "amsgrad": (False, True),
+    "maximize": (False, True),
+    "use_locking": (False, True),
+    "use_nesterov": (False, True),
+    "loss_scale": ("one", "other"),
+    "use_lazy": (False, True),
+    "use_offload": (False, True),
+    "dtype": ("float32", "float64", "float16", "bfloat16"),
+    "layout": ("dense", "row_sparse", "missing"),
+    "groups": ("none", "groups"),
+}
+OPTION_FACTORS = tuple(f for f in FACTORS if f not in ("dtype", "layout", "groups"))
+
+
+def _betas_class(betas: list[float]) -> str:
+    if list(betas) == DEFAULT_HYPERPARAMETERS["betas"]:
+        return "default"
+    beta1, beta2 = betas
+    # The regimes where a float32 complement or lerp weight shows: beta1 < 0.5 (torch's
+    # lerp takes 1 - weight), beta2 near 1 (fl32(1 - beta2) is off by u32 / (1 - beta2)).
+    return "extreme" if beta1 < 0.5 or beta2 > 0.9999 else "other"
+
+
+def features(case: Case) -> dict[str, Any]:
+    """The case's value class in every factor."""
+    lr = case.hp("lr")
+    if isinstance(lr, list):
+        lr_class = "list"
+    else:
+        lrs = [lr] + [g.lr for g in case.param_groups if g.lr is not None]
+        lr_class = "zero" if any(x == 0.0 for x in lrs) else "number"
+    out: dict[str, Any] = {
+        "lr": lr_class,
+        "betas": _betas_class(case.hp("betas")),
+        "eps": "default" if case.hp("eps") == DEFAULT_HYPERPARAMETERS["eps"] else "other",
+        "weight_decay": "nonzero" if any(case.weight_decay_for(p.name) != 0.0 for p in case.params) else "zero",
+        "loss_scale": "one" if case.hp("loss_scale") == 1.0 else "other",
+        "dtype": case.dtype,
+        "layout": "row_sparse" if case.sparse_rows else ("missing" if case.missing else "dense"),
+        "groups": "groups" if case.param_groups else "none",
+    }
+    for key in ("decoupled_weight_decay", "amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy",
+                "use_offload"):
+        out[key] = bool(case.hp(key))
+    return out
+
+
+# Finer conditions than the factors (cases built for pairwise coverage avoid them).
+def _scalar_params(case: Case) -> bool:
+    return any(len(p.shape) == 0 for p in case.params)
+
+
+def _lr_list_shorter_than_run(case: Case) -> bool:
+    lr = case.hp("lr")
+    return isinstance(lr, list) and len(lr) < case.num_steps
+
+
+def _lr_list_starts_at_zero(case: Case) -> bool:
+    lr = case.hp("lr")
+    return isinstance(lr, list) and lr[0] == 0.0
+
+
+def _group_lr(case: Case) -> bool:
+    return any(g.lr is not None for g in case.param_groups)
+
+
+def _betas_outside_open_interval(case: Case) -> bool:
+    return not all(0.0 < b < 1.0 for b in case.hp("betas"))
+
+
+_PREDICATES: dict[str, Callable[[Case], bool]] = {
+    "scalar_params": _scalar_params,
+    "lr_list_shorter_than_run": _lr_list_shorter_than_run,
+    "lr_list_starts_at_zero": _lr_list_starts_at_zero,
+    "group_lr": _group_lr,
+    "betas_outside_open_interval": _betas_outside_open_interval,
+}
+
+# --------------------------------------------------------------------------- records
+
+NO_COUNTERPART = "no counterpart"
+UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    kind: str  # NO_COUNTERPART or UNSUPPORTED
+    when: Mapping[str, Any]  # factor -> value class or tuple of classes; predicate name -> True
+    reason: str  # what a report says; for UNSUPPORTED, what was measured
+    versions: Mapping[str, str] = field(default_factory=dict)  # package -> PEP 440 specifier
+
+    def matches(self, case_features: Mapping[str, Any], case: Case | None = None) -> bool:
+        """Whether the exclusion holds for a case with these features. Finer predicates
+        need the case; without one (a pairwise assignment) they count as avoidable."""
+        for key, wanted in self.when.items():
+            if key in _PREDICATES:
+                if case is None or _PREDICATES[key](case) != bool(wanted):
+                    return False
+            elif case_features.get(key) not in (wanted if isinstance(wanted, tuple) else (wanted,)):
+                return False
+        return True
+
+    @property
+    def factor_level(self) -> bool:
+        return not any(key in _PREDICATES for key in self.when)
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    framework: str  # "reference", "torch", "mindspore": its worker process and attribution's mechanisms
+    adapter: str  # "module:Class"
+    call: str  # how a user calls it
+    mode: str  # the execution mode it runs in
+    exclusions: tuple[Exclusion, ...] = ()
+    notes: str = ""
+
+    def applicable(self) -> tuple[Exclusion, ...]:
+        """The exclusions that hold for the installed framework versions."""
+        return tuple(e for e in self.exclusions if versions_match(e.versions))
+
+
+def no_counterpart(reason: str, versions: Mapping[str, str] | None = None, **when: Any) -> Exclusion:
+    return Exclusion(NO_COUNTERPART, when, reason, versions or {})
+
+
+def unsupported(reason: str, versions: Mapping[str, str] | None = None, **when: Any) -> Exclusion:
+    return Exclusion(UNSUPPORTED, when, reason, versions or {})
+
+
+# --------------------------------------------------------------------------- versions
+
+@functools.lru_cache(maxsize=None)
+def installed_version(package: str) -> str | None:
+    """The installed distribution's version (read from its metadata: nothing is imported)."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions_match(specifiers: Mapping[str, str], installed: Callable[[str], str | None] = installed_version) -> bool:
+    """Whether every package's installed version is inside its PEP 440 specifier set
+    (a package that is not installed matches nothing)."""
+    if not specifiers:
+        return True
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    for package, specifier in specifiers.items():
+        version = installed(package)
+        if version is None:
+            return False
+        try:
+            # A local label (torch's "+cpu") is ignored by a specifier without one.
+            if not SpecifierSet(specifier).contains(Version(version), prereleases=True):
+                return False
+        except InvalidVersion:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+# What every dense torch.optim form shares: torch has no Nesterov Adam (passed under its
+# own name, torch rejects it), and updates every row (row-sparse gradients reach it as
+# the dense gradient of a gather, zeros in the rows not listed: non-lazy Adam). loss_scale:
+# torch receives the unscaled gradients, which is what loss scaling recovers; use_locking,
+# use_offload and use_lazy with dense gradients do not change single-process math.
+_TORCH_DENSE = (
+    no_counterpart("use_nesterov=True: torch.optim has no Nesterov Adam", use_nesterov=True),
+    no_counterpart("lazy Adam (use_lazy with row-sparse gradients): torch.optim.Adam updates every row",
+                   use_lazy=True, layout="row_sparse"),
+)
+
+# What every nn.Adam form shares (mindspore/nn/optim/adam.py, measured on MindSpore 2.10 CPU).
+_NN_ADAM = (
+    no_counterpart("maximize=True: nn.Adam has no maximize", maximize=True),
+    no_counterpart("decoupled_weight_decay=True: nn.Adam's weight decay is L2 (AdamWeightDecay is another class)",
+                   decoupled_weight_decay=True),
+    # The CPU Adam kernel's infer check: "input argument[grad] must be a type of {Float16, Float32}".
+    unsupported("dtype bfloat16: not accepted by the CPU Adam kernels", dtype="bfloat16"),
+    unsupported("dtype float64 without amsgrad: the CPU Adam kernel takes float16 and float32",
+                dtype="float64", amsgrad=False, layout=("dense", "missing")),
+    # ApplyAdamWithAmsgradV2 runs float32 and float64; float16: "Data type conversion is not
+    # supported for a 'Parameter'".
+    unsupported("dtype float16 with use_amsgrad: ApplyAdamWithAmsgradV2 rejects float16", dtype="float16",
+                amsgrad=True),
+    unsupported("0-d parameters with use_amsgrad: the ApplyAdamWithAmsgradV2 CPU kernel's resize fails",
+                amsgrad=True, scalar_params=True),
+    # Adam.__init__: "'use_lazy' and 'use_offload' can not both be True"; "there is no
+    # parameter named 'use_amsgrad'" for lazy Adam and Adam with offload.
+    unsupported("use_lazy with use_offload: nn.Adam refuses the pair (ValueError)", use_lazy=True, use_offload=True),
+    unsupported("use_amsgrad with use_lazy: nn.Adam refuses the pair (ValueError)", amsgrad=True, use_lazy=True),
+    unsupported("use_amsgrad with use_offload: nn.Adam refuses the pair (ValueError)", amsgrad=True,
+                use_offload=True),
+    # "For primitive[AdamNoUpdateParam], the input argument[grad] must be a type of {Tensor[Float32]}".
+    unsupported("use_offload with float16: AdamNoUpdateParam takes float32 only", use_offload=True,
+                dtype=("float16", "bfloat16", "float64")),
+    unsupported("0-d parameters with use_offload: AdamNoUpdateParam needs at least 1-D", use_offload=True,
+                scalar_params=True),
+    # _check_param_value: beta1, beta2 in the open interval (0, 1); torch accepts 0 <= beta < 1.
+    unsupported("betas outside MindSpore's open interval (0, 1)", betas_outside_open_interval=True),
+)
+_NN_ADAM_PYNATIVE = (
+    unsupported("row-sparse gradients in PyNative: a RowTensor cannot enter the optimizer's graph from Python",
+                layout="row_sparse"),
+)
+# MindSpore indexes a learning_rate list or Tensor by global_step: step len + 1 raises
+# RuntimeError "For 'Gather', the 'input_indices' should be in the range [0, len)".
+_LR_INDEXED = unsupported("a learning_rate list shorter than the run: MindSpore indexes it by global_step "
+                          "and fails past its end", lr_list_shorter_than_run=True)
+
+# mindspore.mint.optim.Adam: the torch-style API (lr, betas, eps, weight_decay, amsgrad, maximize).
+_MINT = (
+    no_counterpart("a per-step lr list: mint takes a float or a scalar Tensor (schedules are LRScheduler objects)",
+                   lr="list"),
+    no_counterpart("decoupled_weight_decay=True: mint.optim.Adam's weight decay is L2 (mint.optim.AdamW is another "
+                   "class)", decoupled_weight_decay=True),
+    *(no_counterpart(f"{key}=True: a MindSpore nn.Adam option mint.optim.Adam does not take", **{key: True})
+      for key in ("use_locking", "use_nesterov", "use_lazy", "use_offload")),
+    no_counterpart("loss_scale: a MindSpore nn.Adam option mint.optim.Adam does not take", loss_scale="other"),
+    # "Select CPU operator[Sqrt] fail! Unsupported data type" (Sqrt has float16/32/64 kernels).
+    unsupported("dtype bfloat16: no CPU Sqrt kernel for bfloat16", dtype="bfloat16"),
+)
+_MINT_PYNATIVE = (
+    # Measured on 2.7.0 and 2.7.2: the first step raises RuntimeError "The kernel Muls
+    # unregistered." in PyNative on the CPU (GRAPH_MODE runs); 2.8.0 and later run it.
+    unsupported("PyNative on the CPU: the first step raises 'The kernel Muls unregistered'",
+                versions={"mindspore": "<2.8"}),
+)
+
+_TORCH_FAMILY = ("torch", "torch-foreach", "torch-fused", "torch-adamw", "torch-tensor-lr", "torch-differentiable",
+                 "torch-lr-scheduler")
+
+IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in (
+    Implementation("reference", "reference", "harness.adapters.reference:ReferenceAdapter",
+                   "reference.adam.adam_step per parameter per step", "numpy float64"),
+    Implementation("torch", "torch", "harness.adapters.torch_adam:TorchAdapter",
+                   "torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)",
+                   "eager (CPU: foreach=None picks the single-tensor path)", _TORCH_DENSE),
+    Implementation("torch-foreach", "torch", "harness.adapters.torch_variants:TorchForeachAdapter",
+                   "torch.optim.Adam(..., foreach=True)", "eager (_multi_tensor_adam)", _TORCH_DENSE),
+    Implementation("torch-fused", "torch", "harness.adapters.torch_variants:TorchFusedAdapter",
+                   "torch.optim.Adam(..., fused=True)", "eager (the CPU fused kernel)", _TORCH_DENSE),
+    Implementation("torch-adamw", "torch", "harness.adapters.torch_variants:TorchAdamWAdapter",
+                   "torch.optim.AdamW(params, lr, betas, eps, weight_decay, amsgrad, maximize)", "eager",
+                   _TORCH_DENSE + (no_counterpart("L2 weight decay (decoupled_weight_decay=False with weight_decay > 0):"
+                                                  " AdamW only decouples", decoupled_weight_decay=False,
+                                                  weight_decay="nonzero"),)),
+    Implementation("torch-tensor-lr", "torch", "harness.adapters.torch_variants:TorchTensorLrAdapter",
+                   "torch.optim.Adam(params, lr=torch.tensor(lr, dtype=torch.float64), ...)", "eager", _TORCH_DENSE),
+    Implementation("torch-differentiable", "torch", "harness.adapters.torch_variants:TorchDifferentiableAdapter",
+                   "torch.optim.Adam(..., differentiable=True) on non-leaf parameters", "eager, under autograd",
+                   _TORCH_DENSE),
+    Implementation("torch-lr-scheduler", "torch", "harness.adapters.torch_variants:TorchLrSchedulerAdapter",
+                   "torch.optim.Adam + torch.optim.lr_scheduler.LambdaLR (scheduler.step() after every step)", "eager",
+                   _TORCH_DENSE + (
+                       no_counterpart("a schedule starting at lr = 0: LambdaLR scales the initial lr",
+                                      lr_list_starts_at_zero=True),
+                       no_counterpart("a group with its own lr: LambdaLR would scale it too", group_lr=True))),
+    Implementation("torch-sparse", "torch", "harness.adapters.torch_sparse_adam:TorchSparseAdapter",
+                   "torch.optim.SparseAdam(params, lr, betas, eps, maximize) with sparse COO gradients",
+                   "eager", (
+                       no_counterpart("dense gradients: SparseAdam takes sparse gradients only",
+                                      layout=("dense", "missing")),
+                       no_counterpart("non-lazy Adam (use_lazy=False): SparseAdam is lazy, it updates only the rows "
+                                      "a gradient lists", use_lazy=False, layout="row_sparse"),
+                       no_counterpart("weight decay: SparseAdam has none", weight_decay="nonzero"),
+                       no_counterpart("decoupled_weight_decay=True: SparseAdam has no weight decay",
+                                      decoupled_weight_decay=True),
+                       no_counterpart("amsgrad=True: SparseAdam has no amsgrad", amsgrad=True),
+                       no_counterpart("use_nesterov=True: torch.optim has no Nesterov Adam", use_nesterov=True),
+                       # torch/optim/sparse_adam.py: "Invalid learning rate" unless 0 < lr.
+                       unsupported("lr = 0: SparseAdam requires 0 < lr (Adam accepts 0)", lr="zero"),
+                   )),
+    Implementation("mindspore", "mindspore", "harness.adapters.mindspore_adam:MindSporeAdapter",
+                   "mindspore.nn.Adam(params, learning_rate, beta1, beta2, eps, use_locking, use_nesterov, "
+                   "weight_decay, loss_scale, use_amsgrad, use_lazy=, use_offload=); optimizer(grads)",
+                   "PyNative (MindSpore's default; construct is @jit)", _NN_ADAM + _NN_ADAM_PYNATIVE + (_LR_INDEXED,)),
+    Implementation("mindspore-graph", "mindspore", "harness.adapters.mindspore_adam:MindSporeGraphAdapter",
+                   "mindspore.nn.Adam, built and stepped under set_context(mode=GRAPH_MODE)", "GRAPH_MODE",
+                   _NN_ADAM + (_LR_INDEXED,)),
+    Implementation("mindspore-target-cpu", "mindspore", "harness.adapters.mindspore_adam:MindSporeTargetCpuAdapter",
+                   "mindspore.nn.Adam with optimizer.target = 'CPU' (host Fused sparse kernels)", "GRAPH_MODE",
+                   _NN_ADAM + (_LR_INDEXED, unsupported(
+                       "row-sparse float64: the Fused sparse CPU kernels take float32", layout="row_sparse",
+                       dtype="float64"))),
+    Implementation("mindspore-lr-tensor", "mindspore", "harness.adapters.mindspore_adam:MindSporeLrTensorAdapter",
+                   "mindspore.nn.Adam(learning_rate=Tensor(per-step values, float32))", "PyNative",
+                   _NN_ADAM + _NN_ADAM_PYNATIVE + (_LR_INDEXED,)),
+    Implementation("mindspore-lr-schedule", "mindspore", "harness.adapters.mindspore_adam:MindSporeLrScheduleAdapter",
+                   "mindspore.nn.Adam(learning_rate=LearningRateSchedule cell)", "PyNative",
+                   _NN_ADAM + _NN_ADAM_PYNATIVE),
+    Implementation("mindspore-mint", "mindspore", "harness.adapters.mindspore_mint_adam:MindSporeMintAdapter",
+                   "mindspore.mint.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad, maximize); "
+                   "optimizer(grads)", "PyNative (MindSpore's default: no mode is set)", _MINT + _MINT_PYNATIVE),
+    Implementation("mindspore-mint-graph", "mindspore", "harness.adapters.mindspore_mint_adam:MindSporeMintGraphAdapter",
+                   "mindspore.mint.optim.Adam, built and stepped under set_context(mode=GRAPH_MODE)", "GRAPH_MODE",
+                   # Measured: 2.10.0 raises "For 'Assign', the 'x' and 'y' must have the same
+                   # dimension" (the update broadcasts to state_step's shape [1]); 2.7.0-2.9.0 run it.
+                   _MINT + (unsupported("0-d parameters: the update broadcasts to state_step's shape [1] and the "
+                                        "in-place add's Assign rejects the 0-d parameter", scalar_params=True,
+                                        versions={"mindspore": ">=2.10"}),)),
+)}
+
+DEFAULT_IMPLEMENTATIONS = tuple(IMPLEMENTATIONS)
+# The seed's two frameworks as the table names them, and the spec: what the per-row modules run.
+TABLE_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
+
+# Extra implementations, for the harness's own tests (never cases/): an environment
+# variable so that isolated worker processes see them too, e.g.
+#   OPTIM_PARITY_EXTRA_IMPLEMENTATIONS="crash-abort=/abs/tests/crashing_adapters.py:AbortAdapter"
+EXTRA_ENV = "OPTIM_PARITY_EXTRA_IMPLEMENTATIONS"
+
+
+def extra_implementations() -> dict[str, Implementation]:
+    out = {}
+    for item in filter(None, os.environ.get(EXTRA_ENV, "").split(";")):
+        name, _, target = item.partition("=")
+        name = name.strip()
+        out[name] = Implementation(name, name.split("-", 1)[0], target.strip(), "(test-only)", "(test-only)")
+    return out
+
+
+def lookup(name: str) -> Implementation:
+    """The record of `name` (KeyError for an unknown name)."""
+    record = IMPLEMENTATIONS.get(name)
+    return record if record is not None else extra_implementations()[name]
+
+
+def known(name: str) -> bool:
+    return name in IMPLEMENTATIONS or name in extra_implementations()
+
+
+def framework_of(name: str) -> str:
+    """The framework behind an implementation (a name the catalogue does not know: its
+    first word, as implementation names start with their framework)."""
+    record = IMPLEMENTATIONS.get(name) or extra_implementations().get(name)
+    return record.framework if record is not None else name.split("-", 1)[0]
+
+
+def implementations(*, framework: str | None = None, within: Callable[[Implementation], bool] | None = None
+                    ) -> tuple[str, ...]:
+    """Names in catalogue order, optionally of one framework or matching `within`."""
+    return tuple(name for name, record in IMPLEMENTATIONS.items()
+                 if (framework is None or record.framework == framework) and (within is None or within(record)))
+
+
+def expresses(name: str, factor: str, value: Any) -> bool:
+    """Whether some case with `factor` = `value` is inside the implementation's space."""
+    from harness.coverage import completable
+
+    return completable(name, {factor: value})
+
+
+@dataclass(frozen=True)
+class Outside:
+    """Why a case is outside an implementation's space."""
+
+    kind: str  # NO_COUNTERPART or UNSUPPORTED
+    reason: str
+
+
+def outside(name: str, case: Case) -> Outside | None:
+    """None when the case is inside the implementation's space; else the exclusions that
+    hold (no counterpart wins: what the API cannot ask for is not a claim to re-measure)."""
+    case_features = features(case)
+    found = [e for e in lookup(name).applicable() if e.matches(case_features, case)]
+    if not found:
+        return None
+    kind = NO_COUNTERPART if any(e.kind == NO_COUNTERPART for e in found) else UNSUPPORTED
+    return Outside(kind, "; ".join(e.reason for e in found if e.kind == kind))
+
+
+def describe(name: str) -> dict:
+    """The record as JSON-ready data (results.json, the report)."""
+    record = lookup(name)
+    return {"name": record.name, "framework": record.framework, "call": record.call, "mode": record.mode,
+            "exclusions": [{"kind": e.kind, "when": {k: (list(v) if isinstance(v, tuple) else v)
+                                                     for k, v in e.when.items()},
+                            "reason": e.reason, "versions": dict(e.versions), "applied": versions_match(e.versions)}
+                           for e in record.exclusions]}
+
+
+def check_catalogue() -> None:
+    """Every exclusion names known factors, classes and predicates (run by the tests)."""
+    for record in IMPLEMENTATIONS.values():
+        for exclusion in record.exclusions:
+            for key, wanted in exclusion.when.items():
+                if key in _PREDICATES:
+                    continue
+                if key not in FACTORS:
+                    raise ValueError(f"{record.name}: unknown factor {key!r} in {exclusion.reason!r}")
+                for value in (wanted if isinstance(wanted, tuple) else (wanted,)):
+                    if value not in FACTORS[key]:
+                        raise ValueError(f"{record.name}: {key}={value!r} is not a class of {key}")
+
