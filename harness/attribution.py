@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.casefile import Case
 from harness.compare import Violation, compare
-from harness.rows import ROWS, UNEXPLAINED, variant_models
+from harness.rows import COMBINABLE_SWITCHES, ROWS, UNEXPLAINED, variant_models, variant_models_implementation
 from harness.tolerance import unit_roundoff
 from harness.trajectory import Trajectory, prefix, reference_trajectory, shared_reference
 
@@ -39,10 +39,13 @@ GROSS = 100.0
 IMPROVEMENT = 0.5
 
 
-def candidate_variants(framework: str | None = None) -> list[tuple[tuple[str, ...], dict]]:
-    """Every row's variants; with a framework, those that model its code (rows.SWITCH_FRAMEWORKS)."""
+def candidate_variants(framework: str | None = None,
+                       implementation: str | None = None) -> list[tuple[tuple[str, ...], dict]]:
+    """Every row's variants; with a framework, those that model its code (rows.SWITCH_FRAMEWORKS),
+    and with an implementation, not those that model another's only (rows.SWITCH_IMPLEMENTATIONS)."""
     return [((row.id,), dict(variant)) for row in ROWS for variant in row.variants
-            if framework is None or variant_models(variant, framework)]
+            if (framework is None or variant_models(variant, framework))
+            and (implementation is None or variant_models_implementation(variant, implementation))]
 
 
 def _relevant(case: Case, variant: dict) -> bool:
@@ -64,6 +67,15 @@ def _relevant(case: Case, variant: dict) -> bool:
         # Rounding lr, eps, weight decay to float32 is below float32 tolerance by
         # construction; only a wider dtype can show it.
         return np.finfo(case.np_dtype).bits > 32
+    return True
+
+
+def _combinable_within_rows(combination) -> bool:
+    """Whether variants sharing a row may combine: every pair of one row has a variant
+    made of input-mechanism switches only (rows.COMBINABLE_SWITCHES)."""
+    for (rows_a, a), (rows_b, b) in combinations(combination, 2):
+        if set(rows_a) & set(rows_b) and not (set(a) <= COMBINABLE_SWITCHES or set(b) <= COMBINABLE_SWITCHES):
+            return False
     return True
 
 
@@ -108,10 +120,11 @@ def _element_probe(actual: Trajectory, violations: list[Violation]) -> dict[tupl
     return probe
 
 
-def explanation_size(rows: tuple[str, ...], storage_in_every_run: bool) -> int:
-    """How many rows an explanation takes: its own, plus params where every run stores
-    its state in the case dtype (float16 / bfloat16; see `_better`)."""
-    return len(rows) + int(storage_in_every_run and "params" not in rows)
+def explanation_size(rows: tuple[str, ...], storage_in_every_run: bool, mechanisms: int | None = None) -> int:
+    """How many mechanisms an explanation takes: its variants (one per row, or two of
+    one row where one is an input mechanism, rows.COMBINABLE_SWITCHES), plus params
+    where every run stores its state in the case dtype (float16 / bfloat16; see `_better`)."""
+    return (len(rows) if mechanisms is None else mechanisms) + int(storage_in_every_run and "params" not in rows)
 
 
 def _better(coverage: np.ndarray, ratio: np.ndarray, size: int,
@@ -188,11 +201,13 @@ def steps_probed(probe: dict[tuple, int]) -> int:
     return max(max(probe.values(), default=1), 1)
 
 
-def attribute(case: Case, actual: Trajectory, violations: list[Violation], framework: str | None = None) -> list[str]:
+def attribute(case: Case, actual: Trajectory, violations: list[Violation], framework: str | None = None,
+              implementation: str | None = None) -> list[str]:
     """Fill `rows` and `joint` of every violation; return the sorted union of rows.
 
     `framework` (the implementation's: torch, mindspore) limits the variants to the
-    mechanisms of its code; None tries them all.
+    mechanisms of its code, `implementation` further to those not specific to another
+    implementation; None tries them all.
 
     A variant is disqualified for an element when it makes any quantity of that element
     grossly worse than the plain reference does (beyond GROSS times its tolerance and
@@ -254,7 +269,8 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
     held_which = np.zeros(len(keys), dtype=np.intp)
     explanations: list[tuple[tuple[str, ...], bool]] = []
 
-    def consider(rows: tuple[str, ...], variant_reference: Trajectory, joint: bool) -> None:
+    def consider(rows: tuple[str, ...], variant_reference: Trajectory, joint: bool,
+                 mechanisms: int | None = None) -> None:
         ratios = ratios_of(variant_reference)
         worsened = np.bincount(probe_element, weights=ratios > gross, minlength=elements) > 0
         key_ratios = ratios[key_position]
@@ -262,7 +278,7 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
         if not inside.any():
             return
         coverage = np.bincount(key_element, weights=inside, minlength=elements).astype(np.int64)[key_element]
-        size = explanation_size(rows, low_precision)
+        size = explanation_size(rows, low_precision, mechanisms)
         take = inside & (~held | _better(coverage, key_ratios, size, held_coverage, held_ratio, held_size))
         if take.any():
             explanations.append((rows, joint))
@@ -285,20 +301,30 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
     # Every relevant variant takes part in combinations, even one that alone changes
     # nothing (float32 betas do nothing while g + wd * w cancels exactly, and matter as
     # soon as another row's variant breaks the cancellation).
-    candidates = [(rows, variant) for rows, variant in candidate_variants(framework) if _relevant(case, variant)]
+    candidates = [(rows, variant) for rows, variant in candidate_variants(framework, implementation)
+                  if _relevant(case, variant)]
+    # Input mechanisms (rows.COMBINABLE_SWITCHES) join a combination without counting
+    # toward MAX_JOINT_ROWS: a missing gradient fed as zeros comes on top of however
+    # many computing mechanisms the case already shows.
+    inputs = sum(1 for _, variant in candidates if set(variant) <= COMBINABLE_SWITCHES)
     for rows, variant in candidates:
         variant_reference = run(variant)
         if not _same(variant_reference, base):
             consider(rows, variant_reference, joint=False)
-    for size in range(2, min(MAX_JOINT_ROWS, len(candidates)) + 1):
+    for size in range(2, min(MAX_JOINT_ROWS + inputs, len(candidates)) + 1):
         if all_settled():
             break
         for combination in combinations(candidates, size):
+            if sum(1 for _, variant in combination if not set(variant) <= COMBINABLE_SWITCHES) > MAX_JOINT_ROWS:
+                continue
             row_ids = tuple(sorted({row for rows, _ in combination for row in rows}))
             merged = [variant for _, variant in combination]
-            if len(row_ids) < size or any(set(a) & set(b) for a, b in combinations(merged, 2)):
-                continue  # two variants of one row, or two settings of one switch
-            consider(row_ids, run({k: v for variant in merged for k, v in variant.items()}), joint=True)
+            if any(set(a) & set(b) for a, b in combinations(merged, 2)):
+                continue  # two settings of one switch
+            if len(row_ids) < size and not _combinable_within_rows(combination):
+                continue  # two variants of one row: alternatives, unless one is an input mechanism
+            consider(row_ids, run({k: v for variant in merged for k, v in variant.items()}), joint=True,
+                     mechanisms=size)
 
     union: set[str] = set()
     index_of = {key: k for k, key in enumerate(keys)}

@@ -248,6 +248,17 @@ _NN_ADAM = (
                 scalar_params=True),
     # _check_param_value: beta1, beta2 in the open interval (0, 1); torch accepts 0 <= beta < 1.
     unsupported("betas outside MindSpore's open interval (0, 1)", betas_outside_open_interval=True),
+    # Measured (2.10, GRAPH_MODE, both targets): "Data type conversion is not supported for a
+    # 'Parameter' ... the argument[x]'s data type of primitive[ScatterAdd] is Float16"
+    # (FusedSparseAdam / FusedSparseLazyAdam with target='CPU'), lazy or not.
+    unsupported("row-sparse gradients in float16: ScatterAdd (default target) and the Fused sparse kernels "
+                "(target='CPU') reject a float16 Parameter", layout="row_sparse", dtype="float16"),
+    # Measured: "For 'MultitypeFuncGraph', cannot find fn match given args": _adam_opt has
+    # no RowTensor overload taking vhat (amsgrad), _run_off_load_opt takes dense Tensors only.
+    unsupported("row-sparse gradients with use_amsgrad: nn.Adam has no sparse amsgrad path ('cannot find fn "
+                "match')", layout="row_sparse", amsgrad=True),
+    unsupported("row-sparse gradients with use_offload: the offload path takes dense gradients only ('cannot "
+                "find fn match')", layout="row_sparse", use_offload=True),
 )
 _NN_ADAM_PYNATIVE = (
     unsupported("row-sparse gradients in PyNative: a RowTensor cannot enter the optimizer's graph from Python",

@@ -143,14 +143,17 @@ def lazy_updates(case: Case, index: int, steps: int) -> np.ndarray | None:
 
 def state_updates(case: Case, index: int, reference: dict[str, np.ndarray], steps: int) -> np.ndarray | None:
     """[steps, n]: which elements of parameter `index` the reference's steps update: not
-    the rows a lazy step leaves (lazy_updates), nor any at a step where the reference's
-    own step count stands still (the spec skips a parameter without a gradient, its
-    moments included; a variant that feeds it zeros counts the step and decays them).
+    the rows a lazy step leaves (lazy_updates), nor any at a step where the parameter has
+    no gradient and the reference's own step count stands still (the spec skips a
+    parameter without a gradient, its moments included; a variant that feeds it zeros
+    counts the step and decays them; a variant whose step count never advances, the lost
+    in-place update, still updates its moments at every step with a gradient).
     None when every step updates every element."""
     updated = lazy_updates(case, index, steps)
     counts = reference.get("step")
-    if counts is not None and counts.shape[0] > steps:
-        advanced = np.diff(counts[: steps + 1]) != 0
+    if counts is not None and counts.shape[0] > steps and case.missing:
+        with_gradient = np.array([case.has_gradient(t, index) for t in range(steps)])
+        advanced = (np.diff(counts[: steps + 1]) != 0) | with_gradient
         if not advanced.all():
             held = np.broadcast_to(advanced[:, None], (steps, case.params[index].value.size))
             updated = held.copy() if updated is None else updated & held

@@ -234,7 +234,7 @@ def judge(name: str, case: Case, reference: Trajectory,
     result.worst_series = comparison.worst_series
     if comparison.violations:
         result.status = VIOLATION
-        result.rows = attribute(case, trajectory, comparison.violations, framework_of(name))
+        result.rows = attribute(case, trajectory, comparison.violations, framework_of(name), name)
     return result, trajectory
 
 

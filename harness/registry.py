@@ -11,6 +11,7 @@ Conditions (`when`, all must hold):
     always = true
     dtype_in = ["float32", ...]
     nondefault = ["loss_scale", ...]   every listed hyperparameter differs from its default
+    default = ["use_lazy", ...]        every listed hyperparameter is at its default
     param_name_matches = "regex"       some parameter with weight decay > 0 has a matching name
     eps_over_gradient_above_roundoffs = x
                                        eps / sqrt(1 - beta2) > x * u * |g + weight_decay * w| for
@@ -24,6 +25,7 @@ Conditions (`when`, all must hold):
                                        the case dtype, is subnormal in the case dtype
     lr_zero = true                     some parameter's learning rate is 0 at some step
     repeated_sparse_rows = true        some step's row-sparse gradient lists a row more than once
+    sparse_rows = true                 the gradients are row-sparse
     missing_gradients = true           some parameter has no gradient at some step (`null`)
 
 Versions (optional `versions`, a table of package -> PEP 440 specifier, e.g.
@@ -170,6 +172,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "always": lambda entry, case, arg: bool(arg),
     "dtype_in": lambda entry, case, arg: case.dtype in arg,
     "nondefault": lambda entry, case, arg: all(key in case.non_default_options() for key in arg),
+    "default": lambda entry, case, arg: not any(key in case.non_default_options() for key in arg),
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above_roundoffs": _eps_over_gradient_above_roundoffs,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),
@@ -180,6 +183,7 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "subnormal_values": _subnormal_values,
     "lr_zero": _lr_zero,
     "missing_gradients": lambda entry, case, arg: bool(arg) == bool(case.missing),
+    "sparse_rows": lambda entry, case, arg: bool(arg) == bool(case.sparse_rows),
     "repeated_sparse_rows": lambda entry, case, arg: bool(arg) == any(
         len(set(rows)) < len(rows) for step in case.sparse_rows for rows in step),
 }

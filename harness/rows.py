@@ -137,6 +137,10 @@ ROWS: tuple[Row, ...] = (
             # ... and with amsgrad=True, which mint runs as plain Adam (it never stores
             # the running max; one row, so not a combination of two of its variants).
             {"hyperparameters_float32": True, "betas_precision": "float32_scalars", "amsgrad": "toggle"},
+            # mint in PyNative: the same float32 scalars, the complements 1 - beta taken in
+            # double first (the Python expression runs before the op).
+            {"hyperparameters_float32": True, "betas_precision": "float32_scalars_eager"},
+            {"hyperparameters_float32": True, "betas_precision": "float32_scalars_eager", "amsgrad": "toggle"},
         ),
     ),
     Row(
@@ -154,8 +158,12 @@ ROWS: tuple[Row, ...] = (
         # torch's differentiable/capturable branch computes 1 - beta^t from a float32 step
         # tensor (its float32 sqrt is only faithfully rounded on CPU: both neighbours are
         # offered, reference/adam.py).
-        variants=({"betas_precision": "float32", "flush_subnormals": True}, {"beta1_as_lerp_weight": True},
-                  {"bias_correction_float32": "sqrt_rounded_down"}, {"bias_correction_float32": "sqrt_rounded_up"}),
+        # SparseAdam's increment form: m += (g - m) * (1 - beta1) in the tensor dtype (exact betas).
+        # MindSpore's in-graph sparse paths: float32 beta Tensors in the direct form.
+        variants=({"betas_precision": "float32", "flush_subnormals": True}, {"betas_precision": "float32_direct"},
+                  {"beta1_as_lerp_weight": True},
+                  {"bias_correction_float32": "sqrt_rounded_down"}, {"bias_correction_float32": "sqrt_rounded_up"},
+                  {"moments_increment_form": True}),
     ),
     Row(
         id="use_locking",
@@ -207,10 +215,13 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("use_lazy",),
         torch_args={"use_lazy": None},
         mindspore_args={"use_lazy": "use_lazy"},
-        # Row-sparse gradients with a repeated index: each copy updates the row on its
-        # own (MindSpore's in-graph sparse path) instead of their sum.
-        # Or the copies are summed but weight decay was added to each (target='CPU').
-        variants=({"lazy_repeated_rows": "separate"}, {"lazy_repeated_rows": "decay_per_copy"}),
+        # Row-sparse gradients (the seed's one sparse row): with use_lazy and a repeated
+        # index each copy updates the row on its own (MindSpore's in-graph lazy path)
+        # instead of their sum; or the copies are summed but weight decay was added to
+        # each listed copy and to no row not listed (nn.Optimizer's sparse weight decay,
+        # target='CPU', lazy or not); or, without use_lazy, the in-graph path: that decay,
+        # and each copy's square scatter-added into v instead of the square of their sum.
+        variants=({"row_sparse": "separate"}, {"row_sparse": "decay_per_copy"}, {"row_sparse": "in_graph"}),
     ),
     Row(
         id="use_offload",
@@ -246,10 +257,19 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "missing_gradient": ("mindspore",),
     "parameter_update_lost": ("mindspore",),
     "nesterov": ("mindspore",),
-    "lazy_repeated_rows": ("mindspore",),
+    "row_sparse": ("mindspore",),
     "beta1_as_lerp_weight": ("torch",),
     "bias_correction_float32": ("torch",),
+    "moments_increment_form": ("torch",),
 }
+
+
+# Switches that model how an input reaches the optimizer rather than how it computes (a
+# missing gradient fed as zeros, an in-place write that is lost): a variant made of them
+# combines with the other variants of its row in attribution (harness/attribution.py),
+# where a row's variants are otherwise alternatives (mint in float16 with a missing
+# gradient: zeros fed in, and moments held in float16, both params-row mechanisms).
+COMBINABLE_SWITCHES = frozenset({"missing_gradient", "parameter_update_lost"})
 
 
 def exercised_rows(case: Any) -> list[str]:
@@ -266,6 +286,18 @@ def exercised_rows(case: Any) -> list[str]:
     if len(case.params) > 1 or case.param_groups:
         out.insert(0, "params")
     return out or ["defaults"]
+
+
+# Switches that model one implementation's code only (the rest of its framework never
+# does it): offered to that implementation alone.
+SWITCH_IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
+    "parameter_update_lost": ("mindspore-mint",),
+}
+
+
+def variant_models_implementation(variant: dict, implementation: str) -> bool:
+    """Whether no switch of `variant` is specific to another implementation."""
+    return all(implementation in SWITCH_IMPLEMENTATIONS.get(switch, (implementation,)) for switch in variant)
 
 
 def variant_models(variant: dict, framework: str) -> bool:

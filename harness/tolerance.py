@@ -110,7 +110,7 @@ def coupled_tolerances(
     t = np.arange(1, steps + 1, dtype=np.float64)
     bias_correction1 = 1.0 - beta1**t
     bias_correction2 = 1.0 - beta2**t
-    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    magnitude = _gradient_magnitude(grads, params_before, weight_decay)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         denom = np.sqrt(second_moment / bias_correction2[:, None]) + eps
         update = lrs[:, None] * np.abs(exp_avg) / bias_correction1[:, None] / denom
@@ -203,6 +203,12 @@ def _ema(values: np.ndarray, beta: float, updated: np.ndarray | None = None) -> 
     return out
 
 
+def _gradient_magnitude(grads: np.ndarray, params_before: np.ndarray, weight_decay: float) -> np.ndarray:
+    """|g| + weight_decay * |w|, the bound on |g_eff|; without weight decay |g| alone (a
+    non-finite reference parameter then does not make 0 * inf = NaN of every scale)."""
+    return np.abs(grads) + abs(weight_decay) * np.abs(params_before) if weight_decay else np.abs(grads)
+
+
 def moment_scales(
     grads: np.ndarray, params_before: np.ndarray, weight_decay: float, beta1: float, beta2: float,
     updated: np.ndarray | None = None,
@@ -212,5 +218,5 @@ def moment_scales(
     does not list or a parameter without a gradient (its scale too: thorough finding, an
     untouched row's exp_avg of 0.999 with beta1 = 0.001 got a scale of 0.001 and a
     tolerance below float32's half ulp)."""
-    magnitude = np.abs(grads) + abs(weight_decay) * np.abs(params_before)
+    magnitude = _gradient_magnitude(grads, params_before, weight_decay)
     return _ema(magnitude, beta1, updated), _ema(magnitude**2, beta2, updated)

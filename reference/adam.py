@@ -43,6 +43,8 @@ SQRT_UP = "sqrt_rounded_up"
 BETAS_EXACT = "exact"
 BETAS_FLOAT32 = "float32"
 BETAS_FLOAT32_SCALARS = "float32_scalars"
+BETAS_FLOAT32_SCALARS_EAGER = "float32_scalars_eager"
+BETAS_FLOAT32_DIRECT = "float32_direct"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,12 @@ def _float32(x: float) -> float:
     return float(np.float32(x))
 
 
+def _float_in(x: float, dtype: str) -> float:
+    """A Python number as a tensor op of `dtype` uses it: rounded to the dtype's opmath
+    (float32 for float16 and bfloat16 tensors, the dtype itself otherwise)."""
+    return x if dtype_name(dtype) == "float64" else _float32(x)
+
+
 def _without_floating_point_warnings(function):
     """Runs `function` under np.errstate(all="ignore"): the spec computes with inf and NaN
     on purpose (extreme gradients; results.json reports where they appear), and one
@@ -191,6 +199,8 @@ def adam_step(
     denominator_dtype: Optional[str] = None,
     gradient_square_dtype: Optional[str] = None,
     bias_correction_float32: bool | str = False,
+    gradient_square: Optional[np.ndarray] = None,
+    moments_increment_form: bool = False,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
 
@@ -255,7 +265,7 @@ def adam_step(
     betas_precision="float32_scalars": beta1 and beta2 are float32 scalars in the
         direct form m = fl32(beta1) * m + fl32(1 - fl32(beta1)) * g (the complement
         taken in float32; the moment arithmetic itself in the tensor dtype), the bias
-        corrections are float32, 1 - powf(fl32(beta), t), and the step size
+        corrections are float32, 1 - fl32(fl32(beta)^t), and the step size
         lr / (1 - beta1^t) and sqrt(1 - beta2^t) are float32 too:
         w -= fl32(lr / bc1) * m / (sqrt(v) / fl32(sqrt(bc2)) + eps).
         eps_placement does not apply (this is mint's formula, eps after the correction).
@@ -263,10 +273,26 @@ def adam_step(
         (state_step is a float32 Tensor; the compiled graph holds the Python-float
         betas as float32 scalars, measured: step 1's exp_avg_sq is
         (1 - fl32(0.999)) * g^2 in float32 and float64 runs alike).
+    betas_precision="float32_direct": float32 betas (Tensors) in the direct form
+        m = fl32(beta1) * m + fl32(1 - fl32(beta1)) * g, the arithmetic in the tensor
+        dtype (a float64 tensor times a float32 Tensor is float64), beta^t the float32
+        running product as for "float32", and with eps_placement="before_bias_correction"
+        lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t) in float32 ops. Source:
+        mindspore/nn/optim/adam.py _run_lazy_opt_with_sparse and _run_opt_with_sparse,
+        the default target's in-graph sparse paths (next_m = m_slice * beta1 + values *
+        (1 - beta1); lr_t = lr * op_sqrt(1 - beta2_power) / (1 - beta1_power)).
+    betas_precision="float32_scalars_eager": the same as "float32_scalars", with the complements taken in
+        double and then made float32 scalars, fl32(1 - beta), as mint runs op by op in
+        PyNative (the Python expression 1 - beta1 is evaluated before the op sees it;
+        measured on 2.10, float64: step 1's exp_avg is fl32(0.09999999999999998) * g).
     hyperparameters_float32: lr, eps and weight_decay are float32 numbers (MindSpore
         passes them to its kernels as float32 Tensors, nn/optim/optimizer.py
         _build_single_lr and `Tensor(weight_decay, mstype.float32)`, adam.py
-        `self.eps = Tensor(eps, mstype.float32)`, whatever the parameter dtype).
+        `self.eps = Tensor(eps, mstype.float32)`, whatever the parameter dtype); with a
+        loss scale, L2 decay adds fl32(weight_decay * loss_scale) * w to the scaled gradient
+        and the sum is unscaled by a float32 reciprocal (Optimizer._preprocess_weight_decay
+        multiplies the decay by the loss scale, decay_weight runs before scale_grad, which
+        multiplies by reciprocal_scale = Tensor(1.0 / loss_scale, mstype.float32)).
     beta1_as_lerp_weight: the first moment is torch's exp_avg.lerp_(grad, 1 - beta1) with
         the weight held in kernel_dtype (the tensor dtype): the effective beta1 is
         1 - fl(1 - beta1) (float32: 0.00099998713 for beta1 = 0.001; float64: off by up
@@ -300,12 +326,25 @@ def adam_step(
         sqrt is only faithful (measured on torch 2.13 AVX512: 20% of uniform inputs get
         the other neighbour), so SQRT_DOWN / SQRT_UP take the float32 neighbour below /
         above the exact root (one of the two is torch's).
+    gradient_square: what the second moment takes for g * g (the gradient after maximize,
+        loss scaling and weight decay): a row-sparse gradient whose copies of a repeated
+        row are squared one by one, sum(copy^2) instead of (sum copies)^2. Source:
+        mindspore/nn/optim/adam.py _run_opt_with_sparse, the default target's non-lazy
+        path (scatter_add(v, indices, (1 - beta2) * square(values))).
+    moments_increment_form: the moments are updated in the increment form, each operation
+        rounded to kernel_dtype (the tensor dtype): m += (g - m) * (1 - beta1),
+        v += (g * g - v) * (1 - beta2). Where beta1 is tiny and |g| drops sharply, g - m
+        cancels and leaves an error of about u * |m_prev| that beta1 * m + (1 - beta1) * g
+        does not have. Source: torch/optim/_functional.py sparse_adam (SparseAdam:
+        exp_avg_update_values = grad_values.sub(old_exp_avg_values).mul_(1 - beta1), the
+        same for exp_avg_sq with grad_values.pow(2)).
     lazy_rows: row-sparse gradient (lazy Adam): only the listed rows along axis 0
         have their m, v and w updated; the others are left untouched. `grad` must
         then be zero outside those rows. Source: mindspore/nn/optim/lazyadam.py and
         the FusedSparseLazyAdam kernel; TensorFlow's LazyAdamOptimizer.
     """
     step = state.step + 1
+    scaled_weight_decay = weight_decay * loss_scale
     if hyperparameters_float32:
         lr, eps, weight_decay = _float32(lr), _float32(eps), _float32(weight_decay)
     if weight_decay_mode not in (WEIGHT_DECAY_L2, WEIGHT_DECAY_DECOUPLED):
@@ -319,6 +358,13 @@ def adam_step(
         g = -g
     if loss_scale != 1.0 and weight_decay_before_unscale and weight_decay_mode == WEIGHT_DECAY_L2:
         g = (g + weight_decay * w) / loss_scale
+    elif loss_scale != 1.0 and hyperparameters_float32 and weight_decay_mode == WEIGHT_DECAY_L2:
+        # MindSpore: weight_decay * loss_scale as a float32 Tensor is added to the scaled
+        # gradient, and the sum unscaled by multiplying with reciprocal_scale, a float32
+        # Tensor (nn/optim/optimizer.py _preprocess_weight_decay, decay_weight, scale_grad).
+        if weight_decay != 0.0:
+            g = g + _float32(scaled_weight_decay) * w
+        g = g * _float32(1.0 / loss_scale)
     else:
         if loss_scale != 1.0:
             g = g / loss_scale
@@ -336,13 +382,25 @@ def adam_step(
         beta1_power = _float32(state.beta1_power * _float32(beta1))
         beta2_power = _float32(state.beta2_power * _float32(beta2))
         nesterov_beta1 = _float32(beta1)
-    elif betas_precision == BETAS_FLOAT32_SCALARS:
+    elif betas_precision == BETAS_FLOAT32_DIRECT:
         one_minus_beta1 = _float32(1.0 - _float32(beta1))
         one_minus_beta2 = _float32(1.0 - _float32(beta2))
         beta1, beta2 = _float32(beta1), _float32(beta2)
-        # beta^t as a float32 pow of the float32 step counter (numpy's float32 power).
-        beta1_power = float(np.power(np.float32(beta1), np.float32(step)))
-        beta2_power = float(np.power(np.float32(beta2), np.float32(step)))
+        beta1_power = _float32(state.beta1_power * beta1)
+        beta2_power = _float32(state.beta2_power * beta2)
+        nesterov_beta1 = beta1
+    elif betas_precision in (BETAS_FLOAT32_SCALARS, BETAS_FLOAT32_SCALARS_EAGER):
+        if betas_precision == BETAS_FLOAT32_SCALARS:
+            one_minus_beta1 = _float32(1.0 - _float32(beta1))
+            one_minus_beta2 = _float32(1.0 - _float32(beta2))
+        else:  # the complement taken in double (Python), then made a float32 scalar
+            one_minus_beta1, one_minus_beta2 = _float32(1.0 - beta1), _float32(1.0 - beta2)
+        beta1, beta2 = _float32(beta1), _float32(beta2)
+        # beta^t as MindSpore's float32 Pow of the float32 step counter: the float32 base
+        # raised in double, rounded once (measured on 2.10 CPU, GRAPH_MODE and PyNative,
+        # 616 of 616 (beta, t) pairs; numpy's float32 power differs in 54 of them).
+        beta1_power = _float32(beta1**step)
+        beta2_power = _float32(beta2**step)
         nesterov_beta1 = beta1
     elif betas_precision == BETAS_EXACT:
         one_minus_beta1, one_minus_beta2 = 1.0 - beta1, 1.0 - beta2
@@ -368,7 +426,7 @@ def adam_step(
             gk, mk, vk = _flushed(gk, kernel_dtype), _flushed(mk, kernel_dtype), _flushed(vk, kernel_dtype)
         m_step = kd(gk - mk)
         # g * g - v is one fused operation in the kernel: fma(g, g, -v).
-        v_step = kd(gk * gk - vk)
+        v_step = kd((gk * gk if gradient_square is None else kd(gradient_square)) - vk)
         m = kd(mk + m_step * one_minus_beta1)
         v = kd(vk + v_step * one_minus_beta2)
         if flush_subnormals:
@@ -386,6 +444,13 @@ def adam_step(
             one_minus_beta1 = weight
         if moments_dtype is not None and betas_precision == BETAS_EXACT:
             m, v = _moments_in_dtype(state, g, beta1, beta2, moments_dtype, gradient_square_dtype)
+        elif moments_increment_form:
+            def kd(values: np.ndarray) -> np.ndarray:
+                return round_to(values, kernel_dtype)
+
+            gk, m_old, v_old = kd(g), state.exp_avg, state.exp_avg_sq
+            m = kd(m_old + kd(kd(gk - m_old) * _float_in(one_minus_beta1, kernel_dtype)))
+            v = kd(v_old + kd(kd(kd(gk * gk) - v_old) * _float_in(one_minus_beta2, kernel_dtype)))
         else:
             if beta1_as_lerp_weight and one_minus_beta1 < 0.5:
                 m = state.exp_avg + one_minus_beta1 * (g - state.exp_avg)
@@ -395,7 +460,9 @@ def adam_step(
                 m = beta1 * state.exp_avg + one_minus_beta1 * g
             # Left to right, (1 - beta2) * g * g, unless the square is formed in a
             # narrower dtype first: a different order moves float64 results by an ulp.
-            if gradient_square_dtype is None:
+            if gradient_square is not None:
+                v = beta2 * state.exp_avg_sq + one_minus_beta2 * gradient_square
+            elif gradient_square_dtype is None:
                 v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
             else:
                 v = beta2 * state.exp_avg_sq + one_minus_beta2 * round_to(g * g, gradient_square_dtype)
@@ -411,7 +478,7 @@ def adam_step(
         vmax = np.maximum(state.max_exp_avg_sq, v)  # NaN wins, as in torch.maximum
     bias_correction1 = 1.0 - beta1_power
     bias_correction2 = 1.0 - beta2_power
-    if betas_precision == BETAS_FLOAT32_SCALARS:
+    if betas_precision in (BETAS_FLOAT32_SCALARS, BETAS_FLOAT32_SCALARS_EAGER, BETAS_FLOAT32_DIRECT):
         # The float32 subtraction: 1 - p is exact in float64 for a float32 p, so one
         # rounding to float32 gives the float32 result.
         bias_correction1, bias_correction2 = _float32(bias_correction1), _float32(bias_correction2)
@@ -433,7 +500,7 @@ def adam_step(
         else:
             denom = denom + shift
         update = -(numerator / denom)
-    elif betas_precision == BETAS_FLOAT32_SCALARS:
+    elif betas_precision in (BETAS_FLOAT32_SCALARS, BETAS_FLOAT32_SCALARS_EAGER):
         # mint's update formula as a whole: eps after the bias correction, whatever
         # eps_placement says (combined with MindSpore's kernel placement it would model
         # no implementation, and attribution would find coincidences in it).
@@ -445,6 +512,10 @@ def adam_step(
         if denominator_dtype is not None:
             denom = round_to(denom, denominator_dtype)
         update = lr * (numerator / bias_correction1) / denom
+    elif eps_placement == EPS_BEFORE_BIAS_CORRECTION and betas_precision == BETAS_FLOAT32_DIRECT:
+        # lr * sqrt(1 - beta2^t) / (1 - beta1^t), each op on float32 tensors.
+        lr_t = _float32(_float32(lr * _float32(np.sqrt(bias_correction2))) / bias_correction1)
+        update = lr_t * (numerator / (np.sqrt(second_moment) + eps))
     elif eps_placement == EPS_BEFORE_BIAS_CORRECTION:
         lr_t = lr * np.sqrt(bias_correction2) / bias_correction1
         update = lr_t * numerator / (np.sqrt(second_moment) + eps)

@@ -20,7 +20,7 @@ from reference.adam import (WEIGHT_DECAY_DECOUPLED, WEIGHT_DECAY_L2, AdamState, 
 from reference.dtypes import BFLOAT16, STORAGE, round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
-_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "lazy_repeated_rows", "missing_gradient",
+_ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "row_sparse", "missing_gradient",
                  "parameter_update_lost"}
 
 
@@ -45,6 +45,9 @@ class ReferenceAdapter:
         if "betas_precision" in passthrough:
             # MindSpore's CPU Adam kernel computes float16 inputs in float32 (measured).
             passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
+        if "moments_increment_form" in passthrough:
+            # Each op of the increment form is a tensor op: rounded to the tensor dtype.
+            passthrough.setdefault("kernel_dtype", case.dtype)
         if "beta1_as_lerp_weight" in passthrough:
             # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
             passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
@@ -64,8 +67,10 @@ class ReferenceAdapter:
         # Row-sparse gradients under use_lazy: only the rows they list are updated (the
         # spec's lazy switch); with dense gradients lazy Adam is plain Adam.
         self.lazy = bool(case.sparse_rows) and case.hp("use_lazy")
-        self.separate_copies = self.lazy and self.variant.get("lazy_repeated_rows") == "separate"
-        self.decay_per_copy = self.lazy and self.variant.get("lazy_repeated_rows") == "decay_per_copy"
+        sparse = self.variant.get("row_sparse") if case.sparse_rows else None
+        self.separate_copies = self.lazy and sparse == "separate"
+        self.decay_per_copy = sparse in ("decay_per_copy", "in_graph")
+        self.squares_per_copy = not self.lazy and sparse == "in_graph"
         self.missing_as_zero = self.variant.get("missing_gradient") == "zero"
         # The in-place writes of the parameter and of the step counter are lost (mint's
         # `parameters.add_` and `state_step.add_` in PyNative, MindSpore 2.10 CPU); the
@@ -101,11 +106,14 @@ class ReferenceAdapter:
                 scaled = scaled * loss_scale
             if self.gradient_stored:
                 scaled = beyond_range(scaled, case.dtype)
+            step_options = self.step_options
             if self.decay_per_copy and weight_decay:
                 # nn.Optimizer adds weight_decay * w to every copy's value
-                # (_tensor_apply_decay_with_sparse) before the Fused kernel sums the copies:
-                # a row listed k times is decayed k times.
+                # (_tensor_apply_decay_with_sparse) before the copies are summed: a row
+                # listed k times is decayed k times, a row not listed not at all.
                 scaled = scaled + loss_scale * weight_decay * _extra_copies(case, i, state) * state.param
+            if self.squares_per_copy:
+                step_options = dict(step_options, gradient_square=_copy_squares(case, i, state, grad, weight_decay))
             if self.separate_copies:
                 def step(state: AdamState, grad: np.ndarray, lazy_rows: np.ndarray | None,
                          lr: float = lr, weight_decay: float = weight_decay) -> AdamState:
@@ -116,7 +124,7 @@ class ReferenceAdapter:
             else:
                 self.states[i] = adam_step(state, scaled, lr=lr, weight_decay=weight_decay,
                                            lazy_rows=touched_elements(case, t, i) if self.lazy else None,
-                                           **self.step_options)
+                                           **step_options)
             if self.parameter_update_lost:
                 self.states[i] = dataclasses.replace(self.states[i], param=state.param, step=state.step)
             if self.stored_in_case_dtype:
@@ -239,8 +247,24 @@ def _separate_copies(case: Case, index: int, state: AdamState, grad: np.ndarray,
 
 
 def _extra_copies(case: Case, index: int, state: AdamState) -> np.ndarray:
-    """Per flat element: how many more times than once its row is listed this step."""
+    """Per flat element: how many more times than once its row is listed this step (-1
+    for a row not listed: no decay; a lazy step leaves such a row alone anyway)."""
     shape = case.params[index].shape
     rows = case.sparse_rows[state.step][index]
     counts = np.bincount(np.asarray(rows, dtype=np.int64), minlength=shape[0]).astype(np.float64)
-    return np.repeat(np.maximum(counts - 1.0, 0.0), state.param.size // shape[0])
+    return np.repeat(counts - 1.0, state.param.size // shape[0])
+
+
+def _copy_squares(case: Case, index: int, state: AdamState, grad: np.ndarray, weight_decay: float) -> np.ndarray:
+    """Per flat element: the sum over the copies of its row of (copy + weight_decay * w)^2,
+    0 in a row not listed: what MindSpore's in-graph non-lazy sparse path scatter-adds
+    into v (nn/optim/adam.py _run_opt_with_sparse: scatter_add(v, indices, (1 - beta2) *
+    square(values)), the values decayed per copy), where (their sum)^2 is the spec's."""
+    shape = case.params[index].shape
+    rows, values = row_sparse(case, state.step, index, grad)
+    row_size = state.param.size // shape[0]
+    squares = np.zeros((shape[0], row_size))
+    decay = weight_decay * state.param.reshape(shape[0], row_size)
+    for row, value in zip(rows, values.astype(np.float64).reshape(len(rows), row_size)):
+        squares[row] += (value + decay[row]) ** 2
+    return squares.reshape(-1)
