@@ -4,7 +4,9 @@ For each entry of cases/known_divergences.toml its reproducer is replayed throug
 the entry's implementation; the implementation must still leave tolerance, with the
 violation attributed to the entry's row and classified as this entry. When a
 framework fixes the behaviour upstream, this test fails and names the entry to
-retire.
+retire. Strict both ways for an entry with `versions`: outside its range (another
+installed framework version) the entry is not applied and its reproducer must conform
+like any other case; diverging there means the range is wrong.
 """
 
 import pytest

@@ -2,8 +2,10 @@
 
     optim-parity baseline save --from reports/latest/results.json [--name NAME]
 
-stores it as reports/baselines/NAME.json (default name: the framework versions,
-e.g. torch-2.13.0+cpu_mindspore-2.10.0_ci), without the per-element violation lists
+stores it as reports/baselines/NAME.json (default name: the framework versions without
+their local build labels, e.g. torch-2.13.0_mindspore-2.10.0_ci for torch 2.13.0+cpu, so
+the same release of a CPU and a CUDA wheel looks up the same baseline; the results file
+itself keeps the full version), without the per-element violation lists
 and plot data (`compare` does not read them; the report they came from has them). Loading checks the schema: a corrupted or
 foreign file is one error line and exit 2 (harness.results.load_results).
 """
@@ -18,10 +20,20 @@ from harness.results import ResultsError, load_results, write_json
 BASELINES_DIR = Path(__file__).resolve().parent.parent / "reports" / "baselines"
 
 
+def release(version: object) -> str:
+    """A version without its local build label ("2.13.0+cpu" -> "2.13.0")."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(str(version)).public
+    except InvalidVersion:
+        return str(version)
+
+
 def default_name(document: dict) -> str:
     packages = document["environment"]["packages"]
     run = document["run"]
-    parts = [f"torch-{packages.get('torch', 'none')}", f"mindspore-{packages.get('mindspore', 'none')}",
+    parts = [f"torch-{release(packages.get('torch', 'none'))}", f"mindspore-{release(packages.get('mindspore', 'none'))}",
              run.get("profile") or f"sweep-seed{run.get('seed')}"]
     return re.sub(r"[^A-Za-z0-9.+_-]", "_", "_".join(parts))
 

@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--threshold", type=float, default=None,
                          help="'error grew' when error/tolerance grows more than this factor (default 2)")
 
-    matrix = sub.add_parser("matrix", help="the version-matrix page from DIR/<env>/results.json")
+    matrix = sub.add_parser("matrix", help="the version-matrix page from DIR/<env>/results.json; exit 1 when a "
+                                           "step between consecutive versions has a regression")
     matrix.add_argument("directory", help="directory of the matrix runs (reports/matrix)")
     matrix.add_argument("--out", default=None, help="page to write (default: DIR/index.html)")
 
@@ -225,7 +226,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     for step in summary["steps"]:
         print(f"{step['old']} -> {step['new']}: {step['regressions']} regression(s), {len(step['changes'])} change(s)")
     print(f"wrote {out}")
-    return EXIT_OK
+    return EXIT_FINDINGS if any(step["regressions"] for step in summary["steps"]) else EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

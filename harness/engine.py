@@ -74,7 +74,8 @@ class Recording:
 
     description: str = ""
     declared: str | None = None  # why the case is outside the implementation's space (harness/catalogue.py)
-    no_counterpart: bool = False  # ... because its API cannot ask for it (else: a measured failure)
+    no_counterpart: bool = False  # ... because its API cannot ask for it
+    not_compared: bool = False  # ... and a run is not compared (no counterpart, or an unreliable result)
     trajectory: Trajectory | None = None
     timing: Timing = field(default_factory=Timing)
     failed_step: int | None = None  # the adapter raised: 0 while building, else the step
@@ -130,7 +131,8 @@ def _record_here(name: str, case: Case) -> Recording:
         return Recording(import_error=f"{type(exc).__name__}: {first_line(exc)}")
     found = outside(name, case)
     recording = Recording(description=adapter_cls.description, declared=found.reason if found else None,
-                          no_counterpart=bool(found) and found.kind == OUTSIDE_NO_COUNTERPART)
+                          no_counterpart=bool(found) and found.kind == OUTSIDE_NO_COUNTERPART,
+                          not_compared=bool(found) and not found.compared)
     kind = (name, declaration_kind(recording.declared)) if found else None
     if kind in _confirmed_declarations:
         recording.failed_step = 0 if _confirmed_declarations[kind] else None
@@ -144,7 +146,7 @@ def _record_here(name: str, case: Case) -> Recording:
         except Exception as exc:
             raise StepFailure(0, exc) from exc
         build = time.perf_counter() - start
-        if recording.no_counterpart:
+        if recording.not_compared:
             # Nothing to compare: one step, for the framework's own error where it has one.
             try:
                 adapter.step(list(case.grads[0]))
@@ -208,9 +210,10 @@ def judge(name: str, case: Case, reference: Trajectory,
         return ImplementationResult(name, CRASH, f"cannot import: {recording.import_error}"), None
     result = ImplementationResult(name, PASS, description=recording.description)
     declared = recording.declared
-    if recording.no_counterpart and recording.failed_step != -1:
-        result.status = NO_COUNTERPART
-        result.message = f"no counterpart: {declared}" + (f" ({recording.error})" if recording.error else "")
+    if recording.not_compared and recording.failed_step != -1:
+        result.status = NO_COUNTERPART if recording.no_counterpart else UNSUPPORTED
+        result.message = (f"{'no counterpart' if recording.no_counterpart else 'not compared'}: {declared}"
+                          + (f" ({recording.error})" if recording.error else ""))
         return result, None
     if recording.failed_step == -1:  # the worker process died or timed out: never "unsupported"
         result.status, result.message = CRASH, f"{recording.error} (case run in an isolated worker)"

@@ -54,7 +54,15 @@ def matrix_summary(documents: list[tuple[str, dict]]) -> dict:
                     "verdict": info["verdict"], "verdict_class": info["verdict_class"],
                     "statuses": info["statuses"], "worst_ratio": info["worst_ratio"],
                     "worst_relative_error": info["worst_relative_error"]})
-            rows.append({"row": row["row"], "implementation": name, "cells": cells})
+            # A cell whose verdict or case statuses differ from the column before it.
+            for before, cell in zip(cells, cells[1:]):
+                if cell is not None:
+                    cell["changed"] = before is None or (before["verdict"], before["statuses"]) != \
+                        (cell["verdict"], cell["statuses"])
+            rows.append({"row": row["row"], "implementation": name, "cells": cells,
+                         "changed": any(cell and cell.get("changed") for cell in cells)})
+    # What changed comes first (stable: table order within each part).
+    rows.sort(key=lambda r: not r["changed"])
     steps = []
     for (old_env, old), (new_env, new) in zip(documents, documents[1:]):
         diff = diff_results(old, new)
@@ -72,15 +80,19 @@ td,th{border:1px solid #bbb;padding:.3em .5em;vertical-align:top;font-size:.85em
 th{background:#eee}
 .consistent{background:#d7f5d7}.known{background:#fde8b8}.divergent,.crash{background:#f7c6c6}
 .no-counterpart,.unsupported,.not-exercised{background:#e6e6e6}
+td.changed{outline:3px solid #333;outline-offset:-3px;font-weight:bold}
 pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap;font-size:.85em}
 @media print{body{margin:0}}
 </style></head><body>
 <h1>Adam parity across framework versions</h1>
 <p>Every column ran the same sweep (same seed, same cases); cells are the row verdicts
-(harness/verdicts.py) with the worst relative error of the violations attributed to the row.</p>
+(harness/verdicts.py) with the worst relative error of the violations attributed to the row.
+{{ matrix.rows | selectattr("changed") | list | length }} row &times; implementation line(s) changed between
+versions: they come first, and a changed cell (its verdict or case statuses differ from the column before) is
+outlined; {{ matrix.steps | sum(attribute="regressions") }} regression(s) in all.</p>
 <table><tr><th>row</th><th>implementation</th>{% for c in matrix.columns %}<th>{{ c.label }}<br><small>{{ c.env }}, {{ c.cases }} cases</small></th>{% endfor %}</tr>
 {% for r in matrix.rows %}<tr><td><code>{{ r.row }}</code></td><td>{{ r.implementation }}</td>
-{% for cell in r.cells %}{% if cell %}<td class="{{ cell.verdict_class }}">{{ cell.verdict }}
+{% for cell in r.cells %}{% if cell %}<td class="{{ cell.verdict_class }}{{ ' changed' if cell.changed }}">{{ cell.verdict }}
 {%- if cell.verdict_class in ("known", "divergent") %}<br><small>worst relative error {{ cell.worst_relative_error }}</small>{% endif %}</td>
 {% else %}<td class="not-exercised">not run</td>{% endif %}{% endfor %}</tr>
 {% endfor %}</table>

@@ -373,18 +373,19 @@ SPARSE_OPTIONS: dict[str, st.SearchStrategy] = {
 def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
                  dtypes: st.SearchStrategy[str] = st.sampled_from(["float32", "float32", "float64"]),
                  lazy: st.SearchStrategy[bool] = st.just(True), options: tuple[str, ...] = (),
-                 groups: bool = False) -> Case:
+                 groups: bool = False, names: tuple[str, ...] = PLAIN_NAMES + NETWORK_NAMES) -> Case:
     """Cases with row-sparse gradients (`sparse_rows`): per step each parameter lists some
     of its rows, with repeated indices when `repeats` is drawn; rows not listed get no
     gradient that step, and one row may never get one. `lazy` draws use_lazy (the
     default, True: lazy Adam; False: the non-lazy Adam a sparse gather's gradient meets
     by default); lr, weight decay, eps and betas are drawn, and each of `options`
     (SPARSE_OPTIONS keys) is set or left at its default; `groups`: two parameters may
-    form two groups, the first with its own lr and weight decay."""
+    form two groups, the first with its own lr and weight decay; `names`: the parameter
+    names drawn."""
     dtype = draw(dtypes)
     np_dtype = np.dtype(dtype).type
     num_steps = draw(steps)
-    param_names = draw(st.lists(st.sampled_from(PLAIN_NAMES + NETWORK_NAMES), min_size=1, max_size=2, unique=True))
+    param_names = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
     param_shapes = [(draw(st.integers(2, 6)),) + draw(shapes(max_dims=2, max_elements=8)) for _ in param_names]
     recipes = [draw(stream_recipes()) for _ in param_names]
     init_exponents = [draw(exponent_ranges()) for _ in param_names]

@@ -462,6 +462,9 @@ def adam_step(
             # narrower dtype first: a different order moves float64 results by an ulp.
             if gradient_square is not None:
                 v = beta2 * state.exp_avg_sq + one_minus_beta2 * gradient_square
+            elif betas_precision in (BETAS_FLOAT32_SCALARS, BETAS_FLOAT32_SCALARS_EAGER):
+                # mint: mint.mul(mint.mul(grads, grads), 1 - beta2), the square first.
+                v = beta2 * state.exp_avg_sq + one_minus_beta2 * (g * g)
             elif gradient_square_dtype is None:
                 v = beta2 * state.exp_avg_sq + one_minus_beta2 * g * g
             else:

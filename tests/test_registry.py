@@ -28,6 +28,10 @@ reproducer = "cases/reproducers/mindspore-eps-before-bias-correction.json"
         (GOOD.replace("always = true", "sometimes = true"), "unknown condition"),
         (GOOD.replace('bound = "b"\n', ""), "missing keys ['bound']"),
         (GOOD + GOOD, "duplicate id"),
+        (GOOD + 'versions = { paddle = ">=1" }\n', "versions names 'paddle'"),
+        (GOOD + 'versions = { mindspore = "at least 2.10" }\n', "is not a PEP 440 specifier"),
+        (GOOD + 'versions = { mindspore = 2 }\n', "is not a PEP 440 specifier"),
+        (GOOD + 'versions = ">=2.10"\n', "versions must be a table"),
     ],
 )
 def test_malformed_registry_is_one_line_error(tmp_path, text, message):
@@ -76,3 +80,31 @@ def test_an_empty_implementation_list_is_one_clear_error(tmp_path):
     path.write_text(GOOD.replace('implementation = "mindspore"', "implementation = []"))
     with pytest.raises(RegistryError, match="implementation must be a name or a non-empty list"):
         load_registry(path)
+
+
+def test_an_entry_outside_its_versions_is_not_applied(tmp_path, monkeypatch):
+    from harness import catalogue
+    from harness.engine import KNOWN, VIOLATION, ImplementationResult
+    from harness.registry import classify
+
+    path = tmp_path / "r.toml"
+    path.write_text(GOOD.replace('row = "eps"', 'row = "eps"\nversions = { mindspore = ">=2.10" }'))
+    case = case_from_dict({"schema": "optim-parity/case/1", "params": [{"name": "w", "shape": [], "value": [1.0]}],
+                           "grads": [[[0.1]]]})
+
+    def classified(version):
+        monkeypatch.setattr(catalogue, "installed_version", lambda package: version)
+        (entry,) = load_registry(path)
+        violation = _violation()
+        result = ImplementationResult("mindspore", VIOLATION, violations=[violation], rows=["eps"])
+        classify(result, case, [entry])
+        return entry.applies, result.status
+
+    assert classified("2.10.0") == (True, KNOWN)
+    assert classified("2.9.0") == (False, VIOLATION)
+
+
+def _violation():
+    from harness.compare import Violation
+
+    return Violation("param", "w", 1, 0, 1.0, 1.1, 0.1, 0.01, 1.0, rows=["eps"])

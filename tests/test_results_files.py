@@ -83,6 +83,7 @@ def test_baseline_save_names_it_after_the_versions_and_checks_the_schema(tmp_pat
                  "--dir", str(tmp_path / "baselines")]) == 0
     (saved,) = (tmp_path / "baselines").iterdir()
     assert saved.name.startswith("torch-") and "_mindspore-" in saved.name and saved.name.endswith("_sweep-seed0.json")
+    assert "+" not in saved.name  # torch 2.13.0+cpu is the torch-2.13.0 release: its local label is dropped
     assert main(["baseline", "save", "--from", str(tmp_path / "run" / "results.json"), "--name", "x",
                  "--dir", str(tmp_path / "baselines")]) == 0
     capsys.readouterr()
@@ -146,13 +147,23 @@ def test_matrix_page_orders_versions_and_shows_what_changed(tmp_path, capsys):
     document["environment"]["packages"]["mindspore"] = "2.7.0"
     old.write_text(json.dumps(document))
     capsys.readouterr()
-    assert main(["matrix", str(tmp_path / "matrix")]) == 0
+    assert main(["matrix", str(tmp_path / "matrix")]) == 1  # a step with a regression
     assert "old -> new: 1 regression(s)" in capsys.readouterr().out
     page = (tmp_path / "matrix" / "index.html").read_text()
     assert page.index("MindSpore 2.7.0") < page.index("MindSpore 2.10.0")
     assert "newly violating" in page
     summary = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
     assert [c["env"] for c in summary["columns"]] == ["old", "new"]
+    # The changed lines come first (eps, and defaults, whose cases' violations it counts), their new cells marked.
+    changed = [(r["row"], r["implementation"]) for r in summary["rows"] if r["changed"]]
+    assert ("eps", "mindspore") in changed and [(r["row"], r["implementation"]) for r in summary["rows"]][
+        :len(changed)] == changed
+    assert all(r["cells"][1]["changed"] for r in summary["rows"][:len(changed)])
+    assert 'class="divergent changed"' in page
+    # Without a regression between the versions: exit 0.
+    build_report(tmp_path / "same" / "a", registry=registry, cases=_cases()[:1], implementations=FAST)
+    build_report(tmp_path / "same" / "b", registry=registry, cases=_cases()[:1], implementations=FAST)
+    assert main(["matrix", str(tmp_path / "same")]) == 0
     assert main(["matrix", str(tmp_path / "empty")]) == 2
 
 

@@ -107,13 +107,21 @@ class ReferenceAdapter:
             if self.gradient_stored:
                 scaled = beyond_range(scaled, case.dtype)
             step_options = self.step_options
+            # The decay nn.Optimizer adds to a loss-scaled gradient: weight_decay * loss_scale
+            # (a float32 Tensor under hyperparameters_float32, as adam_step takes it).
+            scaled_decay = loss_scale * weight_decay
+            if self.step_options.get("hyperparameters_float32"):
+                scaled_decay = float(np.float32(scaled_decay))
             if self.decay_per_copy and weight_decay:
                 # nn.Optimizer adds weight_decay * w to every copy's value
                 # (_tensor_apply_decay_with_sparse) before the copies are summed: a row
                 # listed k times is decayed k times, a row not listed not at all.
-                scaled = scaled + loss_scale * weight_decay * _extra_copies(case, i, state) * state.param
+                scaled = scaled + scaled_decay * _extra_copies(case, i, state) * state.param
             if self.squares_per_copy:
-                step_options = dict(step_options, gradient_square=_copy_squares(case, i, state, grad, weight_decay))
+                unscale = (float(np.float32(1.0 / loss_scale)) if self.step_options.get("hyperparameters_float32")
+                           else 1.0 / loss_scale)
+                step_options = dict(step_options, gradient_square=_copy_squares(
+                    case, i, state, grad * loss_scale if loss_scale != 1.0 else grad, scaled_decay, unscale))
             if self.separate_copies:
                 def step(state: AdamState, grad: np.ndarray, lazy_rows: np.ndarray | None,
                          lr: float = lr, weight_decay: float = weight_decay) -> AdamState:
@@ -255,16 +263,18 @@ def _extra_copies(case: Case, index: int, state: AdamState) -> np.ndarray:
     return np.repeat(counts - 1.0, state.param.size // shape[0])
 
 
-def _copy_squares(case: Case, index: int, state: AdamState, grad: np.ndarray, weight_decay: float) -> np.ndarray:
-    """Per flat element: the sum over the copies of its row of (copy + weight_decay * w)^2,
-    0 in a row not listed: what MindSpore's in-graph non-lazy sparse path scatter-adds
-    into v (nn/optim/adam.py _run_opt_with_sparse: scatter_add(v, indices, (1 - beta2) *
-    square(values)), the values decayed per copy), where (their sum)^2 is the spec's."""
+def _copy_squares(case: Case, index: int, state: AdamState, scaled_grad: np.ndarray, scaled_decay: float,
+                  unscale: float) -> np.ndarray:
+    """Per flat element: the sum over the copies of its row of
+    ((copy + scaled_decay * w) * unscale)^2, 0 in a row not listed: what MindSpore's
+    in-graph non-lazy sparse path scatter-adds into v (nn/optim/adam.py
+    _run_opt_with_sparse: scatter_add(v, indices, (1 - beta2) * square(values)), the
+    loss-scaled values decayed per copy, then unscaled), where (their sum)^2 is the spec's."""
     shape = case.params[index].shape
-    rows, values = row_sparse(case, state.step, index, grad)
+    rows, values = row_sparse(case, state.step, index, scaled_grad)
     row_size = state.param.size // shape[0]
     squares = np.zeros((shape[0], row_size))
-    decay = weight_decay * state.param.reshape(shape[0], row_size)
+    decay = scaled_decay * state.param.reshape(shape[0], row_size)
     for row, value in zip(rows, values.astype(np.float64).reshape(len(rows), row_size)):
-        squares[row] += (value + decay[row]) ** 2
+        squares[row] += ((value + decay[row]) * unscale) ** 2
     return squares.reshape(-1)
