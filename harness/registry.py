@@ -253,7 +253,8 @@ def _within(violation: Any, bound: float) -> bool:
     """The bound is on parameters: |error| / reference path length. A moment that
     weight decay couples to a diverged parameter has no scale of its own to be bounded
     against (it follows the other implementation's w), so moments are not bounded."""
-    return violation.quantity != "param" or violation.relative_error <= bound
+    # An unbounded entry takes any parameter error, a NaN one (the spec's path went NaN) included.
+    return violation.quantity != "param" or bound == float("inf") or violation.relative_error <= bound
 
 
 def classify(result: Any, case: Case, registry: list[Divergence]) -> None:

@@ -77,7 +77,9 @@ def sweep_cases(seed: int = 0, examples: int | None = None,
         for index in range(len(covering_rows(name))):
             case = covering_case(name, index, seed)
             out.append(SweepCase(hashed(f"pairs-{name}", case), PAIRS_ROW, "generated", case, ("reference", name)))
+        probes = {}  # two settings may probe with one case (SparseAdam: use_lazy=False is the default layout's)
         for factor, value in outside_settings(name):
             case = probe_case(factor, value, seed)
-            out.append(SweepCase(hashed(f"outside-{name}", case), PAIRS_ROW, "generated", case, ("reference", name)))
+            probes.setdefault(hashed(f"outside-{name}", case), case)
+        out += [SweepCase(case_id, PAIRS_ROW, "generated", case, ("reference", name)) for case_id, case in probes.items()]
     return out
