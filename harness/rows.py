@@ -159,13 +159,11 @@ ROWS: tuple[Row, ...] = (
         # tensor (its float32 sqrt is only faithfully rounded on CPU: both neighbours are
         # offered, reference/adam.py).
         # SparseAdam's increment form: m += (g - m) * (1 - beta1) in the tensor dtype (exact betas).
-        # mint op by op (PyNative): float32 scalars, subnormal moments read as 0 by the beta multiply.
         # MindSpore's in-graph sparse paths: float32 beta Tensors in the direct form.
         variants=({"betas_precision": "float32", "flush_subnormals": True}, {"betas_precision": "float32_direct"},
                   {"beta1_as_lerp_weight": True},
                   {"bias_correction_float32": "sqrt_rounded_down"}, {"bias_correction_float32": "sqrt_rounded_up"},
-                  {"moments_increment_form": True},
-                  {"betas_precision": "float32_scalars_eager", "flush_subnormals": True}),
+                  {"moments_increment_form": True}),
     ),
     Row(
         id="use_locking",

@@ -250,10 +250,6 @@ def adam_step(
         Tensor(beta1, float32); beta1_power, beta2_power are float32 Parameters) and
         Adam.construct (beta1_power = beta1_power * beta1); the kernel computes
         1 - beta1 in float32 (nnacl/fp32/adam_fp32.c).
-    flush_subnormals (with betas_precision="float32_scalars_eager"): the subnormal moments
-        the beta multiply reads count as 0, as measured for mint.optim.Adam op by op in
-        PyNative (MindSpore 2.10 CPU: exp_avg at step 2 is (1 - beta1) g alone after a
-        subnormal step 1), while (1 - beta1) * g keeps a subnormal product.
     flush_subnormals (with betas_precision="float32"): the kernel flushes subnormal
         inputs and results (g, m, v, w) to zero, as measured for MindSpore's CPU Adam
         kernel (g = 1e-40: m, v stay 0; g = 1e-37: m = 1e-38 subnormal becomes 0, while a
@@ -457,10 +453,6 @@ def adam_step(
             v = kd(v_old + kd(kd(kd(gk * gk) - v_old) * _float_in(one_minus_beta2, kernel_dtype)))
         else:
             m_old, v_old = state.exp_avg, state.exp_avg_sq
-            if flush_subnormals and betas_precision == BETAS_FLOAT32_SCALARS_EAGER:
-                # mint op by op: the subnormal moments the beta multiply reads count as 0
-                # (denormals-are-zero), while alpha * g keeps a subnormal product (measured).
-                m_old, v_old = _flushed(m_old, storage_dtype or "float32"), _flushed(v_old, storage_dtype or "float32")
             if beta1_as_lerp_weight and one_minus_beta1 < 0.5:
                 m = state.exp_avg + one_minus_beta1 * (g - state.exp_avg)
             elif beta1_as_lerp_weight:

@@ -231,3 +231,39 @@ def test_torch_on_a_mindspore_only_row_is_no_counterpart_even_when_plain_adam_ma
     torch = {r["row"]: r["implementations"]["torch"] for r in doc["rows"]}
     assert torch["use_locking"]["statuses"] == {"pass": 1}
     assert torch["use_locking"]["verdict"] == "no counterpart (plain Adam consistent within tolerance)"
+
+
+def test_sweep_case_ids_hash_the_case_whatever_the_number_of_examples():
+    """A sweep case id is its row and a hash of the case: two sweeps with different
+    --examples share the ids of the cases they share (ordinals matched different cases)."""
+    from harness.sweep import sweep_cases
+
+    small, large = sweep_cases(seed=0, examples=2), sweep_cases(seed=0, examples=3)
+    for sweep in (small, large):
+        ids = [c.id for c in sweep]
+        assert len(ids) == len(set(ids))
+        assert all(c.id.rsplit("-", 1)[1].isalnum() and len(c.id.rsplit("-", 1)[1]) == 10 for c in sweep)
+    by_id = {c.id: c for c in large}
+    shared = [c for c in small if c.id in by_id]
+    assert len(shared) >= len(small) // 2
+    assert all(dumps_case(c.case) == dumps_case(by_id[c.id].case) for c in shared)
+    # Every implementation's covering cases and probes are in the sweep, for it alone.
+    pairs = [c for c in large if c.implementations is not None]
+    assert {c.implementations[1] for c in pairs} >= {"torch-sparse", "mindspore-mint", "mindspore-mint-graph"}
+    assert all(c.implementations[0] == "reference" and len(c.implementations) == 2 for c in pairs)
+
+
+def test_report_runs_every_implementation_unless_narrowed(monkeypatch):
+    from harness.catalogue import DEFAULT_IMPLEMENTATIONS
+    from harness.cli import main
+
+    seen = {}
+    monkeypatch.setattr(report, "build_report", lambda out, **kwargs: seen.update(kwargs) or 0)
+    assert main(["report", "--out", "unused"]) == 0
+    assert "implementations" not in seen  # build_report's default: the whole catalogue
+    import inspect
+
+    assert inspect.signature(build_report).parameters["implementations"].default == DEFAULT_IMPLEMENTATIONS
+    assert main(["report", "--out", "unused", "--impl", "mindspore-mint", "torch"]) == 0
+    assert seen["implementations"] == ["reference", "mindspore-mint", "torch"]
+    assert main(["report", "--examples", "0"]) == 2
