@@ -45,6 +45,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from harness import catalogue
 from harness.casefile import Case
 from harness.results import versions, write_json
 
@@ -243,9 +244,9 @@ BARE: dict[str, Callable[[Case], list[float]]] = {
     "mindspore-lr-schedule": functools.partial(_bare_mindspore, lr_form="schedule"),
 }
 
-# All of them: with 20 cases the 15 took 113 s on 2 loaded cores (reference, torch and
-# mindspore alone: 17 s).
-DEFAULT_IMPLEMENTATIONS = tuple(BARE)
+# Every implementation of the catalogue (tests/test_bench.py: each has a bare loop): with
+# 20 cases the 15 took 113 s on 2 loaded cores (reference, torch and mindspore alone: 17 s).
+DEFAULT_IMPLEMENTATIONS = catalogue.DEFAULT_IMPLEMENTATIONS
 
 # name -> the cases it is benched on (bench_cases); absent: "defaults".
 CASE_SET = {
@@ -255,8 +256,9 @@ CASE_SET = {
     "mindspore-lr-schedule": "lr-schedule",
 }
 
-# name -> the module a user imports for it (import time).
-IMPORTS = {name: "reference.adam" if name == "reference" else name.split("-")[0] for name in BARE}
+# name -> the module a user imports for it (import time): its framework's.
+IMPORTS = {name: "reference.adam" if record.framework == "reference" else record.framework
+           for name, record in catalogue.IMPLEMENTATIONS.items()}
 
 
 # --------------------------------------------------------------------------- measuring

@@ -93,8 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--cases", type=int, default=None, help="generated cases per case set (default 20, seed 0)")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs of every case each way, the fastest counted (default 3)")
-    bench.add_argument("--impl", action="extend", nargs="+", choices=[*BARE, "all"],
-                       help="implementation(s); default: all (every registered one; about 2 min with 20 cases)")
+    bench.add_argument("--impl", action="extend", nargs="+", choices=[*BARE, "all"], metavar="NAME",
+                       help="implementation(s), or all; default: all (every implementation of the catalogue; about "
+                            "2 min with 20 cases)")
     bench.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     return parser
 
@@ -245,7 +246,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import BARE, DEFAULT_CASES, DEFAULT_IMPLEMENTATIONS, DEFAULT_REPEAT, run_bench
+    from harness.bench import DEFAULT_CASES, DEFAULT_IMPLEMENTATIONS, DEFAULT_REPEAT, run_bench
 
     cases = DEFAULT_CASES if args.cases is None else args.cases
     if cases < 1:
@@ -255,7 +256,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("bench: --repeat must be at least 1")
     names = args.impl or DEFAULT_IMPLEMENTATIONS
     if "all" in names:
-        names = list(BARE)
+        names = list(DEFAULT_IMPLEMENTATIONS)
     return run_bench(cases, list(dict.fromkeys(names)), args.json, repeat=repeat)
 
 

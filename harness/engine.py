@@ -15,7 +15,8 @@ import numpy as np
 from harness.adapters import load_adapter
 from harness.attribution import attribute
 from harness.casefile import Case
-from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, framework_of, outside
+from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, Outside, framework_of, \
+    outside
 from harness.compare import Comparison, Violation, compare
 from harness.trajectory import StepFailure, Timing, Trajectory, first_line, record, shared_reference
 
@@ -73,9 +74,9 @@ class Recording:
     (picklable: errors travel as their type name, first line and traceback tail)."""
 
     description: str = ""
-    declared: str | None = None  # why the case is outside the implementation's space (harness/catalogue.py)
-    no_counterpart: bool = False  # ... because its API cannot ask for it
-    not_compared: bool = False  # ... and a run is not compared (no counterpart, or an unreliable result)
+    # Why the case is outside the implementation's space, and which kind of exclusion
+    # (harness/catalogue.py Outside); None inside it.
+    outside: Outside | None = None
     trajectory: Trajectory | None = None
     timing: Timing = field(default_factory=Timing)
     failed_step: int | None = None  # the adapter raised: 0 while building, else the step
@@ -89,14 +90,15 @@ class Recording:
 # framework give. A declaration is the harness's claim (harness/catalogue.py), so a case
 # outside the space is still run: a measured failure (`unsupported`) is run in full, a
 # framework that accepts it makes the claim stale, and that is reported; a case the API
-# has no counterpart for is built and stepped once, for the framework's own error where
-# it has one (it is never compared). Once the framework has given the declared outcome,
-# later cases of the same kind are not run again in this process: they are the same
+# has no counterpart for, or whose result the framework makes unreliable, is built and
+# stepped once, for the framework's own error where it has one (it is never compared).
+# Once the framework has given the declared outcome, later cases of the same kind are
+# not run again in this process: they are the same
 # measured fact, and some failures are slow (MindSpore 2.10 spends 3 s in every Gather
 # past the end of a learning_rate list, which was most of test_lr's time). A stale claim
 # is never memoised, so it shows on every case.
 # Value: the framework's error on the case that confirmed it (its type and first line),
-# "" for a case without counterpart the framework took without an error.
+# "" for a case not compared that the framework took without an error.
 _confirmed_declarations: dict[tuple[str, str], str] = {}
 
 
@@ -130,10 +132,8 @@ def _record_here(name: str, case: Case) -> Recording:
     except Exception as exc:  # framework missing or failing at import
         return Recording(import_error=f"{type(exc).__name__}: {first_line(exc)}")
     found = outside(name, case)
-    recording = Recording(description=adapter_cls.description, declared=found.reason if found else None,
-                          no_counterpart=bool(found) and found.kind == OUTSIDE_NO_COUNTERPART,
-                          not_compared=bool(found) and not found.compared)
-    kind = (name, declaration_kind(recording.declared)) if found else None
+    recording = Recording(description=adapter_cls.description, outside=found)
+    kind = (name, declaration_kind(found.reason)) if found else None
     if kind in _confirmed_declarations:
         recording.failed_step = 0 if _confirmed_declarations[kind] else None
         recording.error = (f"{_confirmed_declarations[kind]}; on an earlier case of this kind, not run again"
@@ -146,7 +146,7 @@ def _record_here(name: str, case: Case) -> Recording:
         except Exception as exc:
             raise StepFailure(0, exc) from exc
         build = time.perf_counter() - start
-        if recording.not_compared:
+        if found is not None and not found.compared:
             # Nothing to compare: one step, for the framework's own error where it has one.
             try:
                 adapter.step(list(case.grads[0]))
@@ -209,10 +209,12 @@ def judge(name: str, case: Case, reference: Trajectory,
     if recording.import_error:
         return ImplementationResult(name, CRASH, f"cannot import: {recording.import_error}"), None
     result = ImplementationResult(name, PASS, description=recording.description)
-    declared = recording.declared
-    if recording.not_compared and recording.failed_step != -1:
-        result.status = NO_COUNTERPART if recording.no_counterpart else UNSUPPORTED
-        result.message = (f"{'no counterpart' if recording.no_counterpart else 'not compared'}: {declared}"
+    found = recording.outside
+    declared = found.reason if found else None
+    if found and not found.compared and recording.failed_step != -1:
+        no_counterpart = found.kind == OUTSIDE_NO_COUNTERPART
+        result.status = NO_COUNTERPART if no_counterpart else UNSUPPORTED
+        result.message = (f"{'no counterpart' if no_counterpart else 'not compared'}: {declared}"
                           + (f" ({recording.error})" if recording.error else ""))
         return result, None
     if recording.failed_step == -1:  # the worker process died or timed out: never "unsupported"

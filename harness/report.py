@@ -57,6 +57,12 @@ def print_summary(document: dict, out_dir: Path, write=print) -> None:
     for row in document["rows"]:
         verdicts = "; ".join(f"{n}: {row['implementations'][n]['verdict']}" for n in compared)
         write(f"{row['row']:<13} {row['cases']:>4} case(s)  {verdicts}")
+    coverage = document.get("coverage", {})
+    partial = {name: c for name, c in coverage.items() if c["uncovered"]}
+    expressible = sum(c["pairs_expressible"] for c in coverage.values())
+    write(f"pairwise coverage: {len(coverage) - len(partial)} of {len(coverage)} implementation(s) cover every "
+          f"expressible pair ({expressible - sum(len(c['uncovered']) for c in coverage.values())} of {expressible})"
+          + "".join(f"; {name}: {c['pairs_covered']} of {c['pairs_expressible']}" for name, c in partial.items()))
     saved = sum(1 for c in document["cases"] if c["case_file"])
     write(f"wrote {Path(out_dir) / 'results.json'}, {Path(out_dir) / 'parity.html'}"
           + (f" and {saved} case file(s) under {Path(out_dir) / 'cases'}" if saved else ""))

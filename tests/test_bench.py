@@ -27,9 +27,9 @@ def test_impl_all_selects_every_registered_implementation(monkeypatch):
     monkeypatch.setattr(harness.bench, "run_bench",
                         lambda cases, names, json_path, repeat: called.update(names=names, repeat=repeat) or 0)
     assert main(["bench", "--impl", "all"]) == 0
-    assert called["names"] == list(BARE)
+    assert called["names"] == list(REGISTERED)
     assert main(["bench"]) == 0  # the default: all
-    assert called["names"] == list(BARE)
+    assert called["names"] == list(REGISTERED)
     assert called["repeat"] == harness.bench.DEFAULT_REPEAT
     assert main(["bench", "--impl", "torch-fused", "mindspore-mint", "--repeat", "5"]) == 0
     assert called["names"] == ["torch-fused", "mindspore-mint"] and called["repeat"] == 5
