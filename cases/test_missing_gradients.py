@@ -11,7 +11,8 @@ registry's business (momentum keeps moving the parameter; the step count advance
 
 from hypothesis import given, settings
 
-from harness.catalogue import expresses, implementations
+from harness.catalogue import implementations
+from harness.coverage import expresses
 from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
 from harness.strategies import missing_gradient_cases

@@ -25,9 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.casefile import load_case
-from harness.catalogue import expresses, implementations, outside
+from harness.catalogue import implementations, outside
 from harness.conformance import assert_conforms
-from harness.coverage import completable
+from harness.coverage import completable, expresses
 from harness.pytest_plugin import scaled
 from harness.strategies import PLAIN_NAMES, SPARSE_OPTIONS, sparse_cases
 

@@ -11,7 +11,8 @@ rejects is `unsupported` with torch's own error; a divergence must be registered
 import pytest
 from hypothesis import given, settings
 
-from harness.catalogue import expresses, implementations
+from harness.catalogue import implementations
+from harness.coverage import expresses
 from harness.conformance import assert_conforms
 from harness.pytest_plugin import scaled
 from harness.strategies import torch_implementation_cases

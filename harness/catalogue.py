@@ -180,7 +180,6 @@ class Implementation:
     call: str  # how a user calls it
     mode: str  # the execution mode it runs in
     exclusions: tuple[Exclusion, ...] = ()
-    notes: str = ""
 
     def applicable(self) -> tuple[Exclusion, ...]:
         """The exclusions that hold for the installed framework versions."""
@@ -445,13 +444,6 @@ def implementations(*, framework: str | None = None, within: Callable[[Implement
     """Names in catalogue order, optionally of one framework or matching `within`."""
     return tuple(name for name, record in IMPLEMENTATIONS.items()
                  if (framework is None or record.framework == framework) and (within is None or within(record)))
-
-
-def expresses(name: str, factor: str, value: Any) -> bool:
-    """Whether some case with `factor` = `value` is inside the implementation's space."""
-    from harness.coverage import completable
-
-    return completable(name, {factor: value})
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,11 @@ def completable(name: str, partial: Mapping[str, Any]) -> bool:
     return _completable(name, tuple(sorted(partial.items(), key=lambda kv: _ORDER[kv[0]])))
 
 
+def expresses(name: str, factor: str, value: Any) -> bool:
+    """Whether some case with `factor` = `value` is inside the implementation's space."""
+    return completable(name, {factor: value})
+
+
 def pairs_of(assignment: Mapping[str, Any]) -> set[Pair]:
     settings = sorted(((f, v) for f, v in assignment.items() if f in _ORDER), key=lambda s: _ORDER[s[0]])
     return set(itertools.combinations(settings, 2))
