@@ -77,9 +77,9 @@ def _verdict_class(statuses: Counter) -> str:
         return "divergent"
     if statuses[KNOWN]:
         return "known"
-    if statuses[NO_COUNTERPART] and statuses[UNSUPPORTED] + statuses[NO_COUNTERPART] == sum(statuses.values()):
+    if statuses[NO_COUNTERPART] == sum(statuses.values()):
         return "no-counterpart"
-    if statuses[UNSUPPORTED] == sum(statuses.values()):
+    if statuses[UNSUPPORTED] + statuses[NO_COUNTERPART] == sum(statuses.values()):
         return "unsupported"
     return "consistent"
 

@@ -12,9 +12,10 @@ Per implementation, first match wins:
     diverges (UNREGISTERED)    an unregistered violation attributed to the row
     crash                      a case of the row crashed
     diverges (known: ids)      registered divergences of the row occurred
-    no counterpart             every case of the row was outside the implementation's space,
-                               some because its API has no counterpart (harness/catalogue.py)
-    unsupported                every case of the row was one the framework is measured to fail on
+    no counterpart             every case of the row was one the implementation's API has no
+                               counterpart for (harness/catalogue.py)
+    unsupported                every case of the row was outside the implementation's space, some
+                               because the framework is measured to fail on them
     no counterpart (plain ...) a torch implementation on a MindSpore-only row otherwise: plain
                                Adam (torch has no such option) is consistent with the option's meaning
     consistent within tolerance
@@ -190,7 +191,8 @@ def _verdict(own: dict, name: str, kind: str) -> str:
     if own["known"]:
         return f"{KNOWN_PREFIX}{', '.join(sorted(own['known']))})"
     if own["cases"] and statuses[UNSUPPORTED] + statuses[NO_COUNTERPART_STATUS] == own["cases"]:
-        return NO_COUNTERPART if statuses[NO_COUNTERPART_STATUS] or torch_on_mindspore_only else ALL_UNSUPPORTED
+        # Some cases it could express failed: the framework's failure is the verdict.
+        return NO_COUNTERPART if not statuses[UNSUPPORTED] or torch_on_mindspore_only else ALL_UNSUPPORTED
     return NO_COUNTERPART_PLAIN if torch_on_mindspore_only else CONSISTENT
 
 
