@@ -18,7 +18,7 @@ from harness.pytest_plugin import scaled
 from harness.strategies import torch_implementation_cases
 
 ROW = "torch implementations"
-# Every torch.optim implementation that takes dense gradients (SparseAdam: test_row_sparse.py).
+# Every torch.optim implementation that takes dense gradients (SparseAdam: test_sparse_gradients.py).
 TORCH_IMPLEMENTATIONS = implementations(framework="torch", within=lambda r: expresses(r.name, "layout", "dense"))
 
 
