@@ -63,6 +63,13 @@ def _relevant(case: Case, variant: dict) -> bool:
         return unit_roundoff(case.dtype) > unit_roundoff("float32")
     if "missing_gradient" in variant:
         return bool(case.missing)
+    if "row_sparse" in variant or variant.get("betas_precision") == "float32_direct":
+        # Row-sparse mechanisms, and the float32 betas of MindSpore's in-graph sparse paths.
+        return bool(case.sparse_rows)
+    if "amsgrad_max_keeps_on_nan" in variant:
+        # A NaN v comes from a NaN or infinite gradient, or from g * g overflowing.
+        grads = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1) for step in case.grads for g in step])
+        return case.hp("amsgrad") and bool(np.any(~np.isfinite(grads)) or np.any(np.abs(grads) > 1e18))
     if "hyperparameters_float32" in variant:
         # Rounding lr, eps, weight decay to float32 is below float32 tolerance by
         # construction; only a wider dtype can show it.

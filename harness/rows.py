@@ -293,6 +293,7 @@ def exercised_rows(case: Any) -> list[str]:
 # does it): offered to that implementation alone.
 SWITCH_IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
     "parameter_update_lost": ("mindspore-mint",),
+    "moments_increment_form": ("torch-sparse",),
 }
 
 
