@@ -18,8 +18,9 @@ groups), and a record excludes what it cannot run:
                      framework that accepts it makes the claim stale, which is reported.
     unreliable       the framework runs it, but its result depends on memory the harness
                      does not control (a kernel reading an uninitialized buffer): run once
-                     for the record, never compared, `unsupported` with the reason; a test
-                     pins the mechanism (tests/test_catalogue.py) so a fix is noticed.
+                     for the record, never compared, `unsupported` with the reason; where
+                     the mechanism has a deterministic part a test pins it
+                     (tests/test_catalogue.py), so a fix is noticed.
 
 An exclusion may hold only for some framework versions (PEP 440 specifiers on the
 installed packages, e.g. {"mindspore": ">=2.10"}): outside them it is not applied.
@@ -266,7 +267,7 @@ _NN_ADAM = (
     unsupported("use_amsgrad with use_offload: nn.Adam refuses the pair (ValueError)", amsgrad=True,
                 use_offload=True),
     # "For primitive[AdamNoUpdateParam], the input argument[grad] must be a type of {Tensor[Float32]}".
-    unsupported("use_offload with float16: AdamNoUpdateParam takes float32 only", use_offload=True,
+    unsupported("use_offload with another dtype than float32: AdamNoUpdateParam takes float32 only", use_offload=True,
                 dtype=("float16", "bfloat16", "float64")),
     unsupported("0-d parameters with use_offload: AdamNoUpdateParam needs at least 1-D", use_offload=True,
                 scalar_params=True),
@@ -318,9 +319,6 @@ _MINT_PYNATIVE = (
     unreliable("subnormal moments in PyNative: whether mint's ops flush subnormal values depends on what ran "
                "before in the process", subnormal_moments_possible=True),
 )
-
-_TORCH_FAMILY = ("torch", "torch-foreach", "torch-fused", "torch-adamw", "torch-tensor-lr", "torch-differentiable",
-                 "torch-lr-scheduler")
 
 IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in (
     Implementation("reference", "reference", "harness.adapters.reference:ReferenceAdapter",

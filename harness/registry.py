@@ -12,6 +12,7 @@ Conditions (`when`, all must hold):
     dtype_in = ["float32", ...]
     nondefault = ["loss_scale", ...]   every listed hyperparameter differs from its default
     default = ["use_lazy", ...]        every listed hyperparameter is at its default
+    weight_decay_applied = true        some parameter has weight decay > 0 (the case's or its group's)
     param_name_matches = "regex"       some parameter with weight decay > 0 has a matching name
     eps_over_gradient_above_roundoffs = x
                                        eps / sqrt(1 - beta2) > x * u * |g + weight_decay * w| for
@@ -173,6 +174,8 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
     "dtype_in": lambda entry, case, arg: case.dtype in arg,
     "nondefault": lambda entry, case, arg: all(key in case.non_default_options() for key in arg),
     "default": lambda entry, case, arg: not any(key in case.non_default_options() for key in arg),
+    "weight_decay_applied": lambda entry, case, arg: bool(arg) == any(
+        case.weight_decay_for(p.name) > 0 for p in case.params),
     "param_name_matches": _param_name_matches,
     "eps_over_gradient_above_roundoffs": _eps_over_gradient_above_roundoffs,
     "beta1_below": lambda entry, case, arg: case.hp("betas")[0] < float(arg),

@@ -390,10 +390,9 @@ def sparse_cases(draw, steps: st.SearchStrategy[int] = st.integers(1, 8),
     recipes = [draw(stream_recipes()) for _ in param_names]
     init_exponents = [draw(exponent_ranges()) for _ in param_names]
     repeats = draw(st.booleans())
-    hyper = {**({"use_lazy": True} if draw(lazy) else {}), **draw(hyperparameters("defaults", vary_others=False))}
-    for key, strategy in (("lr", lrs()), ("weight_decay", weight_decays()), ("eps", epss())):
-        if draw(st.booleans()):
-            hyper[key] = draw(strategy)
+    hyper = draw(hyperparameters("use_lazy"))  # use_lazy=True, and lr, weight decay, eps drawn
+    if not draw(lazy):
+        del hyper["use_lazy"]
     for key in options:
         if draw(st.booleans()):
             hyper[key] = draw(SPARSE_OPTIONS[key])
