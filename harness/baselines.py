@@ -61,4 +61,4 @@ def save_baseline(source: str | Path, name: str | None = None, directory: Path =
         for info in row["implementations"].values():
             info["worst_case_file"] = None
             info["violations"] = []  # attributed_violations keeps the count
-    return write_json(document, path)
+    return write_json(document, path, compact=True)  # machine-read; indented they were 1.7 times the size
