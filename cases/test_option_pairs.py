@@ -23,8 +23,7 @@ from harness.coverage import covering_rows
 from harness.engine import NO_COUNTERPART, UNSUPPORTED
 from harness.pytest_plugin import scaled
 from harness.strategies import covering_case, outside_settings, probe_case
-
-ROW = "option pairs"
+from harness.sweep import PAIRS_ROW as ROW
 IMPLEMENTATIONS = [name for name in DEFAULT_IMPLEMENTATIONS if name != "reference"]
 COVERING = [(name, index) for name in IMPLEMENTATIONS for index in range(len(covering_rows(name)))]
 PROBES = [(name, factor, value) for name in IMPLEMENTATIONS for factor, value in outside_settings(name)]

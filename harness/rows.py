@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.casefile import DEFAULT_HYPERPARAMETERS
+
 # A variant switch set to this takes the case's dtype (harness/adapters/reference.py).
 CASE_DTYPE = "case dtype"
 
@@ -278,8 +280,6 @@ def exercised_rows(case: Any) -> list[str]:
     harness/verdicts.py): a row whose option the case sets to a non-default value (a
     group's own lr or weight decay included), `params` for several parameters or groups,
     `defaults` for a case that sets nothing."""
-    from harness.casefile import DEFAULT_HYPERPARAMETERS
-
     set_keys = {key for key, value in case.hyperparameters.items() if value != DEFAULT_HYPERPARAMETERS[key]}
     for group in case.param_groups:
         set_keys |= {key for key in ("lr", "weight_decay") if getattr(group, key) is not None}

@@ -16,9 +16,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from harness.casefile import Case, dumps_case, load_case
+from harness.catalogue import DEFAULT_IMPLEMENTATIONS
+from harness.collect import case_id
+from harness.coverage import covering_rows
 from harness.registry import Divergence
 from harness.rows import ROW_IDS
-from harness.strategies import row_cases
+from harness.strategies import covering_case, outside_settings, probe_case, row_cases
 
 DEFAULT_EXAMPLES = 20
 SWEEP_ROWS = ("defaults",) + ROW_IDS
@@ -57,11 +60,6 @@ def draw_cases(strategy, count: int, seed: int) -> list:
 
 def sweep_cases(seed: int = 0, examples: int | None = None,
                 registry: list[Divergence] | None = None) -> list[SweepCase]:
-    from harness.catalogue import DEFAULT_IMPLEMENTATIONS
-    from harness.collect import case_id
-    from harness.coverage import covering_rows
-    from harness.strategies import covering_case, outside_settings, probe_case
-
     def hashed(prefix: str, case: Case) -> str:
         return case_id(prefix, dumps_case(case))
 
