@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.settings import CASE_BUDGET_ENV, case_budget
+from harness.untrusted import expect_number, read_json, shown
+from reference.domain import domain_error
 from reference.dtypes import STORAGE, cast
 
 SCHEMA = "optim-parity/case/1"
@@ -138,11 +141,7 @@ def _fail(where: str, what: str) -> CaseError:
 
 
 def _number(x: Any, where: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise _fail(where, f"expected a number, got {json.dumps(x)[:40]}")
-    if not math.isfinite(x):
-        raise _fail(where, f"expected a finite number, got {x}")
-    return float(x)
+    return expect_number(x, where, CaseError)
 
 
 # Gradients may be non-finite (what each implementation makes of NaN and Inf is a
@@ -197,28 +196,42 @@ def _hyperparameters(raw: Any) -> dict[str, Any]:
             out[key] = [_number(x, f"{where}[{i}]") for i, x in enumerate(value)]
         else:
             out[key] = _number(value, where)
+        if key not in _BOOL_KEYS:
+            _in_domain(key, out[key], where)
     return out
+
+
+def _in_domain(key: str, value: Any, where: str) -> None:
+    """A hyperparameter outside the spec's domain (reference/domain.py) is refused: the
+    spec does not define what an implementation must do there, so no verdict could be
+    right (loss_scale = 0 makes the spec's own run NaN). A per-step lr list is checked
+    value by value."""
+    for i, item in enumerate(value) if key == "lr" and isinstance(value, list) else [(None, value)]:
+        why = domain_error(key, item)
+        if why is not None:
+            raise _fail(where if i is None else f"{where}[{i}]",
+                        f"{shown(item)} is outside the spec's domain ({why}; reference/domain.py)")
 
 
 def case_from_dict(raw: Any) -> Case:
     if not isinstance(raw, dict):
         raise _fail("case", "expected a JSON object")
     if raw.get("schema") != SCHEMA:
-        raise _fail("schema", f"expected {SCHEMA!r}, got {raw.get('schema')!r}")
+        raise _fail("schema", f"expected {SCHEMA!r}, got {shown(raw.get('schema'))}")
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
         raise _fail("case", f"unknown key(s) {unknown}")
     if raw.get("optimizer", "adam") != "adam":
-        raise _fail("optimizer", f"only 'adam' is supported, got {raw.get('optimizer')!r}")
+        raise _fail("optimizer", f"only 'adam' is supported, got {shown(raw.get('optimizer'))}")
     dtype = raw.get("dtype", "float32")
-    if dtype not in DTYPES:
-        raise _fail("dtype", f"expected one of {sorted(DTYPES)}, got {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise _fail("dtype", f"expected one of {sorted(DTYPES)}, got {shown(dtype)}")
     hyperparameters = _hyperparameters(raw.get("hyperparameters", {}))
 
     raw_params = raw.get("params")
     if not isinstance(raw_params, list) or not raw_params:
         raise _fail("params", "expected a non-empty list of {name, shape, value}")
-    params = []
+    shapes = []
     for i, p in enumerate(raw_params):
         where = f"params[{i}]"
         if not isinstance(p, dict) or set(p) != {"name", "shape", "value"}:
@@ -228,15 +241,17 @@ def case_from_dict(raw: Any) -> Case:
         shape = p["shape"]
         if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
             raise _fail(f"{where}.shape", "expected a list of positive integers ([] for a scalar)")
-        size = math.prod(shape)
-        params.append(ParamSpec(p["name"], tuple(shape), _array(p["value"], size, dtype, f"{where}.value")))
+        shapes.append(tuple(shape))
+    raw_grads = raw.get("grads")
+    if not isinstance(raw_grads, list) or not raw_grads:
+        raise _fail("grads", "expected a non-empty list of steps, each a list with one gradient per parameter")
+    _within_budget(sum(math.prod(shape) for shape in shapes), len(raw_grads))
+    params = [ParamSpec(p["name"], shape, _array(p["value"], math.prod(shape), dtype, f"params[{i}].value"))
+              for i, (p, shape) in enumerate(zip(raw_params, shapes))]
     names = [p.name for p in params]
     if len(set(names)) != len(names):
         raise _fail("params", "parameter names must be unique")
 
-    raw_grads = raw.get("grads")
-    if not isinstance(raw_grads, list) or not raw_grads:
-        raise _fail("grads", "expected a non-empty list of steps, each a list with one gradient per parameter")
     grads = []
     missing: list[frozenset[int]] = []
     for s, step in enumerate(raw_grads):
@@ -269,6 +284,9 @@ def case_from_dict(raw: Any) -> Case:
         seen |= set(members)
         lr = _number(g["lr"], f"{where}.lr") if "lr" in g else None
         wd = _number(g["weight_decay"], f"{where}.weight_decay") if "weight_decay" in g else None
+        for key, value in (("lr", lr), ("weight_decay", wd)):
+            if value is not None:
+                _in_domain(key, value, f"{where}.{key}")
         groups.append(ParamGroup(tuple(members), lr, wd))
     if groups and seen != set(names):
         raise _fail("param_groups", f"every parameter must be in a group; missing {sorted(set(names) - seen)}")
@@ -281,6 +299,22 @@ def case_from_dict(raw: Any) -> Case:
         raise _fail("grads", "a case with sparse_rows cannot also have missing (null) gradients")
     return Case(dtype, hyperparameters, tuple(params), tuple(grads), tuple(groups), comment, sparse_rows=sparse_rows,
                 missing=tuple(missing) if any(missing) else ())
+
+
+def _within_budget(elements: int, steps: int) -> None:
+    """Refuse a case over the budget (harness/settings.py) before any of its arrays
+    exist: the harness keeps whole trajectories, so its memory grows with elements x steps."""
+    budget = case_budget()
+    if elements * steps > budget:
+        raise _fail("case", f"{elements} elements x {steps} steps = {elements * steps} element-steps, over the "
+                            f"budget of {budget} ({CASE_BUDGET_ENV})")
+
+
+def max_file_bytes() -> int:
+    """The largest case file worth reading under the budget: a case holds its values and
+    one gradient per step, each number at most about 27 characters with its separator,
+    so elements x (steps + 1) <= 2 x budget numbers; a larger file is refused unread."""
+    return 64 * case_budget() + (1 << 20)
 
 
 def _sparse_rows(raw: Any, params: list[ParamSpec], grads: list[tuple[np.ndarray, ...]]) -> tuple:
@@ -352,14 +386,7 @@ def group_dicts(case: Case) -> list[dict[str, Any]]:
 
 def load_case(path: str | Path) -> Case:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CaseError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CaseError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    raw = read_json(path, CaseError, max_file_bytes())
     try:
         return case_from_dict(raw)
     except CaseError as exc:

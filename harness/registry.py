@@ -39,13 +39,15 @@ it must then conform, or the range is wrong).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.casefile import Case
+from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.rows import ROW_IDS
+from harness.untrusted import (expect_bool, expect_list, expect_number, expect_str, expect_table, read_toml,
+                               shown)
+from reference.dtypes import STORAGE
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "cases" / "known_divergences.toml"
 _ENTRY_KEYS = {"id", "row", "implementation", "when", "mechanism", "source", "bound", "max_relative_error",
@@ -192,43 +194,81 @@ _PREDICATES: dict[str, Callable[[Divergence, Case, Any], bool]] = {
 }
 
 
-def read_toml(path: Path, error: type[Exception]) -> dict:
-    """A TOML file, or `error` with one line saying why not (the registry, the acceptance rules)."""
+def _names(of: Any) -> Callable[[Any, str], Any]:
+    """A checker of a list of names from `of`."""
+    return lambda value, where: expect_list(value, where, RegistryError, non_empty=True,
+                                            item=lambda x, at: expect_str(x, at, RegistryError, choices=of))
+
+
+def _regex(value: Any, where: str) -> str:
+    expect_str(value, where, RegistryError)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise error(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{path}: not valid TOML ({exc})") from None
+        re.compile(value)
+    except re.error as exc:
+        raise RegistryError(f"{where}: not a regular expression ({exc})") from None
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    return expect_bool(value, where, RegistryError)
+
+
+def _threshold(value: Any, where: str) -> float:
+    return expect_number(value, where, RegistryError, minimum=0.0)
+
+
+# The argument each condition takes, checked when the registry is read (a predicate
+# never sees a value of the wrong type).
+_ARGUMENTS: dict[str, Callable[[Any, str], Any]] = {
+    "always": _flag, "weight_decay_applied": _flag, "nonfinite_gradients": _flag, "subnormal_values": _flag,
+    "lr_zero": _flag, "missing_gradients": _flag, "sparse_rows": _flag, "repeated_sparse_rows": _flag,
+    "dtype_in": _names(sorted(STORAGE)), "nondefault": _names(sorted(DEFAULT_HYPERPARAMETERS)),
+    "default": _names(sorted(DEFAULT_HYPERPARAMETERS)), "param_name_matches": _regex,
+    "eps_over_gradient_above_roundoffs": _threshold, "beta1_below": _threshold, "gradient_above": _threshold,
+    "gradient_nonfinite_or_above": _threshold,
+}
+assert set(_ARGUMENTS) == set(_PREDICATES)
+_ID = re.compile(r"[a-z0-9][a-z0-9.-]*")
 
 
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
+    """The registry at `path`, every field checked; RegistryError (one line) otherwise."""
+    from harness.catalogue import IMPLEMENTATIONS, extra_implementations
+
     path = Path(path)
     raw = read_toml(path, RegistryError)
-    entries = raw.get("divergence", [])
-    if not isinstance(entries, list):
-        raise RegistryError(f"{path}: expected [[divergence]] tables")
+    expect_table(raw, str(path), RegistryError, optional={"divergence"})
+    entries = expect_list(raw.get("divergence", []), f"{path}: divergence", RegistryError)
+    known_implementations = sorted({*IMPLEMENTATIONS, *extra_implementations()} - {"reference"})
     out: list[Divergence] = []
     for i, entry in enumerate(entries):
         where = f"{path}: divergence #{i + 1}"
-        missing = sorted(_ENTRY_KEYS - set(entry))
-        extra = sorted(set(entry) - _ENTRY_KEYS - _OPTIONAL_KEYS)
-        if missing or extra:
-            raise RegistryError(f"{where}: missing keys {missing}, unknown keys {extra}")
-        if entry["row"] not in ROW_IDS:
-            raise RegistryError(f"{where}: row {entry['row']!r} is not one of {list(ROW_IDS)}")
-        unknown = sorted(set(entry["when"]) - set(_PREDICATES))
-        if unknown:
-            raise RegistryError(f"{where}: unknown condition(s) {unknown}; known: {sorted(_PREDICATES)}")
+        expect_table(entry, where, RegistryError, required=_ENTRY_KEYS, optional=_OPTIONAL_KEYS)
+        if not isinstance(entry["id"], str) or not _ID.fullmatch(entry["id"]):
+            raise RegistryError(f"{where}.id: expected lower-case letters, digits, '.' and '-', got "
+                                f"{shown(entry['id'])}")
         if any(d.id == entry["id"] for d in out):
             raise RegistryError(f"{where}: duplicate id {entry['id']!r}")
-        implementations = entry.pop("implementation")
-        implementations = (implementations,) if isinstance(implementations, str) else implementations
-        if not (isinstance(implementations, list | tuple) and implementations
-                and all(isinstance(n, str) for n in implementations)):
-            raise RegistryError(f"{where}: implementation must be a name or a non-empty list of names")
-        entry["versions"] = _versions(entry.get("versions", {}), where)
-        out.append(Divergence(**entry, implementations=tuple(implementations), base_dir=path.resolve().parent.parent))
+        expect_str(entry["row"], f"{where}.row", RegistryError, choices=ROW_IDS)
+        implementations = entry["implementation"]
+        implementations = [implementations] if isinstance(implementations, str) else implementations
+        _names(known_implementations)(implementations, f"{where}.implementation")
+        when = expect_table(entry["when"], f"{where}.when", RegistryError, optional=_PREDICATES)
+        for name, argument in when.items():
+            _ARGUMENTS[name](argument, f"{where}.when.{name}")
+        for key in ("mechanism", "source", "bound"):
+            expect_str(entry[key], f"{where}.{key}", RegistryError)
+        bound = expect_number(entry["max_relative_error"], f"{where}.max_relative_error", RegistryError,
+                              finite=False, minimum=0.0)
+        reproducer = expect_str(entry["reproducer"], f"{where}.reproducer", RegistryError)
+        if Path(reproducer).is_absolute() or ".." in Path(reproducer).parts or not reproducer.endswith(".json"):
+            raise RegistryError(f"{where}.reproducer: expected a .json path inside the repository, relative to "
+                                f"its root, got {shown(reproducer)}")
+        out.append(Divergence(
+            id=entry["id"], row=entry["row"], implementations=tuple(implementations), when=dict(when),
+            mechanism=entry["mechanism"], source=entry["source"], bound=entry["bound"], max_relative_error=bound,
+            reproducer=reproducer, base_dir=path.resolve().parent.parent,
+            versions=_versions(entry.get("versions", {}), where)))
     return out
 
 
@@ -239,11 +279,11 @@ def _versions(raw: Any, where: str) -> dict[str, str]:
         raise RegistryError(f"{where}: versions must be a table of package = \"PEP 440 specifier\"")
     for package, specifier in raw.items():
         if package not in VERSIONED_PACKAGES:
-            raise RegistryError(f"{where}: versions names {package!r}; known: {list(VERSIONED_PACKAGES)}")
+            raise RegistryError(f"{where}: versions names {shown(package)}; known: {list(VERSIONED_PACKAGES)}")
         try:
             SpecifierSet(specifier if isinstance(specifier, str) else "!")
         except InvalidSpecifier:
-            raise RegistryError(f"{where}: versions.{package} = {specifier!r} is not a PEP 440 specifier") from None
+            raise RegistryError(f"{where}: versions.{package} = {shown(specifier)} is not a PEP 440 specifier") from None
     return dict(raw)
 
 

@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.rows import ROWS
+from harness.untrusted import expect_list, expect_str, expect_table, read_toml, shown
 from reference.adam import AdamState, adam_step, init_state
 from reference.domain import SWITCHES, domain_error
 
@@ -237,28 +238,34 @@ class Rule:
 
 
 _RULE_KEYS = {"framework", "key", "class", "outcome", "result", "example", "note"}
+OUTCOMES = ("rejected", "step fails", "accepted", "no counterpart")
+RESULTS = ("as spec", "differs from spec", "no movement", "non-finite", "moves")
 
 
 def load_rules(path: str | Path = DEFAULT_RULES) -> list[Rule]:
-    from harness.registry import read_toml
 
     path = Path(path)
     raw = read_toml(path, RulesError)
+    expect_table(raw, str(path), RulesError, optional={"rule"})
     rules = []
-    for i, entry in enumerate(raw.get("rule", [])):
+    for i, entry in enumerate(expect_list(raw.get("rule", []), f"{path}: rule", RulesError)):
         where = f"{path}: rule #{i + 1}"
-        missing = sorted({"framework", "key", "class", "outcome", "example", "note"} - set(entry))
-        extra = sorted(set(entry) - _RULE_KEYS)
-        if missing or extra:
-            raise RulesError(f"{where}: missing keys {missing}, unknown keys {extra}")
-        if entry["framework"] not in FRAMEWORKS or entry["key"] not in KEYS:
-            raise RulesError(f"{where}: unknown framework {entry['framework']!r} or key {entry['key']!r}")
+        expect_table(entry, where, RulesError, required=_RULE_KEYS - {"result"}, optional={"result"})
+        expect_str(entry["framework"], f"{where}.framework", RulesError, choices=FRAMEWORKS)
+        expect_str(entry["key"], f"{where}.key", RulesError, choices=KEYS)
+        expect_str(entry["outcome"], f"{where}.outcome", RulesError, choices=OUTCOMES)
+        expect_str(entry["note"], f"{where}.note", RulesError)
+        expect_str(entry["class"], f"{where}.class", RulesError)
         example = _decode(entry["example"])
         if value_class(entry["key"], example) != entry["class"]:
-            raise RulesError(f"{where}: example {entry['example']!r} is of class "
-                             f"{value_class(entry['key'], example)!r}, not {entry['class']!r}")
+            raise RulesError(f"{where}: example {shown(entry['example'])} is of class "
+                             f"{value_class(entry['key'], example)!r}, not {shown(entry['class'])}")
         result = entry.get("result")
-        result = (result,) if isinstance(result, str) else tuple(result) if result is not None else None
+        if result is not None:
+            result = [result] if isinstance(result, str) else result
+            expect_list(result, f"{where}.result", RulesError, non_empty=True,
+                        item=lambda x, at: expect_str(x, at, RulesError, choices=RESULTS))
+            result = tuple(result)
         rules.append(Rule(entry["framework"], entry["key"], entry["class"], entry["outcome"], result,
                           example, entry["note"]))
     return rules

@@ -24,11 +24,33 @@ reproducer = "cases/reproducers/mindspore-eps-before-bias-correction.json"
     "text, message",
     [
         ("[[divergence]\n", "not valid TOML"),
-        (GOOD.replace('row = "eps"', 'row = "momentum"'), "row 'momentum'"),
-        (GOOD.replace("always = true", "sometimes = true"), "unknown condition"),
-        (GOOD.replace('bound = "b"\n', ""), "missing keys ['bound']"),
+        (GOOD.replace('row = "eps"', 'row = "momentum"'), 'row: expected one of'),
+        (GOOD.replace("always = true", "sometimes = true"), "when: unknown key(s) ['\"sometimes\"']"),
+        (GOOD.replace('bound = "b"\n', ""), "missing key(s) ['bound']"),
         (GOOD + GOOD, "duplicate id"),
-        (GOOD + 'versions = { paddle = ">=1" }\n', "versions names 'paddle'"),
+        (GOOD + 'versions = { paddle = ">=1" }\n', 'versions names "paddle"'),
+        # Every field is checked for its type before use (each of these was a traceback).
+        (GOOD.replace('row = "eps"', 'row = ["eps"]'), 'row: expected a non-empty string, got ["eps"]'),
+        (GOOD.replace('id = "x"', "id = 3"), "id: expected lower-case letters"),
+        (GOOD.replace('implementation = "mindspore"', 'implementation = "mindspore-nope"'),
+         "implementation[0]: expected one of"),
+        (GOOD.replace('implementation = "mindspore"', "implementation = [1]"), "implementation[0]: expected a"),
+        (GOOD.replace("always = true", 'always = "yes"'), 'when.always: expected true or false, got "yes"'),
+        (GOOD.replace("always = true", 'dtype_in = "float32"'), "when.dtype_in: expected a list"),
+        (GOOD.replace("always = true", 'dtype_in = ["float8"]'), "when.dtype_in[0]: expected one of"),
+        (GOOD.replace("always = true", 'param_name_matches = "(["'), "not a regular expression"),
+        (GOOD.replace("always = true", "gradient_above = [1]"), "when.gradient_above: expected a number"),
+        (GOOD.replace("when = { always = true }", "when = 1"), "when: expected an object"),
+        (GOOD.replace('mechanism = "m"', "mechanism = 1.5"), "mechanism: expected a non-empty string, got 1.5"),
+        (GOOD.replace("max_relative_error = 1.0", 'max_relative_error = "big"'), "max_relative_error: expected a"),
+        (GOOD.replace("max_relative_error = 1.0", "max_relative_error = -1.0"), "expected a number >= 0"),
+        (GOOD.replace('reproducer = "cases/', 'reproducer = "/etc/../cases/'), "reproducer: expected a .json path"),
+        (GOOD.replace('reproducer = "cases/reproducers/mindspore-eps-before-bias-correction.json"', "reproducer = 7"),
+         "reproducer: expected a non-empty string"),
+        ('divergence = 3\n', "divergence: expected a list"),
+        ('[[rule]]\n', "unknown key(s)"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "not usable TOML"),
+        ('[[divergence]]\nid = "\\ud800"\n', "not valid TOML"),
         (GOOD + 'versions = { mindspore = "at least 2.10" }\n', "is not a PEP 440 specifier"),
         (GOOD + 'versions = { mindspore = 2 }\n', "is not a PEP 440 specifier"),
         (GOOD + 'versions = ">=2.10"\n', "versions must be a table"),
@@ -78,7 +100,7 @@ def test_an_entry_may_cover_several_implementations(tmp_path):
 def test_an_empty_implementation_list_is_one_clear_error(tmp_path):
     path = tmp_path / "known.toml"
     path.write_text(GOOD.replace('implementation = "mindspore"', "implementation = []"))
-    with pytest.raises(RegistryError, match="implementation must be a name or a non-empty list"):
+    with pytest.raises(RegistryError, match=r"implementation: expected a non-empty list"):
         load_registry(path)
 
 

@@ -53,9 +53,18 @@ def test_without_a_rule_the_spec_decides(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[[rule]\n", "not valid TOML"),
-    (RULE.replace('note = "n"\n', ""), "missing keys ['note']"),
-    (RULE.replace('"mindspore"', '"jax"'), "unknown framework"),
-    (RULE.replace("example = 0.0", "example = 1.0"), "is of class 'positive', not 'zero'"),
+    (RULE.replace('note = "n"\n', ""), "missing key(s) ['note']"),
+    (RULE.replace('"mindspore"', '"jax"'), 'framework: expected one of'),
+    (RULE.replace("example = 0.0", "example = 1.0"), 'is of class \'positive\', not "zero"'),
+    # Every field is checked for its type before use (each of these was a traceback).
+    (RULE.replace('"mindspore"', '["mindspore"]'), 'framework: expected a non-empty string, got ["mindspore"]'),
+    (RULE.replace('key = "eps"', "key = {}"), "key: expected a non-empty string"),
+    (RULE.replace('class = "zero"', "class = 0"), "class: expected a non-empty string"),
+    (RULE.replace('outcome = "rejected"', 'outcome = "maybe"'), "outcome: expected one of"),
+    (RULE + 'result = [1]\n', "result[0]: expected a non-empty string"),
+    (RULE + 'result = "fine"\n', "result[0]: expected one of"),
+    ("rule = 3\n", "rule: expected a list"),
+    ("[[rule]]\n[[rule]]\n", "missing key(s)"),
 ])
 def test_malformed_rules_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "rules.toml"

@@ -1,0 +1,59 @@
+"""The harness's settings from the environment, each checked where it is read.
+
+    OPTIM_PARITY_CASE_BUDGET=N        the largest case the harness runs, in elements x steps
+                                      (default 2,000,000); a larger case is refused with one
+                                      line before any of its arrays exist
+    OPTIM_PARITY_CASE_TIMEOUT=SECONDS per-case timeout of an isolated worker (harness/isolation.py)
+    OPTIM_PARITY_ISOLATION=0          run adapters in-process (harness/isolation.py)
+
+A value that is not what its setting takes is a SettingsError: one line, exit 2, raised
+by `check()` before a command starts any work.
+
+The default budget fits a 2-core, 8 GB machine with the suite's workers beside it: the
+harness keeps whole float64 trajectories, measured at about 1.2 KB an element-step for
+MindSpore (2.4 GB peak at 1e5 elements x 20 steps) and 0.2 KB for torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+CASE_BUDGET_ENV = "OPTIM_PARITY_CASE_BUDGET"
+CASE_TIMEOUT_ENV = "OPTIM_PARITY_CASE_TIMEOUT"
+DEFAULT_CASE_BUDGET = 2_000_000
+
+
+class SettingsError(ValueError):
+    """An environment setting the harness cannot use; the message is one line."""
+
+
+def _positive(name: str, integer: bool) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        kind = "a positive integer" if integer else "a positive number of seconds"
+        raise SettingsError(f"{name}={ascii(raw)[1:-1][:40]!r}: expected {kind}")
+    return value
+
+
+def case_budget() -> int:
+    """The largest case, in elements x steps."""
+    value = _positive(CASE_BUDGET_ENV, integer=True)
+    return DEFAULT_CASE_BUDGET if value is None else int(value)
+
+
+def case_timeout() -> float | None:
+    """The configured per-case timeout in seconds (None: the isolation default)."""
+    return _positive(CASE_TIMEOUT_ENV, integer=False)
+
+
+def check() -> None:
+    """Every setting, read once: a bad one fails here, before any work."""
+    case_budget()
+    case_timeout()
