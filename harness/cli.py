@@ -10,7 +10,9 @@
     optim-parity bench [--cases N] [--repeat R] [--impl NAME ... | --impl all] [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
-divergences; 1 a violation or a crash; 2 bad input (one line on stderr).
+divergences; 1 a violation or a crash; 2 bad input (one line on stderr); 3 a bug of the
+harness itself (one line on stderr naming a log file with the traceback); 130 / 143
+interrupted (SIGINT / SIGTERM).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_HARNESS_BUG = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -260,28 +262,82 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(cases, list(dict.fromkeys(names)), args.json, repeat=repeat)
 
 
+def _write_traceback_log() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="optim-parity-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as log:
+        log.write(f"optim-parity {' '.join(sys.argv[1:])}\n")
+        traceback.print_exc(file=log)
+    return path
+
+
+# The output paths of each command: (argument, kind), kind "file" or "directory".
+OUTPUTS = {"replay": (("json", "file"),), "report": (("out", "directory"),), "merge": (("out", "file"),),
+           "compare": (("html", "file"), ("json", "file")), "matrix": (("out", "file"),),
+           "validate": (("json", "file"),), "bench": (("json", "file"),)}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output path of the command can be written: a file path that is not a
+    directory, a directory path that is not a file, under a parent that is (or can
+    become) a writable directory. Checked before the command runs."""
+    for attribute, kind in OUTPUTS.get(args.command, ()):
+        value = getattr(args, attribute, None)
+        if value is None:
+            continue
+        path = Path(value)
+        if kind == "file" and (path.is_dir() or value.endswith(os.sep)):
+            raise UsageError(f"{args.command}: output {value!r} is a directory; give a file path")
+        if kind == "directory" and path.exists() and not path.is_dir():
+            raise UsageError(f"{args.command}: output directory {value!r} is an existing file")
+        existing = path if kind == "directory" and path.is_dir() else path.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UsageError(f"{args.command}: cannot create {value!r}: {str(existing)!r} is a file")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"{args.command}: cannot write {value!r}: {str(existing)!r} is not writable")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from harness.casefile import CaseError
+    from harness.isolation import Terminated, ignore_interrupts, sigterm_raises_terminated, stop_workers
     from harness.registry import RegistryError
     from harness.results import ResultsError
+    from harness.settings import SettingsError, check
     from harness.shard import ShardError
     from harness.validation import RulesError
 
+    restore_signal_handlers = sigterm_raises_terminated()  # `kill PID` ends like Ctrl-C
     try:
         args = _parser().parse_args(argv)
         command = {"replay": cmd_replay, "report": cmd_report, "bench": cmd_bench, "merge": cmd_merge,
                    "baseline": cmd_baseline, "compare": cmd_compare, "matrix": cmd_matrix,
                    "validate": cmd_validate}[args.command]
+        check()  # the environment's settings, before any work
+        check_outputs(args)  # before a sweep of minutes, not after it
         return command(args)
-    except (UsageError, CaseError, RegistryError, ResultsError, ShardError, RulesError) as exc:
+    except (UsageError, CaseError, RegistryError, ResultsError, ShardError, RulesError, SettingsError) as exc:
         print(f"optim-parity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("optim-parity: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as interruption:
+        ignore_interrupts()  # ending anyway: a second Ctrl-C must not break the clean-up with a traceback
+        stop_workers()  # busy ones would record to the end of their case for nobody
+        terminated = isinstance(interruption, Terminated)
+        print(f"optim-parity: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130  # 128 + SIGTERM / SIGINT, as a shell reports them
     except BrokenPipeError:  # `optim-parity ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:  # a bug of ours: one line here, the traceback in a file to attach to a report
+        log = _write_traceback_log()
+        print(f"optim-parity: internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+              f"; this is a bug in optim-parity, please report it with {log}", file=sys.stderr)
+        return EXIT_HARNESS_BUG
+    finally:
+        restore_signal_handlers()
 
 
 if __name__ == "__main__":

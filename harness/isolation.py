@@ -20,22 +20,36 @@ Workers are fresh interpreters (`python -c`) talking over a socket pair on an in
 descriptor: forking a process that has imported torch or MindSpore (their thread pools)
 is unsafe, and multiprocessing's `spawn` re-imports the caller's __main__, so every
 script calling the harness would need a main guard. A worker never starts workers.
+
+Workers die with their caller: a busy worker would otherwise be re-parented and record
+its case to the end (minutes) when the caller is killed. The caller passes its pid; on
+Linux the worker asks the kernel for SIGKILL when its parent dies (prctl
+PR_SET_PDEATHSIG; only when started from the caller's main thread, as the kernel sends it
+when the starting *thread* ends), then checks that the parent is still the one it was
+given (it may have died before the prctl); everywhere, a watchdog thread ends the worker
+within about a second of its parent changing. A worker ignores SIGINT (a terminal's
+Ctrl-C reaches the whole process group: the caller decides, and stops its workers) and
+leaves quietly when the connection breaks. `optim-parity` turns SIGTERM into the same
+clean end as Ctrl-C (harness/cli.py main: `sigterm_raises_terminated`, `stop_workers`).
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import pickle
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable
 
+from harness import settings
 from harness.casefile import Case
 
 BASE_TIMEOUT_SECONDS = 120.0
@@ -46,6 +60,15 @@ OUT_OF_BAND_BYTES = 1 << 16
 # a caller's code it imported by accident (a script beside the caller named like a
 # standard module, imported by a framework); starting workers from there is a fork bomb.
 INSIDE_WORKER_ENV = "OPTIM_PARITY_INSIDE_WORKER"
+PARENT_POLL_SECONDS = 1.0  # the watchdog's check of the worker's parent
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# What a worker's end of the connection raises once the caller is gone or closed it.
+CONNECTION_LOST = (EOFError, BrokenPipeError, ConnectionResetError)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread after `sigterm_raises_terminated` (a BaseException, like
+    KeyboardInterrupt, so that no `except Exception` takes it for a failure)."""
 
 
 class WorkerDied(Exception):
@@ -57,25 +80,51 @@ def enabled() -> bool:
 
 
 def case_timeout(case: Case) -> float:
-    configured = os.environ.get("OPTIM_PARITY_CASE_TIMEOUT")
-    if configured:
-        return float(configured)
+    configured = settings.case_timeout()
+    if configured is not None:
+        return configured
     return BASE_TIMEOUT_SECONDS + PER_STEP_TIMEOUT_SECONDS * case.num_steps
 
 
 def _worker_entry() -> None:
-    """`python -c ... FD` (see _Worker): serve the connection on the inherited descriptor."""
-    _worker_main(Connection(int(sys.argv[1])))
+    """`python -c ... FD PARENT_PID FROM_MAIN_THREAD` (see _Worker): serve the connection
+    on the inherited descriptor while the parent lives."""
+    descriptor, parent_pid, from_main_thread = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+    _die_with_parent(parent_pid, death_signal=from_main_thread)
+    _worker_main(Connection(descriptor))
+
+
+def _die_with_parent(parent_pid: int, death_signal: bool) -> None:
+    """End this process when `parent_pid` ends, however it ends (SIGKILL included).
+    death_signal: ask Linux for SIGKILL at the parent's death (only right when the parent
+    started us from its main thread: the kernel sends it when that *thread* ends)."""
+    if death_signal and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0))
+        except (OSError, AttributeError):
+            pass  # the watchdog below still ends the worker
+    if os.getppid() != parent_pid:  # the parent died before the prctl: no signal will come
+        os._exit(1)
+
+    def watch_parent() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)  # re-parented: nobody will read this worker's recording
+
+    threading.Thread(target=watch_parent, name="optim-parity-parent-watchdog", daemon=True).start()
 
 
 def _worker_main(connection) -> None:
-    """The worker loop: (implementation, case dict) in, a harness.engine.Recording out."""
+    """The worker loop: (implementation, case dict) in, a harness.engine.Recording out.
+    Returns when the caller says so, closes its end or is gone."""
     from harness.engine import record_in_process
 
     while True:
         try:
             message = _receive_large(connection)
-        except EOFError:
+        except CONNECTION_LOST:
             return
         if message is None:
             return
@@ -90,11 +139,18 @@ def _worker_main(connection) -> None:
 
             try:
                 load_adapter(name)
-                connection.send("loaded")
+                reply = "loaded"
             except Exception as exc:  # reported by the case that follows
-                connection.send(f"{type(exc).__name__}: {exc}")
-            continue
-        _send_large(connection, record_in_process(name, case))
+                reply = f"{type(exc).__name__}: {exc}"
+        else:
+            reply = record_in_process(name, case)
+        try:
+            if kind == "load":
+                connection.send(reply)
+            else:
+                _send_large(connection, reply)
+        except CONNECTION_LOST:  # the caller is gone: nobody is left to tell
+            return
 
 
 def _send_large(connection, payload: object) -> None:
@@ -143,8 +199,12 @@ class _Worker:
         # (what spawn passed along); stdout/stderr stay the caller's.
         path = os.pathsep.join(p for p in sys.path if p)
         env = dict(os.environ, PYTHONPATH=path, **{INSIDE_WORKER_ENV: "1"})
-        command = [sys.executable, "-c", "from harness.isolation import _worker_entry; _worker_entry()",
-                   str(child_end.fileno())]
+        # SIGINT ignored first thing, before the imports (the slow part of the start):
+        # Ctrl-C reaches the worker too, and the caller decides what it means.
+        command = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                                         "from harness.isolation import _worker_entry; _worker_entry()",
+                   str(child_end.fileno()), str(os.getpid()),
+                   "1" if threading.current_thread() is threading.main_thread() else "0"]
         try:
             self.process = subprocess.Popen(command, pass_fds=(child_end.fileno(),), env=env,
                                             stdin=subprocess.DEVNULL)
@@ -291,9 +351,12 @@ class WorkerPool:
         if worker is not None:
             worker.stop(kill=kill)
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
+        """Stop every worker: at once when `kill` or when it has a case in flight (its
+        recording would never be read), otherwise once it has read the end."""
         for framework in list(self.workers):
-            self._discard(framework, kill=False)
+            self._discard(framework, kill=kill or framework in self.in_flight)
+        self.in_flight.clear()
 
 
 _pool: WorkerPool | None = None
@@ -305,4 +368,42 @@ def pool() -> WorkerPool:
         _pool = WorkerPool()
         atexit.register(_pool.close)
     return _pool
+
+
+def stop_workers() -> None:
+    """Kill this process's workers now (an interrupted caller: nothing they record will be read)."""
+    if _pool is not None:
+        _pool.close(kill=True)
+
+
+def sigterm_raises_terminated() -> Callable[[], None]:
+    """From now on SIGTERM raises Terminated in the main thread, as SIGINT raises
+    KeyboardInterrupt, so that one clean path ends both. Returns the function that puts
+    SIGTERM's and SIGINT's handlers back (`ignore_interrupts` may have changed them).
+    Outside the main thread (where handlers cannot be set), or with SIGTERM ignored: no
+    change."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        return lambda: None
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    previous_sigint = signal.getsignal(signal.SIGINT)  # None: not set from Python, left alone
+    previous_sigterm = signal.signal(signal.SIGTERM, raise_terminated)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
+
+    return restore
+
+
+def ignore_interrupts() -> None:
+    """Ignore SIGINT and SIGTERM from now on in the main thread (a caller that is ending:
+    a second Ctrl-C must not break its clean-up with a traceback)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 

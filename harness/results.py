@@ -183,8 +183,12 @@ def write_text_atomic(text: str, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:  # a full disk, Ctrl-C, SIGTERM (harness/cli.py): no half-written .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
