@@ -1,0 +1,28 @@
+"""The reader of untrusted files (harness/untrusted.py)."""
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.untrusted import json_depth
+
+# Strings full of what could fool a bracket count: brackets, quotes, backslashes.
+TRICKY = st.text(alphabet='[]{}"\\\\ab\u2028', max_size=8)
+VALUES = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | TRICKY,
+                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY, inner, max_size=3),
+                      max_leaves=20)
+
+
+def depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    return 0
+
+
+@given(VALUES, st.booleans())
+def test_json_depth_counts_the_nesting_and_nothing_inside_strings(value, ascii_only):
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=None if ascii_only else 1)
+    assert json_depth(text.encode("utf-8")) == depth(value)
