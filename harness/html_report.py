@@ -12,7 +12,9 @@ offline and printable.
 
 Rendering is pure (the same document and case files give the same bytes): a Jinja2
 template with autoescaping (every string from a case is escaped), matplotlib SVG with a
-fixed hash salt and no date.
+fixed hash salt and no date. Names from cases are untrusted: plot labels are plain text
+(no mathtext: a name like `$\\frac{$` is not parsed), and a lone surrogate, which neither
+FreeType nor UTF-8 takes, is written as its escape (`\\ud800`) in plots and on the page.
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ def _parameters(violations: list[dict]) -> list[dict]:
     return out
 
 
+def _printable(text: str) -> str:
+    """`text` with lone surrogates as backslash escapes: encodable as UTF-8, drawable."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _legend(axes, **kwargs) -> None:
+    # Labels carry case and parameter names: "$...$" in one must stay text, not mathtext
+    # (a malformed formula made savefig raise and the whole report was lost).
+    for text in axes.legend(**kwargs).get_texts():
+        text.set_parse_math(False)
+
+
 def _svg(figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
@@ -93,12 +107,12 @@ def _error_plot(cases: list[dict], implementation: str) -> str | None:
     for case_id, data, _ in series:
         ratios = [min(_float(r), 1e300) for r in data["ratio"]]
         axes.plot(data["steps"], [max(r, 1e-3) for r in ratios], marker="." if len(ratios) < 40 else None,
-                  label=f"{case_id}: {data['quantity']} {data['param']}[{data['index']}]"[:60])
+                  label=_printable(f"{case_id}: {data['quantity']} {data['param']}[{data['index']}]"[:60]))
     axes.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
     axes.set_yscale("log")
     axes.set_xlabel("step")
     axes.set_ylabel("error / tolerance (running max)")
-    axes.legend(fontsize=6, loc="best")
+    _legend(axes, fontsize=6, loc="best")
     svg = _svg(figure)
     plt.close(figure)
     return svg
@@ -118,12 +132,12 @@ def _eps_plot(cases: list[dict], implementations: list[str]) -> str | None:
     for name in implementations:
         if points[name]:
             xs, ys = zip(*sorted(points[name]))
-            axes.scatter([max(x, 1e-30) for x in xs], ys, s=6, label=name, alpha=0.7)
+            axes.scatter([max(x, 1e-30) for x in xs], ys, s=6, label=_printable(name), alpha=0.7)
     axes.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
     axes.set_xscale("log")
     axes.set_xlabel("|g| / eps (first step)")
     axes.set_ylabel("first update / spec's")
-    axes.legend(fontsize=7)
+    _legend(axes, fontsize=7)
     svg = _svg(figure)
     plt.close(figure)
     return svg
@@ -184,11 +198,11 @@ def render_parity_html(document: dict, report_dir: Path) -> str:
                                      autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     template = environment.get_template("parity.html.j2")
-    return template.render(
+    return _printable(template.render(
         document=document, implementations=implementations, details=details, anchor=_anchor,
         colours=COLOURS, summary=summary, eps_overview=eps_overview, number=_number,
         with_details={d["anchor"] for d in details}, dtype_table=implementation_dtype_table(document),
-    )
+    ))
 
 
 def _number(x: Any) -> str:

@@ -5,9 +5,16 @@ the seed's code example: build the parameters, the optimizer with the mapped arg
 feed the gradients, print the difference) that needs only numpy and the framework. It
 embeds the case (gradients compactly, as base64 of little-endian bytes), the spec's
 values of the violating element for every step up to the first failing one (computed
-here with the numpy reference), and the tolerance at that step; it prints the
-framework's value next to the spec's and ends with `DIVERGES: ...` or `within
-tolerance: ...`, exit code 0 either way.
+here with the numpy reference), and the tolerance at that step; it prints what it
+reproduces, the framework's value next to the spec's, and ends with `DIVERGES: ...` or
+`within tolerance: ...`, exit code 0 either way.
+
+Case files are untrusted (bug reports, CI artifacts), so nothing from a case becomes
+code: every case-derived value (parameter names, dtype, ids, rows, the summary) is in
+one JSON text that the script parses with json.loads, embedded as a Python string
+literal checked by a round trip (ast.literal_eval). The rest of the script is the
+template, formatted only with the implementation's name (a catalogue name, checked) and
+no case data. tests/test_reproducer_safety.py proves it on hostile names.
 
 Frameworks are data (`FRAMEWORK_TEMPLATES`): each implementation name maps to a
 template and the constructor arguments it adds; a new implementation is one entry.
@@ -15,32 +22,40 @@ template and the constructor arguments it adds; a new implementation is one entr
 
 from __future__ import annotations
 
+import ast
 import base64
+import json
+import re
 import textwrap
 from typing import Any
 
 import numpy as np
 
-from harness.casefile import Case, group_dicts
+from harness.casefile import DTYPES, Case, group_dicts
 
 _HEADER = '''\
 """optim-parity reproducer: {implementation} against the Adam spec (reference/adam.py).
 
-{summary}
+What it reproduces is CASE["summary"], printed first. Everything taken from the case
+file is data in CASE (parsed by json.loads), never code.
 Run: python {file_name}   (needs numpy and {needs})
 """
 import base64
+import json
 
 import numpy as np
 
-DTYPE = "{dtype}"
-STEPS = {steps}  # up to the first failing step
-PARAMS = {params}  # name -> (shape, initial values)
-GRADS = {grads}  # [step][param]: base64 of little-endian {dtype}
-WATCH = {watch}  # (quantity, parameter, flat index, first failing step)
-SPEC = {spec}  # the spec's value of the watched element after each step
-TOLERANCE = {tolerance!r}
-nan, inf = float("nan"), float("inf")
+CASE = json.loads(
+{case}
+)
+DTYPE = CASE["dtype"]
+STEPS = CASE["steps"]  # up to the first failing step
+PARAMS = CASE["params"]  # name -> (shape, initial values)
+GRADS = CASE["grads"]  # [step][param]: base64 of little-endian DTYPE; None: no gradient
+WATCH = CASE["watch"]  # (quantity, parameter, flat index, first failing step)
+SPEC = CASE["spec"]  # the spec's value of the watched element after each step
+TOLERANCE = CASE["tolerance"]
+print(CASE["summary"])
 
 
 def array(data, shape=None):
@@ -63,13 +78,13 @@ print(f"{verdict}: {quantity} {name!r}[{index}] step {step}: got {got[-1]!r}, sp
 _TORCH = '''
 import torch
 
-KWARGS = {kwargs}
-GROUPS = {groups}  # parameter groups (names) with their own lr / weight_decay
-LR_PER_STEP = {lr_per_step}  # a per-step learning rate, set before each step (as a scheduler would)
+KWARGS = CASE["kwargs"]
+GROUPS = CASE["groups"]  # parameter groups (names) with their own lr / weight_decay
+LR_PER_STEP = CASE["lr_per_step"]  # a per-step learning rate, set before each step (as a scheduler would)
 
 
 def run():
-    tensors = {{n: torch.nn.Parameter(torch.from_numpy(array(v, s).copy())) for n, (s, v) in PARAMS.items()}}
+    tensors = {n: torch.nn.Parameter(torch.from_numpy(array(v, s).copy())) for n, (s, v) in PARAMS.items()}
     groups = [dict(g, params=[tensors[n] for n in g["params"]]) for g in GROUPS]
     optimizer = torch.optim.Adam(groups, **KWARGS)
     quantity, name, index, _ = WATCH
@@ -94,14 +109,14 @@ from mindspore import Parameter, Tensor, nn
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
-KWARGS = {kwargs}
-GROUPS = {groups}  # parameter groups (names) with their own lr / weight_decay; None: a flat list
-LOSS_SCALE = {loss_scale}  # nn.Adam(loss_scale=L) expects the gradients of the L-scaled loss
-MOMENTS = {{"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "vhat"}}
+KWARGS = CASE["kwargs"]
+GROUPS = CASE["groups"]  # parameter groups (names) with their own lr / weight_decay; None: a flat list
+LOSS_SCALE = CASE["loss_scale"]  # nn.Adam(loss_scale=L) expects the gradients of the L-scaled loss
+MOMENTS = {"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "vhat"}
 
 
 def run():
-    parameters = {{n: Parameter(Tensor(array(v, s).copy()), name=n) for n, (s, v) in PARAMS.items()}}
+    parameters = {n: Parameter(Tensor(array(v, s).copy()), name=n) for n, (s, v) in PARAMS.items()}
     if GROUPS is None:
         params = list(parameters.values())
     else:
@@ -135,15 +150,14 @@ def _torch_arguments(case: Case, extra: dict) -> dict:
     groups = group_dicts(case) or [{"params": [p.name for p in case.params]}]
     lr = case.hp("lr")
     lr_per_step = list(lr) if isinstance(lr, list) and not any(g.lr is not None for g in case.param_groups) else None
-    return {"kwargs": _literal(kwargs), "groups": _literal(groups), "lr_per_step": _literal(lr_per_step)}
+    return {"kwargs": kwargs, "groups": groups, "lr_per_step": lr_per_step}
 
 
 def _mindspore_arguments(case: Case, extra: dict) -> dict:
     from harness.adapters.mindspore_adam import _mindspore_kwargs
 
     kwargs = dict(_mindspore_kwargs(case), **extra)
-    return {"kwargs": _literal(kwargs), "groups": _literal(group_dicts(case) or None),
-            "loss_scale": repr(float(case.hp("loss_scale")))}
+    return {"kwargs": kwargs, "groups": group_dicts(case) or None, "loss_scale": float(case.hp("loss_scale"))}
 
 
 # implementation -> (template, framework needed, argument builder, extra constructor arguments)
@@ -153,19 +167,22 @@ FRAMEWORK_TEMPLATES: dict[str, tuple[str, str, Any, dict]] = {
     "torch-fused": (_TORCH, "torch", _torch_arguments, {"fused": True}),
     "mindspore": (_MINDSPORE, "mindspore", _mindspore_arguments, {}),
 }
+# The only text formatted into the script's code: catalogue names, checked all the same.
+_IMPLEMENTATION_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
-def _literal(value: Any) -> str:
-    """Python source for a value made of dicts, lists, tuples, str, numbers, bools, None."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, float) and not np.isfinite(value):
-        return f'float("{value}")'
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return repr(value)
-    raise TypeError(f"no literal for {type(value).__name__}")
+def _data_literal(data: dict[str, Any]) -> str:
+    """Python source of one string literal holding `data` as JSON, one line per key.
+
+    ensure_ascii escapes every non-ASCII character (line separators, surrogates) and repr
+    quotes each line, so the literal is plain ASCII; the round trip proves it is the text
+    and nothing else. NaN and Infinity are JSON that json.loads reads."""
+    text = "{\n" + ",\n".join(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=True)}"
+                              for key, value in data.items()) + "\n}"
+    literal = "\n".join("    " + repr(line) for line in text.splitlines(keepends=True))
+    if ast.literal_eval(f"({literal})") != text:
+        raise ValueError("the case data does not round-trip as a string literal")
+    return literal
 
 
 def _encode(values: np.ndarray, dtype: str) -> str:
@@ -179,22 +196,31 @@ def supported(implementation: str) -> bool:
 def reproducer_script(case: Case, implementation: str, violation: dict, case_id: str = "") -> str:
     from harness.trajectory import reference_trajectory
 
+    if implementation not in FRAMEWORK_TEMPLATES or not _IMPLEMENTATION_NAME.fullmatch(implementation):
+        raise ValueError(f"no reproducer template for implementation {implementation!r}")
+    if case.dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {case.dtype!r}; known: {sorted(DTYPES)}")
     template, needs, arguments, extra = FRAMEWORK_TEMPLATES[implementation]
     quantity, name, index, step = violation["quantity"], violation["param"], int(violation["index"]), int(violation["step"])
     reference = reference_trajectory(case)
     spec = [float(x) for x in reference.data[name][quantity][1: step + 1, index]]
+    rows = [str(r) for r in violation.get("rows") or []]
     summary = textwrap.fill(
         f"Case {case_id or '(unnamed)'}: {quantity} of parameter {name!r}, element {index}, leaves tolerance at step "
-        f"{step}: the spec gives {violation['expected']!r}, {implementation} gave {violation['actual']!r} "
-        f"(tolerance {violation['tolerance']!r}). Rows: {', '.join(violation.get('rows') or []) or 'unexplained'}; "
-        f"registry: {violation.get('divergence') or 'none'}.", 88)
-    params = {p.name: (list(p.shape), _encode(p.value, case.dtype)) for p in case.params}
+        f"{step}: the spec gives {float(violation['expected'])!r}, {implementation} gave "
+        f"{float(violation['actual'])!r} (tolerance {float(violation['tolerance'])!r}). "
+        f"Rows: {', '.join(rows) or 'unexplained'}; registry: {violation.get('divergence') or 'none'}.", 88)
+    # Printed by the script: ASCII with escapes prints on any console, lone surrogates included.
+    summary = summary.encode("ascii", "backslashreplace").decode("ascii")
     # A missing gradient is None for torch; MindSpore, which needs one per parameter, gets
     # zeros (what its autodiff gives an unused parameter).
     grads = [[_encode(g, case.dtype) if implementation.startswith("mindspore") or case.has_gradient(t, j) else None
               for j, g in enumerate(case.grads[t])] for t in range(step)]
-    header = _HEADER.format(
-        implementation=implementation, summary=summary, file_name=f"reproduce_{implementation}.py", needs=needs,
-        dtype=case.dtype, steps=step, params=_literal(params), grads=_literal(grads),
-        watch=_literal((quantity, name, index, step)), spec=_literal(spec), tolerance=float(violation["tolerance"]))
-    return header + template.format(**arguments(case, extra)) + _FOOTER
+    data = {"summary": summary, "case_id": case_id, "implementation": implementation, "dtype": case.dtype,
+            "steps": step, "params": {p.name: [list(p.shape), _encode(p.value, case.dtype)] for p in case.params},
+            "grads": grads, "watch": [quantity, name, index, step], "spec": spec,
+            "tolerance": float(violation["tolerance"]), "rows": rows, "divergence": violation.get("divergence"),
+            **arguments(case, extra)}
+    header = _HEADER.format(implementation=implementation, file_name=f"reproduce_{implementation}.py", needs=needs,
+                            case=_data_literal(data))
+    return header + template + _FOOTER
