@@ -14,11 +14,14 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from harness import collect
 from harness.casefile import Case, save_case
 from harness.catalogue import TABLE_IMPLEMENTATIONS
-from harness.engine import CRASH, VIOLATION, ImplementationResult, run_case
+from harness.engine import CRASH, VIOLATION, CaseRun, ImplementationResult, run_case
 from harness.registry import DEFAULT_REGISTRY, Divergence, classify, load_registry
+from harness.rows import ROWS_BY_ID
 
 FAILURES_DIR = Path(__file__).resolve().parent.parent / "reports" / "failures"
 
@@ -34,6 +37,13 @@ def check_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATION
     """Run and classify one case. With `row` given and a parity report being collected
     (pytest --parity-report, inside a test under cases/), the case is recorded for the
     report under the running test's node id."""
+    __tracebackhide__ = True
+    return _checked_run(case, implementations, registry, row=row, source=source).results
+
+
+def _checked_run(case: Case, implementations: Sequence[str], registry: Sequence[Divergence] | None, *,
+                 row: str | None, source: str) -> CaseRun:
+    __tracebackhide__ = True
     registry = default_registry() if registry is None else registry
     run = run_case(case, implementations)
     for result in run.results:
@@ -42,35 +52,97 @@ def check_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATION
     if recorder is not None and recorder.current_test is not None and row is not None:
         recorder.record(collect.case_entry(case=case, run=run, results=run.results, row=row,
                                            test=recorder.current_test, source=source))
-    return run.results
+    return run
 
 
-def describe_failure(row: str, result: ImplementationResult) -> str:
+def _row_words(row_id: str) -> str:
+    """A row as the difference table names it: `eps (torch eps / MindSpore eps)`."""
+    row = ROWS_BY_ID.get(row_id)
+    if row is None:
+        return row_id
+    torch_name = row.torch_name or "no torch counterpart"
+    return f"{row_id} (torch {torch_name} / MindSpore {row.mindspore_name})"
+
+
+def _compared_elements(run: CaseRun, implementation: str) -> int:
+    """Elements x quantities compared for the implementation (the n of "k / n")."""
+    trajectory = run.trajectories.get(implementation)
+    if trajectory is None:
+        return 0
+    # [steps + 1, n] per quantity; "step" is a counter, not an element
+    return sum(values.shape[1] for name, quantities in trajectory.data.items() if name in run.reference.data
+               for quantity, values in quantities.items()
+               if quantity in run.reference.data[name] and np.ndim(values) == 2)
+
+
+def _why_not_known(case: Case, result: ImplementationResult, unknown: list, registry: Sequence[Divergence]) -> str:
+    """Why the registry does not explain the violations, in words."""
+    rows = {r for v in unknown for r in v.rows}
+    entries = [d for d in registry if d.covers(result.implementation) and d.row in rows]
+    if not entries:
+        return "no registry entry covers this implementation for these rows"
+    reasons = []
+    worst = max((v.relative_error for v in unknown if v.quantity == "param"), default=float("nan"))
+    for entry in entries:
+        if not entry.applies:
+            reasons.append(f"{entry.id} holds for {entry.versions} only")
+        elif not entry.predicts(case):
+            reasons.append(f"{entry.id}: its condition {entry.when} does not hold for this case")
+        else:
+            reasons.append(f"{entry.id}: relative error {worst!r} is beyond its measured bound "
+                           f"{entry.max_relative_error!r}")
+    return "; ".join(reasons)
+
+
+def describe_failure(row: str, result: ImplementationResult, case: Case | None = None,
+                     run: CaseRun | None = None, registry: Sequence[Divergence] = ()) -> str:
+    """The failure of one implementation, in the manner of torch.testing.assert_close:
+    what diverged, how many elements out of how many, the greatest error against its
+    tolerance with the values at full precision, the rows attribution named in words, and
+    why the registry does not explain it."""
     if result.status == CRASH:
-        return f"row {row}: implementation {result.implementation} crashed: {result.message.splitlines()[0]}"
+        return f"row {_row_words(row)}: {result.implementation} crashed: {result.message.splitlines()[0]}"
     unknown = [v for v in result.violations if not v.divergence]
     first = min(unknown, key=lambda v: (v.step, v.param, v.index))
-    return (
-        f"row {row}: implementation {result.implementation} diverges from the spec, not predicted by the registry; "
-        f"attributed to rows {sorted({r for v in unknown for r in v.rows})}; {len(unknown)} element(s); first: "
-        f"{first.quantity} {first.param!r} step {first.step} [{first.index}] expected {first.expected:.9g} "
-        f"got {first.actual:.9g} (error {first.error:.3g} > tolerance {first.tolerance:.3g}, "
-        f"relative error {first.relative_error:.3g})"
-    )
+    greatest = max(unknown, key=lambda v: (v.ratio, -v.step))
+    elements = len({v.key for v in result.violations})
+    compared = _compared_elements(run, result.implementation) if run is not None else 0
+    share = f"{elements} / {compared} ({100.0 * elements / compared:.1f}%)" if compared else f"{elements}"
+    rows = sorted({r for v in unknown for r in v.rows})
+
+    def where(v) -> str:
+        return f"{v.quantity} of {v.param!r}, element {v.index}, step {v.step}"
+
+    lines = [
+        f"{result.implementation} diverges from the spec in row {_row_words(row)}, not predicted by the registry.",
+        f"Mismatched elements: {share}, {len(unknown)} of them unexplained by the registry.",
+        f"Greatest error / tolerance: {greatest.ratio:.3g} at {where(greatest)}: expected {greatest.expected!r}, "
+        f"actual {greatest.actual!r} (error {greatest.error!r} > tolerance {greatest.tolerance!r}).",
+        f"First mismatch: {where(first)}: expected {first.expected!r}, actual {first.actual!r}.",
+        "Attributed to: " + (", ".join(_row_words(r) for r in rows) if rows else
+                             "no row (unexplained: a defect of the implementation or the spec)")
+        + (" (jointly)" if any(v.joint for v in unknown) else "") + ".",
+    ]
+    if case is not None:
+        lines.append(f"Registry: {_why_not_known(case, result, unknown, registry)}.")
+    return "\n".join(lines)
 
 
 def assert_conforms(case: Case, row: str, name: str,
                     implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
                     registry: Sequence[Divergence] | None = None,
                     failures_dir: Path = FAILURES_DIR) -> list[ImplementationResult]:
-    results = check_case(case, implementations, registry, row=row)
-    failed = [r for r in results if r.status in (VIOLATION, CRASH)]
+    __tracebackhide__ = True  # the message says it all; the harness's frames would bury it
+    run = _checked_run(case, implementations, registry, row=row, source="generated")
+    failed = [r for r in run.results if r.status in (VIOLATION, CRASH)]
     if failed:
         path = save_case(case, failures_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".json"))
-        lines = [describe_failure(row, r) for r in failed]
-        lines.append(f"case file: {path}  (replay: optim-parity replay {path})")
-        raise AssertionError("\n".join(lines))
-    return results
+        entries = default_registry() if registry is None else registry
+        lines = [describe_failure(row, r, case, run, entries) for r in failed]
+        names = " ".join(dict.fromkeys(["reference", *(r.implementation for r in failed)]))
+        lines.append(f"Case file: {path}\nReplay: optim-parity replay {path} --impl {names}")
+        raise AssertionError("\n\n".join(lines))
+    return run.results
 
 
 def _outside_range_conforms(entry: Divergence, case: Case, registry: list[Divergence]) -> str | None:

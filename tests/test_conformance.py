@@ -2,6 +2,7 @@
 replayable case file; the registry is strict in both directions."""
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,31 @@ def test_unregistered_divergence_fails_naming_row_implementation_and_case_file(t
     with pytest.raises(AssertionError) as info:
         assert_conforms(case, "defaults", "meta example", registry=[], failures_dir=tmp_path)
     message = str(info.value)
-    assert "row defaults: implementation mindspore diverges" in message
-    assert "'eps'" in message  # attributed row
+    assert "mindspore diverges from the spec in row defaults, not predicted by the registry." in message
+    assert "Attributed to: betas (torch betas / MindSpore beta1, beta2), eps (torch eps / MindSpore eps)" in message
     saved = tmp_path / "meta_example.json"
     assert str(saved) in message and load_case(saved).grads[0][0].tobytes() == case.grads[0][0].tobytes()
+    assert f"Replay: optim-parity replay {saved} --impl reference mindspore" in message
+    assert "Registry: no registry entry covers this implementation for these rows." in message
+
+
+def test_a_failure_reads_like_assert_close(tmp_path):
+    """k / n mismatched elements, the greatest error against its tolerance with full-precision
+    values, and why the registry does not explain it, in words."""
+    entries = [dataclasses.replace(e, max_relative_error=1e-9) if e.covers("mindspore") else e
+               for e in default_registry()]
+    with pytest.raises(AssertionError) as info:
+        assert_conforms(load_case(EPS_CASE), "eps", "meta message", registry=entries, failures_dir=tmp_path)
+    message = str(info.value)
+    mismatched = re.search(r"Mismatched elements: (\d+) / (\d+) \(([\d.]+)%\)", message)
+    assert mismatched and 0 < int(mismatched[1]) <= int(mismatched[2])
+    greatest = re.search(r"Greatest error / tolerance: \S+ at (\w+) of '(\w+)', element (\d+), step (\d+): "
+                         r"expected (\S+), actual (\S+) \(error", message)
+    assert greatest, message
+    float(greatest[5]), float(greatest[6])  # full precision: repr of the floats
+    assert len(greatest[6].lstrip("-").replace(".", "").replace("e", "")) > 6
+    assert "is beyond its measured bound 1e-09" in message
+    assert "[" not in message.split("Attributed to:")[1].splitlines()[0]  # rows in words, not a Python list
 
 
 def test_registered_divergence_passes():

@@ -79,3 +79,34 @@ def test_without_the_option_nothing_is_written(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_suite.py"]
+
+
+FAILING = textwrap.dedent('''
+    from hypothesis import given, strategies as st
+    from harness.casefile import load_case
+    from harness.conformance import assert_conforms
+
+    CASE = load_case(r"{case}")
+
+    @given(st.just(0))
+    def test_eps(_):
+        assert_conforms(CASE, "eps", "test_eps", implementations=["reference", "mindspore"], registry=[])
+''')
+
+
+def test_a_conformance_failure_shows_the_message_not_the_harness(tmp_path):
+    """The failure reads like assert_close, under the test's own line: no frame of the
+    harness's code, no Hypothesis "explain" phase pointing at the spec."""
+    from pathlib import Path
+
+    case = Path(__file__).resolve().parent.parent / "cases" / "reproducers" / "mindspore-eps-before-bias-correction.json"
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "test_failing.py").write_text(FAILING.format(case=case))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "cases"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "Mismatched elements: " in output and "Greatest error / tolerance: " in output
+    assert "def assert_conforms" not in output and "harness/conformance.py" not in output, output
+    assert "Explanation:" not in output and "reference/adam.py" not in output, output
