@@ -1,6 +1,7 @@
 """parity.html as a person sees it: rendered from a small real run, escaped, deterministic,
-opened in headless Chromium (table, a plot and a reproducer visible; a screenshot kept
-under reports/screenshots/), and a generated reproducer that reproduces on its own."""
+opened in headless Chromium (table, a plot and a reproducer in the page; a screenshot
+taken), and a generated reproducer that reproduces on its own. Layout at 1280 px, print and
+plots: tests/test_report_layout.py."""
 
 import json
 import shutil
@@ -12,13 +13,12 @@ import pytest
 
 from harness.casefile import case_from_dict, load_case
 from harness.conformance import check_case, default_registry
-from harness.html_report import render_parity_html
+from harness.html_report import _display, render_parity_html
 from harness.report import build_report
 from harness.reproducer_script import reproducer_script
 from harness.sweep import SweepCase
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "reports" / "screenshots"
 ALL = ("reference", "torch", "mindspore")
 EVIL = "<script>alert(1)</script>"
 
@@ -47,8 +47,12 @@ def test_every_row_has_a_verdict_per_implementation(report):
     for row in document["rows"]:
         assert f"<code>{row['row']}</code>" in page
         for name in ("torch", "mindspore"):
-            assert row["implementations"][name]["verdict"] in page
+            assert _display(row["implementations"][name]["verdict"]) in page
     assert 'id="difference-table"' in page and 'href="#row-eps-mindspore"' in page
+    # One column per entry point users call; the verdict says why a cell is empty.
+    assert "<code>torch.<wbr>optim.<wbr>Adam</code>" in page and "<code>mindspore.<wbr>nn.<wbr>Adam</code>" in page
+    assert "not exercised" not in page and "not generated" in page
+    assert 'id="verdict"' in page and 'id="toc"' in page and "<details open" not in page
     assert "<svg" in page and "reproduce_eps_mindspore.py" in page
     # Self-contained: nothing is fetched (the only URLs are SVG namespaces and data: links).
     assert "src=\"http" not in page and "href=\"http" not in page and "<link" not in page
@@ -103,7 +107,7 @@ def _chromium() -> str:
     pytest.skip("headless Chromium is not installed and cannot be installed here (needs root and apt)")
 
 
-def test_the_page_in_headless_chromium(report):
+def test_the_page_in_headless_chromium(report, tmp_path):
     chromium = _chromium()
     url = (report / "parity.html").as_uri()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
@@ -111,8 +115,8 @@ def test_the_page_in_headless_chromium(report):
     # What the browser built, not what we wrote: the table, an SVG plot, a reproducer.
     assert 'id="difference-table"' in dom and "<svg" in dom and 'class="reproducer-script"' in dom
     assert "DIVERGES" in dom and "diverges (known: mindspore-eps-before-bias-correction)" in dom
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "parity.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1400,3000", url],
+    # (the committed screenshots are of a ci-profile report: tests/test_report_layout.py main)
+    shot = tmp_path / "parity.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,3000", url],
                    capture_output=True, timeout=300)
     assert shot.exists() and shot.stat().st_size > 10_000
