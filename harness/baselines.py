@@ -1,13 +1,14 @@
 """Baselines: committed results files under reports/baselines/, one per set of versions.
 
-    optim-parity baseline save --from reports/latest/results.json [--name NAME]
+    optim-parity baseline save --from reports/latest/results.json [--name NAME] [--force]
 
 stores it as reports/baselines/NAME.json (default name: the framework versions without
 their local build labels, e.g. torch-2.13.0_mindspore-2.10.0_ci for torch 2.13.0+cpu, so
 the same release of a CPU and a CUDA wheel looks up the same baseline; the results file
-itself keeps the full version), without the per-element violation lists
-and plot data (`compare` does not read them; the report they came from has them). Loading checks the schema: a corrupted or
-foreign file is one error line and exit 2 (harness.results.load_results).
+itself keeps the full version; an existing baseline is replaced only with --force),
+without the per-element violation lists and plot data (`compare` does not read them; the
+report they came from has them). Loading checks every field a command reads: a corrupted,
+foreign or mistyped file is one error line and exit 2 (harness.results.load_results).
 """
 
 from __future__ import annotations
@@ -38,15 +39,25 @@ def default_name(document: dict) -> str:
     return re.sub(r"[^A-Za-z0-9.+_-]", "_", "_".join(parts))
 
 
+MAX_NAME_LENGTH = 200  # a file name: file systems refuse 255 bytes and more
+
+
 def baseline_path(name: str, directory: Path = BASELINES_DIR) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9.+_-]+", name or ""):
-        raise ResultsError(f"baseline name {name!r}: use letters, digits and . + _ - only")
+        raise ResultsError(f"baseline name {(name or '')[:60]!r}: use letters, digits and . + _ - only")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ResultsError(f"baseline name {name[:60]!r}...: longer than {MAX_NAME_LENGTH} characters")
     return Path(directory) / f"{name}.json"
 
 
-def save_baseline(source: str | Path, name: str | None = None, directory: Path = BASELINES_DIR) -> Path:
+def save_baseline(source: str | Path, name: str | None = None, directory: Path = BASELINES_DIR,
+                  force: bool = False) -> Path:
+    """Store the results file as a baseline; an existing baseline of that name is replaced
+    only with `force` (a baseline is what CI compares against: replacing it is a decision)."""
     document = load_results(source)
     path = baseline_path(name or default_name(document), directory)
+    if path.exists() and not force:
+        raise ResultsError(f"{path}: a baseline of that name exists (replace it with --force)")
     # A baseline keeps what `compare` reads — verdicts, case statuses, worst errors,
     # registry entries, violation counts — and leaves the per-element violation lists
     # (90% of a results file: 4.5 of 4.6 MB for a 20-case-per-row sweep) and the case
@@ -61,4 +72,7 @@ def save_baseline(source: str | Path, name: str | None = None, directory: Path =
         for info in row["implementations"].values():
             info["worst_case_file"] = None
             info["violations"] = []  # attributed_violations keeps the count
-    return write_json(document, path, compact=True)  # machine-read; indented they were 1.7 times the size
+    try:
+        return write_json(document, path, compact=True)  # machine-read; indented they were 1.7 times the size
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot write ({exc.strerror or exc})") from None

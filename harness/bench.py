@@ -397,9 +397,16 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
 
 def run_bench(cases: int = DEFAULT_CASES, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
               json_path: str | None = None, repeat: int = DEFAULT_REPEAT) -> int:
+    from harness.console import Progress, verdict_line
+
     case_sets = sorted({CASE_SET.get(name, "defaults") for name in implementations})
-    drawn = {case_set: bench_cases(cases, case_set=case_set) for case_set in case_sets}
-    rows = [measure(name, drawn[CASE_SET.get(name, "defaults")], repeat) for name in implementations]
+    with Progress("bench", total=len(implementations)) as progress:  # on a terminal only
+        progress.update(0, "drawing the cases", force=True)
+        drawn = {case_set: bench_cases(cases, case_set=case_set) for case_set in case_sets}
+        rows = []
+        for name in implementations:
+            progress.update(len(rows), name, force=True)
+            rows.append(measure(name, drawn[CASE_SET.get(name, "defaults")], repeat))
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"{cases} generated cases per case set (seed 0): "
@@ -421,4 +428,7 @@ def run_bench(cases: int = DEFAULT_CASES, implementations: Sequence[str] = DEFAU
         write_json({"schema": "optim-parity/bench/5", "versions": versions(), "cases_per_set": cases, "repeat": repeat,
                     "case_sets": {case_set: len(drawn[case_set]) for case_set in case_sets},
                     "implementations": rows, "peak_rss_mib": {"harness": own, "largest_child": children}}, json_path)
+    unmeasured = [r["implementation"] for r in rows if not r["cases"]]
+    print(verdict_line(0, f"{len(rows) - len(unmeasured)} of {len(rows)} implementation(s) measured (figures, no "
+                          f"pass/fail)" + (f"; no case ran both ways on {', '.join(unmeasured)}" if unmeasured else "")))
     return 0

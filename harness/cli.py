@@ -12,7 +12,9 @@
 Exit codes: 0 every implementation passes, is unsupported or only shows known
 divergences; 1 a violation or a crash; 2 bad input (one line on stderr); 3 a bug of the
 harness itself (one line on stderr naming a log file with the traceback); 130 / 143
-interrupted (SIGINT / SIGTERM).
+interrupted (SIGINT / SIGTERM). replay, report, merge, validate and bench end with a
+`verdict: OK|FAIL - why; exit N` line (harness/console.py); all but merge keep a progress
+line on stderr while they run, on a terminal only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -30,37 +34,69 @@ class UsageError(Exception):
     pass
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, wrapping at spaces only: a name such as mindspore-mint-graph is never
+    cut at a hyphen (the implementation lists in the epilogs)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False, break_long_words=False)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         raise UsageError(message if self.prog == "optim-parity" else f"{self.prog.removeprefix('optim-parity ')}: {message}")
 
 
 def _parser() -> argparse.ArgumentParser:
     from harness.bench import BARE  # the implementations with a bare loop: all registered ones
-    from harness.catalogue import IMPLEMENTATIONS, extra_implementations
+    from harness.bench import DEFAULT_IMPLEMENTATIONS as BENCH_DEFAULT
+    from harness.catalogue import DEFAULT_IMPLEMENTATIONS, IMPLEMENTATIONS, extra_implementations
+    from harness.sweep import DEFAULT_EXAMPLES
 
-    names = sorted({*IMPLEMENTATIONS, *extra_implementations()})
+    extras = list(extra_implementations())
+    names = sorted({*IMPLEMENTATIONS, *extras})
+    # The implementations, listed once per subcommand that takes --impl (its epilog,
+    # wrapped), in the catalogue's order; --impl itself shows NAME.
+    listed = ", ".join(f"{name} (the spec)" if name == "reference" else name for name in IMPLEMENTATIONS) \
+        + "".join(f", {name} (test-only)" for name in extras)
+    count = len(DEFAULT_IMPLEMENTATIONS)
+
+    def epilog(default: str, or_all: bool = False) -> str:
+        return f"NAME is one of the {len(IMPLEMENTATIONS)} implementations of the catalogue " \
+               f"(harness/catalogue.py): {listed}{', or all' if or_all else ''}. Default: {default}."
 
     parser = _Parser(prog="optim-parity", description="Differential conformance harness for Adam.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    replay = sub.add_parser("replay", help="run one case file through the implementations")
+    replay = sub.add_parser("replay", help="run one case file through the implementations",
+                            epilog=epilog(f"all {count}, in this order"))
     replay.add_argument("case", help="case file (schema optim-parity/case/1)")
     replay.add_argument("--impl", action="extend", nargs="+", choices=names, metavar="NAME",
-                        help="implementation(s) to run (--impl torch mindspore, or repeated; default: every "
-                             "implementation of the catalogue, harness/catalogue.py)")
+                        help=f"implementation(s) to run: one or more NAMEs after one --impl, or --impl repeated "
+                             f"(default: all {count}, listed below)")
     replay.add_argument("--json", metavar="OUT", help="write a result file (optim-parity/result/1)")
     replay.add_argument("--registry", metavar="TOML", help="known-divergence registry (default: cases/known_divergences.toml)")
 
-    report = sub.add_parser("report", help="run the default sweep and write parity.html + results.json")
+    report = sub.add_parser("report", help="run the default sweep and write parity.html + results.json",
+                            epilog=epilog(f"all {count}. The spec always runs, whatever --impl names; an "
+                                          "implementation's pairwise covering cases run on it alone"))
     report.add_argument("--out", default="reports/latest", help="output directory (default: reports/latest)")
-    report.add_argument("--examples", type=int, default=None, help="generated cases per row (default: sweep setting)")
+    report.add_argument("--examples", type=int, default=None,
+                        help=f"generated cases per row (default {DEFAULT_EXAMPLES})")
     report.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
     report.add_argument("--registry", metavar="TOML", help="known-divergence registry")
     report.add_argument("--shard", metavar="I/N", help="run only shard I of N of the sweep (merge with `merge`)")
     report.add_argument("--impl", action="extend", nargs="+", choices=names, metavar="NAME",
-                        help="implementation(s) to run every case on (default: every implementation of the "
-                             "catalogue; the reference always runs)")
+                        help=f"implementation(s) to run every case on (default: all {count}, listed below; "
+                             f"the spec always runs)")
 
     merge = sub.add_parser("merge", help="join results files of shards of one sweep into one results file")
     merge.add_argument("results", nargs="+", help="results.json files (schema optim-parity/results/1)")
@@ -73,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     save.add_argument("--from", dest="source", required=True, help="results.json to store")
     save.add_argument("--name", help="baseline name (default: framework versions and profile)")
     save.add_argument("--dir", default=None, help="baselines directory (default: reports/baselines)")
+    save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
 
     compare = sub.add_parser("compare", help="what changed between two results files; exit 1 on a regression")
     compare.add_argument("old", help="results file or baseline (the reference point); @baseline: the committed "
@@ -91,19 +128,25 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="which hyperparameter values each framework accepts, side by side")
     validate.add_argument("--json", metavar="OUT", help="also write the table as JSON")
 
-    bench = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation")
+    bench = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation",
+                           epilog=epilog(f"all (the {len(BENCH_DEFAULT)}; about 2 min with 20 cases)", or_all=True))
     bench.add_argument("--cases", type=int, default=None, help="generated cases per case set (default 20, seed 0)")
     bench.add_argument("--repeat", type=int, default=None,
                        help="runs of every case each way, the fastest counted (default 3)")
     bench.add_argument("--impl", action="extend", nargs="+", choices=[*BARE, "all"], metavar="NAME",
-                       help="implementation(s), or all; default: all (every implementation of the catalogue; about "
-                            "2 min with 20 cases)")
+                       help=f"implementation(s), or all (default: all {len(BENCH_DEFAULT)}, listed below)")
     bench.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     return parser
 
 
 def _format_number(x: float) -> str:
+    """A short number: the worst error as a multiple of its tolerance."""
     return f"{x:.6g}"
+
+
+def _exact(x: float) -> str:
+    """The shortest text that reads back as the same float (repr): the values that differ."""
+    return repr(float(x))
 
 
 def format_result_line(result) -> str:
@@ -119,8 +162,8 @@ def format_result_line(result) -> str:
         first = min(result.violations, key=lambda v: (v.step, v.param, v.index))
         line += (
             f"; {len(result.violations)} element(s) out; first: {first.quantity} {first.param!r} step {first.step}"
-            f" [{first.index}] expected {_format_number(first.expected)} got {_format_number(first.actual)}"
-            f" (error {_format_number(first.error)} > tolerance {_format_number(first.tolerance)})"
+            f" [{first.index}] expected {_exact(first.expected)} got {_exact(first.actual)}"
+            f" (error {_exact(first.error)} > tolerance {_exact(first.tolerance)})"
             f"; rows={','.join(result.rows)}"
         )
         if result.divergence:
@@ -139,23 +182,34 @@ def _load_registry(path: str | None):
 def cmd_replay(args: argparse.Namespace) -> int:
     from harness.casefile import load_case
     from harness.catalogue import DEFAULT_IMPLEMENTATIONS
+    from harness.console import Progress, findings_reason, statuses_reason, verdict_line
     from harness.engine import CRASH, VIOLATION, run_case
     from harness.registry import classify
     from harness.results import result_document, write_json
 
     case = load_case(args.case)
     registry = _load_registry(args.registry)
-    run = run_case(case, args.impl or DEFAULT_IMPLEMENTATIONS)
+    names = list(args.impl or DEFAULT_IMPLEMENTATIONS)
+    with Progress("replay", total=len(names)) as progress:
+        progress.update(0, "the reference", force=True)
+        run = run_case(case, names,
+                       on_implementation=lambda position, name: progress.update(position, name, force=True))
     for result in run.results:
         classify(result, case, registry)
         print(format_result_line(result))
     if args.json:
         write_json(result_document(run.results, str(args.case)), args.json)
-    failed = any(r.status in (VIOLATION, CRASH) for r in run.results)
-    return EXIT_FINDINGS if failed else EXIT_OK
+    violating = [f"{r.implementation} on {', '.join(r.rows) or 'no row'}" for r in run.results
+                 if r.status == VIOLATION]
+    crashing = [r.implementation for r in run.results if r.status == CRASH]
+    code = EXIT_FINDINGS if violating or crashing else EXIT_OK
+    print(verdict_line(code, findings_reason(len(violating), violating, len(crashing), crashing) if code else
+                       statuses_reason(Counter(r.status for r in run.results), f"{len(run.results)} implementation(s)")))
+    return code
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from harness.console import Progress
     from harness.report import build_report
     from harness.shard import parse_shard
 
@@ -165,12 +219,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("report: --examples must be at least 1")
     kwargs = {"implementations": ["reference", *dict.fromkeys(n for n in args.impl if n != "reference")]} \
         if args.impl else {}
-    return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard,
-                        **kwargs)
+    with Progress("report") as progress:  # build_report prints the summary and the verdict line
+        return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard,
+                            progress=progress, **kwargs)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from harness.report import print_summary, write_report
+    from harness.report import print_summary, report_verdict, write_report
     from harness.results import failed, load_results, merge_documents
 
     documents = [(Path(p), load_results(p)) for p in args.results]
@@ -181,13 +236,15 @@ def cmd_merge(args: argparse.Namespace) -> int:
         raise UsageError(f"merge: -o expects a .json file path, got {args.out!r}")
     write_report(out.parent, document, to_save, registry, results_name=out.name)
     print_summary(document, out.parent)
-    return EXIT_FINDINGS if failed(document) else EXIT_OK
+    code = EXIT_FINDINGS if failed(document) else EXIT_OK
+    print(report_verdict(document, code))
+    return code
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     from harness.baselines import BASELINES_DIR, save_baseline
 
-    path = save_baseline(args.source, args.name, Path(args.dir) if args.dir else BASELINES_DIR)
+    path = save_baseline(args.source, args.name, Path(args.dir) if args.dir else BASELINES_DIR, force=args.force)
     print(f"wrote {path}")
     return EXIT_OK
 
@@ -210,8 +267,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"baseline: {old_path}")
         old = load_results(old_path)
     else:
+        old_path = args.old
         old = load_results(args.old)
-    diff = diff_results(old, new, threshold)
+    diff = diff_results(old, new, threshold, names=(str(old_path), args.new))
     for line in format_diff(diff):
         print(line)
     if args.html:
@@ -232,18 +290,58 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(step["regressions"] for step in summary["steps"]) else EXIT_OK
 
 
+def _agrees_with_spec(row: dict, framework: str) -> bool | None:
+    """Whether a framework's outcome is the spec's (accepted as the spec computes inside
+    its domain, refused outside it); None: the framework has no such argument."""
+    outcome = row[framework]
+    if outcome == "no counterpart":
+        return None
+    if row["spec"] == "in domain":
+        return outcome == "accepted, as spec"
+    return outcome.startswith(("rejected", "step fails"))
+
+
+def format_validation_rows(table: list[dict], frameworks: Sequence[str], width: int) -> list[str]:
+    """One block per key and value: `key = value  (class; spec: in domain | outside: why)`,
+    then one line per framework with its whole outcome (the framework's error message
+    uncut), wrapped at `width` under itself."""
+    label = max(len(name) for name in frameworks) + 2
+    lines = []
+    for position, row in enumerate(table):
+        if position and row["key"] != table[position - 1]["key"]:
+            lines.append("")
+        spec = "in domain" if row["spec"] == "in domain" else f"outside: {row['spec']}"
+        lines.append(f"{row['key']} = {row['value']}  ({row['class']}; spec: {spec})")
+        for name in frameworks:
+            lines += textwrap.wrap(row[name], max(width, 40), initial_indent=f"  {name:<{label}}",
+                                   subsequent_indent=" " * (label + 2), break_on_hyphens=False,
+                                   break_long_words=False) or [f"  {name}"]
+    return lines
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    import shutil
+
+    from harness.console import Progress, verdict_line
     from harness.results import write_json
     from harness.validation import FRAMEWORKS, REPRESENTATIVES, acceptance_table
 
-    table = acceptance_table(REPRESENTATIVES)
-    print(f"{'key':<13}{'value':<22}{'class':<31}{'spec':<12}" + "".join(f"{n:<44}" for n in FRAMEWORKS))
-    for row in table:
-        spec = "in domain" if row["spec"] == "in domain" else "outside"
-        print(f"{row['key']:<13}{row['value'][:21]:<22}{row['class'][:30]:<31}{spec:<12}"
-              + "".join(f"{row[n][:43]:<44}" for n in FRAMEWORKS))
+    table: list[dict] = []
+    values = [(key, value) for key, listed in REPRESENTATIVES.items() for value in listed]
+    with Progress("validate", total=len(values)) as progress:
+        for key, value in values:  # the rows acceptance_table(REPRESENTATIVES) gives, one at a time
+            progress.update(len(table), f"{key} = {value!r}", force=True)
+            table += acceptance_table({key: [value]})
+    for line in format_validation_rows(table, FRAMEWORKS, shutil.get_terminal_size((100, 24)).columns - 1):
+        print(line)
     if args.json:
         write_json({"schema": "optim-parity/validation/1", "rows": table}, args.json)
+    other = {name: sum(_agrees_with_spec(row, name) is False for row in table) for name in FRAMEWORKS}
+    # Information, not a failure: cases/test_hyperparameter_validation.py holds the outcomes
+    # to the rules of cases/hyperparameter_acceptance.toml.
+    print(verdict_line(EXIT_OK, f"{len(table)} value(s) of {len(REPRESENTATIVES)} hyperparameter(s) probed (a table, "
+                                f"no pass/fail); not as the spec's domain says: "
+                                + ", ".join(f"{name} {count}" for name, count in other.items())))
     return EXIT_OK
 
 

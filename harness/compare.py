@@ -181,7 +181,8 @@ def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, di
         params_before = ref["param"][:steps]
         first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2,
                                                   state_updates(case, spec_index, ref, steps))
-        path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
+        with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, as in param_tolerance
+            path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
         second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
         lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
         base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol,
@@ -239,7 +240,9 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
             expected = ref[quantity][1 : steps + 1]
             got = act[quantity][1 : steps + 1]
             error = elementwise_error(expected, got)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            # A zero tolerance gives inf, a non-finite one NaN (both handled below), a
+            # subnormal one under a large error overflows to inf: infinitely out, as it is.
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 ratio = np.where(error == 0.0, 0.0, error / tolerance)
             # A reference gone non-finite has a non-finite tolerance after it: an error
             # there (finite against NaN, NaN against Inf) is infinitely out, never hidden.

@@ -243,14 +243,16 @@ def judge(name: str, case: Case, reference: Trajectory,
     return result, trajectory
 
 
-def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS) -> CaseRun:
+def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
+             on_implementation: Callable[[int, str], None] | None = None) -> CaseRun:
     """Every implementation on the case, results in the order given. The frameworks'
     workers record at the same time, while the spec runs here: each framework's first
     implementation is sent before the spec's run, the next one of a framework when the
     previous one's recording is back (a worker records one case at a time), so the
     caller judges one while the workers record the next. Each recording and verdict is
     what running them one after another gives (the same calls in each process, in the
-    same order)."""
+    same order). on_implementation(position, name): called before waiting for each
+    implementation's recording (the command line's progress display)."""
     names = list(implementations)
     following: dict[int, int] = {}  # position -> the next position of the same framework
     last_of: dict[str, int] = {}
@@ -272,6 +274,8 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS)
     reference = shared_reference(case)
     results, trajectories = [], {}
     for position, name in enumerate(names):
+        if on_implementation is not None:
+            on_implementation(position, name)
         recording = started.pop(position)()
         if position in following:
             started[following[position]] = start_recording(names[following[position]], case)

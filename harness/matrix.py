@@ -44,12 +44,16 @@ def matrix_summary(documents: list[tuple[str, dict]]) -> dict:
                              key=implementation_order)
     columns = [{"env": env, "label": _label(d), "packages": d["environment"]["packages"],
                 "cases": len(d["cases"])} for env, d in documents]
+    # Rows by id, in the order the files list them: a file from another version of the
+    # harness may have rows the others lack, or list them in another order.
+    rows_by_id = [{row["row"]: row for row in document["rows"]} for _, document in documents]
+    row_ids = list(dict.fromkeys(row["row"] for _, document in documents for row in document["rows"]))
     rows = []
-    for index, row in enumerate(documents[0][1]["rows"]):
+    for row_id in row_ids:
         for name in implementations:
             cells = []
-            for _, document in documents:
-                info = document["rows"][index]["implementations"].get(name)
+            for document_rows in rows_by_id:
+                info = document_rows[row_id]["implementations"].get(name) if row_id in document_rows else None
                 cells.append(None if info is None else {
                     "verdict": info["verdict"], "verdict_class": info["verdict_class"],
                     "statuses": info["statuses"], "worst_ratio": info["worst_ratio"],
@@ -59,13 +63,13 @@ def matrix_summary(documents: list[tuple[str, dict]]) -> dict:
                 if cell is not None:
                     cell["changed"] = before is None or (before["verdict"], before["statuses"]) != \
                         (cell["verdict"], cell["statuses"])
-            rows.append({"row": row["row"], "implementation": name, "cells": cells,
+            rows.append({"row": row_id, "implementation": name, "cells": cells,
                          "changed": any(cell and cell.get("changed") for cell in cells)})
     # What changed comes first (stable: table order within each part).
     rows.sort(key=lambda r: not r["changed"])
     steps = []
     for (old_env, old), (new_env, new) in zip(documents, documents[1:]):
-        diff = diff_results(old, new)
+        diff = diff_results(old, new, names=(f"{old_env}/results.json", f"{new_env}/results.json"))
         steps.append({"old": old_env, "new": new_env, "regressions": diff["regressions"],
                       "changes": diff["changes"], "text": format_diff(diff)})
     return {"schema": "optim-parity/matrix/1", "columns": columns, "rows": rows, "steps": steps}

@@ -132,8 +132,10 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     registry = list(default_registry())
     profile = config.getoption("hypothesis_profile", default=None) or "ci"
     seed = config.getoption("hypothesis_seed", default=None)
+    # A shard says so, so that `optim-parity merge` can check the shards make a whole run.
     document, to_save = results_document(entries, registry, source="pytest", profile=profile,
-                                         seed=None if seed is None else int(seed))
+                                         seed=None if seed is None else int(seed),
+                                         shard=getattr(config, "_optim_parity_shard", None))
     write_report(out_dir, document, to_save, registry)
     shutil.rmtree(out_dir / PARTS, ignore_errors=True)
     write("")

@@ -20,7 +20,9 @@ so both files must come from the same case set: the derandomized `ci` profile, o
                  that fires for the row only on cases the old run did not have, a case that
                  became (or stopped being) one the implementation has no counterpart for
 
-Exit 1 when there is any regression, else 0.
+Exit 1 when there is any regression, else 0. Two files with no case x implementation
+result in common have nothing to compare (different case sets): bad input, not "no
+regression".
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from harness.engine import CRASH, KNOWN, NO_COUNTERPART, PASS, UNSUPPORTED, VIOLATION
+from harness.results import ResultsError
+
 DEFAULT_THRESHOLD = 2.0
 # Growth counts once the error reaches half its tolerance: below that, a different CPU
 # (FMA contraction, vector width) moves ulp-sized errors by factors of a few.
@@ -79,7 +83,10 @@ def _case_kind(old: dict, new: dict, threshold: float) -> tuple[str, bool] | Non
     return None
 
 
-def diff_results(old: dict, new: dict, threshold: float = DEFAULT_THRESHOLD) -> dict:
+def diff_results(old: dict, new: dict, threshold: float = DEFAULT_THRESHOLD,
+                 names: tuple[str, str] = ("OLD", "NEW")) -> dict:
+    """The changes from `old` to `new` (results documents; `names` say which files they
+    are in messages). ResultsError when they have no result in common to compare."""
     changes: dict[tuple[str, str, str], Change] = {}
 
     def add(row: str, name: str, kind: str, regression: bool, detail: str, case: str | None = None) -> None:
@@ -116,6 +123,12 @@ def diff_results(old: dict, new: dict, threshold: float = DEFAULT_THRESHOLD) -> 
                     change.detail = (f"{old_i['status']} (worst {_short(old_i['worst_ratio'])}x tolerance) -> "
                                      f"{new_i['status']} (worst {_short(new_i['worst_ratio'])}x)"
                                      + (f": {new_i['message'].splitlines()[0]}" if new_i.get("message") else ""))
+
+    if not compared:
+        # "0 regression(s)" would pass a check that checked nothing.
+        reason = "no case in common" if not common else "no implementation in common on their common cases"
+        raise ResultsError(f"{names[0]} and {names[1]}: nothing to compare, {reason} (use the ci profile, or "
+                           "the same sweep seed and --examples, on both sides)")
 
     old_rows = {r["row"]: r for r in old["rows"]}
     for row in new["rows"]:
@@ -173,9 +186,6 @@ def format_diff(diff: dict) -> list[str]:
     if cases["results_compared"]:
         lines.append(f"{cases['results_identical']} of {cases['results_compared']} case x implementation results "
                      "identical (same status, same worst error/tolerance to the last bit)")
-    if diff["cases"]["compared"] == 0:
-        lines.append("warning: no case in common: the two files come from different case sets "
-                     "(use the ci profile or the same sweep seed and --examples on both sides)")
     for change in diff["changes"]:
         tag = "REGRESSION" if change["regression"] else "changed   "
         where = f"row {change['row']}, {change['implementation']}"

@@ -5,6 +5,9 @@
                                       line before any of its arrays exist
     OPTIM_PARITY_CASE_TIMEOUT=SECONDS per-case timeout of an isolated worker (harness/isolation.py)
     OPTIM_PARITY_ISOLATION=0          run adapters in-process (harness/isolation.py)
+    OPTIM_PARITY_RESULTS_MAX_BYTES=N  the largest results or baseline file read (default 512 MiB:
+                                      a ci run's results file is about 33 MB, the committed
+                                      baselines 3-5 MB, a thorough run's tens of MB)
 
 A value that is not what its setting takes is a SettingsError: one line, exit 2, raised
 by `check()` before a command starts any work.
@@ -22,6 +25,8 @@ import os
 CASE_BUDGET_ENV = "OPTIM_PARITY_CASE_BUDGET"
 CASE_TIMEOUT_ENV = "OPTIM_PARITY_CASE_TIMEOUT"
 DEFAULT_CASE_BUDGET = 2_000_000
+RESULTS_MAX_BYTES_ENV = "OPTIM_PARITY_RESULTS_MAX_BYTES"
+DEFAULT_RESULTS_MAX_BYTES = 512 << 20
 
 
 class SettingsError(ValueError):
@@ -53,7 +58,14 @@ def case_timeout() -> float | None:
     return _positive(CASE_TIMEOUT_ENV, integer=False)
 
 
+def results_max_bytes() -> int:
+    """The largest results or baseline file read, in bytes."""
+    value = _positive(RESULTS_MAX_BYTES_ENV, integer=True)
+    return DEFAULT_RESULTS_MAX_BYTES if value is None else int(value)
+
+
 def check() -> None:
     """Every setting, read once: a bad one fails here, before any work."""
     case_budget()
     case_timeout()
+    results_max_bytes()

@@ -11,6 +11,7 @@ case_id), so two sweeps compare case by case whatever their --examples."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -59,19 +60,27 @@ def draw_cases(strategy, count: int, seed: int) -> list:
 
 
 def sweep_cases(seed: int = 0, examples: int | None = None,
-                registry: list[Divergence] | None = None) -> list[SweepCase]:
+                registry: list[Divergence] | None = None,
+                progress: Callable[[str], None] | None = None) -> list[SweepCase]:
+    """progress(what): called before each part of the drawing (the command line's
+    progress display); it does not change what is drawn."""
+    tell = progress or (lambda what: None)
+
     def hashed(prefix: str, case: Case) -> str:
         return case_id(prefix, dumps_case(case))
 
     examples = DEFAULT_EXAMPLES if examples is None else examples
     out: list[SweepCase] = []
     for row in SWEEP_ROWS:
+        tell(f"drawing row {row}")
         for case in draw_cases(row_cases(row), examples, seed):
             out.append(SweepCase(hashed(row, case), row, "generated", case))
+    tell("reading the reproducers")
     for entry in registry or []:
         case = load_case(entry.reproducer_path)
         out.append(SweepCase(hashed(f"reproducer-{entry.id}", case), entry.row, entry.reproducer, case))
     for name in DEFAULT_IMPLEMENTATIONS[1:]:
+        tell(f"drawing covering cases of {name}")
         for index in range(len(covering_rows(name))):
             case = covering_case(name, index, seed)
             out.append(SweepCase(hashed(f"pairs-{name}", case), PAIRS_ROW, "generated", case, ("reference", name)))

@@ -41,8 +41,9 @@ def unit_roundoff(dtype: type | str) -> float:
 
 
 def ulp(values: np.ndarray, dtype: type | str) -> np.ndarray:
-    """Spacing of `dtype` at |values| (as float64)."""
-    return dtypes.spacing(values, dtype)
+    """Spacing of `dtype` at |values| (as float64); NaN at a NaN."""
+    with np.errstate(invalid="ignore"):  # a reference gone NaN: its tolerance is NaN, which compare() handles
+        return dtypes.spacing(values, dtype)
 
 
 def running_sum(values: np.ndarray) -> np.ndarray:
@@ -80,7 +81,8 @@ def param_tolerance(trajectory: np.ndarray, dtype: type | str, rtol: np.ndarray,
     rounds) by a multiplier that is itself rounded to the dtype (off by at most 2^-p-1,
     i.e. at most half an ulp of w), before the update rounds again.
     """
-    path_length = running_sum(np.abs(np.diff(trajectory, axis=0)))
+    with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, handled by compare()
+        path_length = running_sum(np.abs(np.diff(trajectory, axis=0)))
     stored_ulp = ulp(trajectory[1:], dtype)
     floor = 0.5 * stored_ulp + 0.5 * roundings_per_step * running_sum(stored_ulp)
     return rtol * path_length + floor

@@ -29,8 +29,9 @@ def test_passing_case_exits_0_and_writes_result_file(tmp_path, capsys):
     out = tmp_path / "result.json"
     code = main(["replay", str(_write(tmp_path, PASSING)), "--impl", "reference", "--impl", "torch", "--json", str(out)])
     assert code == 0
-    lines = capsys.readouterr().out.splitlines()
+    *lines, verdict = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines] == [["reference", "pass"], ["torch", "pass"]]
+    assert verdict.startswith("verdict: OK - ") and verdict.endswith("; exit 0")  # tests/test_cli_output.py
     doc = json.loads(out.read_text())
     assert doc["schema"] == "optim-parity/result/1"
     assert {"python", "numpy", "torch", "mindspore"} <= set(doc["versions"])
@@ -39,8 +40,8 @@ def test_passing_case_exits_0_and_writes_result_file(tmp_path, capsys):
         assert {"implementation", "status", "message", "violations", "rows"} <= set(entry)
     # The form, several names after one --impl, selects the same.
     assert main(["replay", str(_write(tmp_path, PASSING)), "--impl", "reference", "torch"]) == 0
-    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [["reference", "pass"],
-                                                                                    ["torch", "pass"]]
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()[:-1]] == [["reference", "pass"],
+                                                                                         ["torch", "pass"]]
 
 
 def test_unregistered_violation_exits_1_with_attribution(tmp_path, capsys):

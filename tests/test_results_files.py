@@ -91,7 +91,7 @@ def test_baseline_save_names_it_after_the_versions_and_checks_the_schema(tmp_pat
     corrupted.write_text(saved.read_text()[:100])
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"schema": "optim-parity/result/1"}))
-    for path, message in ((corrupted, "invalid JSON"), (foreign, "not a results file"),
+    for path, message in ((corrupted, "not valid JSON"), (foreign, "not a results file"),
                           (tmp_path / "missing.json", "cannot read")):
         assert main(["compare", str(path), str(saved)]) == 2
         error = capsys.readouterr().err
