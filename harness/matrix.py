@@ -97,7 +97,7 @@ outlined; {{ matrix.steps | sum(attribute="regressions") }} regression(s) in all
 <table><tr><th>row</th><th>implementation</th>{% for c in matrix.columns %}<th>{{ c.label }}<br><small>{{ c.env }}, {{ c.cases }} cases</small></th>{% endfor %}</tr>
 {% for r in matrix.rows %}<tr><td><code>{{ r.row }}</code></td><td>{{ r.implementation }}</td>
 {% for cell in r.cells %}{% if cell %}<td class="{{ cell.verdict_class }}{{ ' changed' if cell.changed }}">{{ cell.verdict }}
-{%- if cell.verdict_class in ("known", "divergent") %}<br><small>worst relative error {{ cell.worst_relative_error }}</small>{% endif %}</td>
+{%- if cell.verdict_class in ("known", "divergent") %}<br><small>worst relative error {{ cell.worst_relative_error | number }}</small>{% endif %}</td>
 {% else %}<td class="not-exercised">not run</td>{% endif %}{% endfor %}</tr>
 {% endfor %}</table>
 <h2>What changed between consecutive versions</h2>
@@ -112,7 +112,10 @@ def write_matrix(directory: Path, out: Path) -> dict:
     import jinja2
 
     summary = matrix_summary(load_matrix(directory))
-    page = jinja2.Environment(autoescape=True).from_string(_TEMPLATE).render(matrix=summary)
+    environment = jinja2.Environment(autoescape=True)
+    # 3 significant digits on the page (matrix.json keeps every digit): 17 told nothing more
+    environment.filters["number"] = lambda x: x if isinstance(x, str) or x is None else format(float(x), ".3g")
+    page = environment.from_string(_TEMPLATE).render(matrix=summary)
     write_json(summary, Path(out).with_name("matrix.json"))
     write_text_atomic(page, out)
     return summary

@@ -6,7 +6,9 @@ and extra keys, boundary numbers, deep nesting, odd encodings, cut files) and ha
 to each command that reads it. Whatever the file, the command ends with exit 0 or 1 and
 a usable result, or exit 2 and one line on stderr: never a traceback, never exit 3 (a
 bug of the harness). The commands run in-process on the numpy reference only, so the
-whole module stays well under a minute in the ci profile.
+whole module stays well under a minute in the ci profile. Results and baseline files get
+the same treatment in tests/test_results_validation.py (compare, merge, matrix, baseline
+save).
 """
 
 from __future__ import annotations

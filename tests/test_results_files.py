@@ -2,6 +2,7 @@
 checked on load, and `compare` finds what changed — on real results files."""
 
 import json
+import re
 
 import pytest
 
@@ -160,6 +161,9 @@ def test_matrix_page_orders_versions_and_shows_what_changed(tmp_path, capsys):
         :len(changed)] == changed
     assert all(r["cells"][1]["changed"] for r in summary["rows"][:len(changed)])
     assert 'class="divergent changed"' in page
+    # Numbers on the page to 3 significant digits (matrix.json keeps them whole).
+    errors = re.findall(r"<small>worst relative error ([^<]+)<", page)
+    assert errors and all(e == "inf" or e == format(float(e), ".3g") for e in errors), errors
     # Without a regression between the versions: exit 0.
     build_report(tmp_path / "same" / "a", registry=registry, cases=_cases()[:1], implementations=FAST)
     build_report(tmp_path / "same" / "b", registry=registry, cases=_cases()[:1], implementations=FAST)
