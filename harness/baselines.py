@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from harness.results import ResultsError, load_results, write_json
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent / "reports" / "baselines"
@@ -23,8 +25,6 @@ BASELINES_DIR = Path(__file__).resolve().parent.parent / "reports" / "baselines"
 
 def release(version: object) -> str:
     """A version without its local build label ("2.13.0+cpu" -> "2.13.0")."""
-    from packaging.version import InvalidVersion, Version
-
     try:
         return Version(str(version)).public
     except InvalidVersion:

@@ -21,17 +21,23 @@ least disturbed one): a torch case is about a millisecond, and with one run per 
 ratio of the same code moved by half between two runs on a quiet machine.
 
 The cases are the defaults row's strategy (0-d to 4-d shapes, float32 and float64), except
-where that would not exercise what defines the implementation (CASE_SET): row-sparse
-gradients for torch-sparse and mindspore-target-cpu (cases/test_sparse_lazy.py's
-strategy), per-step lr lists for mindspore-lr-tensor / -lr-schedule (on a single lr
-their adapters pass a number, i.e. they are `mindspore`). Both ways of a row run the same
-cases, so ratios compare across rows; cases/s only within a case set.
+where that would not exercise what defines the implementation (CASE_SET, from the
+records' `bench_cases`): row-sparse gradients for torch-sparse and mindspore-target-cpu
+(cases/test_sparse_lazy.py's strategy), per-step lr lists for mindspore-lr-tensor /
+-lr-schedule (on a single lr their adapters pass a number, i.e. they are `mindspore`).
+Both ways of a row run the same cases, so ratios compare across rows; cases/s only
+within a case set.
+
+Everything per implementation is its catalogue record's (harness/catalogue.py): the bare
+loop (`bare_loop`, in its framework's wing, harness/adapters/<framework>/bare.py, with
+the wing's translation of the case into constructor arguments), the case set, the module
+a user imports. This process imports no framework: the harness side runs in the
+framework's worker, the bare side in a fresh interpreter.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import pickle
 import resource
@@ -41,9 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
-
-import numpy as np
+from typing import NamedTuple, Sequence
 
 from harness import catalogue
 from harness.casefile import Case
@@ -63,198 +67,26 @@ def bench_cases(count: int, seed: int = 0, case_set: str = "defaults") -> list[C
 
 
 # --------------------------------------------------------------------------- bare loops
-# One step = assign the gradients + optimizer step, timed; the first one carries
-# first-use costs (MindSpore's graph compile). Cases with param_groups are not drawn by
-# any case set, so the bare loops pass the parameters as one group.
+# Each implementation's bare loop is its wing's (harness/adapters/<framework>/bare.py; the
+# spec's: harness/adapters/reference.py), named by its catalogue record (`bare_loop`):
+# loop(case, implementation) -> each step's seconds. Only the fresh interpreter that runs
+# the loops imports them and their framework (_bare_runs_in_process); this process reads
+# the names.
 
-def _bare_reference(case: Case) -> list[float]:
-    """The spec's own calls for the case: adam_step per parameter per step, in the case's
-    storage dtype (values beyond its range are inf, reference/adam.py storage_dtype)."""
-    from reference.adam import adam_step, init_state
-
-    states = [init_state(p.value.astype(np.float64)) for p in case.params]
-    beta1, beta2 = case.hp("betas")
-    for grads in case.grads:
-        states = [adam_step(s, g.astype(np.float64), lr=case.hp("lr"), beta1=beta1, beta2=beta2, eps=case.hp("eps"),
-                            storage_dtype=case.dtype)
-                  for s, g in zip(states, grads)]
-    return [0.0] * len(case.grads)
-
-
-def _bare_torch(case: Case, optimizer_class: str = "Adam", tensor_lr: bool = False, lr_scheduler: bool = False,
-                **options) -> list[float]:
-    """torch.optim.<optimizer_class>(..., **options): foreach / fused / differentiable.
-    tensor_lr: lr as a float64 0-d Tensor (holds the case's lr exactly, as the adapter);
-    lr_scheduler: LambdaLR stepped after every optimizer step, factor lr[k] / lr[0]."""
-    import torch
-
-    def parameter(p):
-        value = torch.from_numpy(p.value.reshape(p.shape).copy())
-        if options.get("differentiable"):
-            # torch refuses in-place updates of leaves that require grad under autograd.
-            tensor = value.requires_grad_(True).clone()
-            tensor.retain_grad()
-            return tensor
-        return torch.nn.Parameter(value)
-
-    tensors = [parameter(p) for p in case.params]
-    # A per-step lr list reaches torch only through the scheduler here (CASE_SET draws
-    # no lr lists for the other torch forms).
-    lrs = case.hp("lr") if isinstance(case.hp("lr"), list) else [case.hp("lr")]
-    optimizer = getattr(torch.optim, optimizer_class)(
-        tensors, lr=torch.tensor(lrs[0], dtype=torch.float64) if tensor_lr else lrs[0],
-        betas=tuple(case.hp("betas")), eps=case.hp("eps"), weight_decay=case.hp("weight_decay"),
-        amsgrad=case.hp("amsgrad"), **options)
-    scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lrs[min(k, len(lrs) - 1)] / lrs[0])
-                 if lr_scheduler else None)
-    step_seconds = []
-    for grads in case.grads:
-        start = time.perf_counter()
-        for tensor, grad in zip(tensors, grads):
-            tensor.grad = torch.from_numpy(grad.reshape(tensor.shape).copy())
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        step_seconds.append(time.perf_counter() - start)
-    [t.detach().numpy().copy() for t in tensors]
-    return step_seconds
-
-
-def _bare_torch_sparse(case: Case) -> list[float]:
-    """torch.optim.SparseAdam fed sparse COO gradients (the case's listed rows)."""
-    import torch
-
-    from harness.row_sparse import row_sparse
-
-    tensors = [torch.nn.Parameter(torch.from_numpy(p.value.reshape(p.shape).copy())) for p in case.params]
-    optimizer = torch.optim.SparseAdam(tensors, lr=case.hp("lr"), betas=tuple(case.hp("betas")), eps=case.hp("eps"))
-    step_seconds = []
-    for step, grads in enumerate(case.grads):
-        pieces = [row_sparse(case, step, j, grad) for j, grad in enumerate(grads)]  # what backward would hand over
-        start = time.perf_counter()
-        for tensor, (indices, values) in zip(tensors, pieces):
-            # No invariant check (the adapter's check_invariants=True): row_sparse's indices are in range.
-            tensor.grad = torch.sparse_coo_tensor(torch.from_numpy(indices)[None, :], torch.from_numpy(values),
-                                                  tensor.shape, check_invariants=False)
-        optimizer.step()
-        step_seconds.append(time.perf_counter() - start)
-    [t.detach().numpy().copy() for t in tensors]
-    return step_seconds
-
-
-def _mindspore_optimizer(case: Case, lr_form: str = "list"):
-    """(parameters, nn.Adam), built in the mode the caller set."""
-    adapter = importlib.import_module("harness.adapters.mindspore_adam")
-    from mindspore import Parameter, Tensor, nn
-
-    parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]
-    beta1, beta2 = case.hp("betas")
-    lr = case.hp("lr")
-    optimizer = nn.Adam(parameters, learning_rate=adapter.LR_FORMS[lr_form](lr) if isinstance(lr, list) else lr,
-                        beta1=beta1, beta2=beta2, eps=case.hp("eps"), weight_decay=case.hp("weight_decay"),
-                        use_amsgrad=case.hp("amsgrad"), use_lazy=case.hp("use_lazy"))
-    return parameters, optimizer
-
-
-def _timed_mindspore_steps(case: Case, parameters, optimizer) -> list[float]:
-    """Step a MindSpore optimizer cell with each step's dense gradients (timed), then read
-    the parameters back once."""
-    from mindspore import Tensor
-
-    step_seconds = []
-    for grads in case.grads:
-        start = time.perf_counter()
-        optimizer(tuple(Tensor(g.reshape(p.shape)) for g, p in zip(grads, case.params)))
-        step_seconds.append(time.perf_counter() - start)
-    [p.asnumpy().copy() for p in parameters]
-    return step_seconds
-
-
-def _bare_mindspore(case: Case, graph: bool = False, lr_form: str = "list") -> list[float]:
-    """nn.Adam, PyNative or GRAPH_MODE (set for the run, the previous mode restored after,
-    as the adapter does); lr_form: how a per-step lr list is passed (list, 1-d Tensor,
-    LearningRateSchedule)."""
-    # First: the adapter module quiets MindSpore's glog and sets the context (CPU, PyNative).
-    adapter = importlib.import_module("harness.adapters.mindspore_adam")
-    import mindspore as ms
-
-    with adapter.execution_mode(ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE):
-        parameters, optimizer = _mindspore_optimizer(case, lr_form)
-        return _timed_mindspore_steps(case, parameters, optimizer)
-
-
-def _bare_mindspore_target_cpu(case: Case) -> list[float]:
-    """nn.Adam(use_lazy=...) under GRAPH_MODE with optimizer.target = 'CPU', fed RowTensor
-    gradients; a RowTensor exists only inside a graph, hence the adapter's small cell
-    that builds them from (indices, values) and calls the optimizer."""
-    # First: the adapter module quiets MindSpore's glog and sets the context (CPU, PyNative).
-    adapter = importlib.import_module("harness.adapters.mindspore_adam")
-    import mindspore as ms
-    from mindspore import Tensor
-
-    from harness.row_sparse import row_sparse
-
-    with adapter.execution_mode(ms.GRAPH_MODE):
-        parameters, optimizer = _mindspore_optimizer(case)
-        optimizer.target = "CPU"
-        sparse_step = adapter._RowSparseStep(optimizer, tuple(tuple(p.shape) for p in parameters))
-        step_seconds = []
-        for step, grads in enumerate(case.grads):
-            pieces = [row_sparse(case, step, j, grad) for j, grad in enumerate(grads)]
-            start = time.perf_counter()
-            sparse_step(*(tensor for indices, values in pieces
-                          for tensor in (Tensor(indices.astype(np.int32)), Tensor(values))))
-            step_seconds.append(time.perf_counter() - start)
-    [p.asnumpy().copy() for p in parameters]
-    return step_seconds
-
-
-def _bare_mindspore_mint(case: Case, graph: bool = False) -> list[float]:
-    """mindspore.mint.optim.Adam in PyNative (as its users call it), or under GRAPH_MODE."""
-    # First: the adapter module quiets MindSpore's glog and sets the context (CPU, PyNative).
-    adapter = importlib.import_module("harness.adapters.mindspore_adam")
-    import mindspore as ms
-    from mindspore import Parameter, Tensor, mint
-
-    with adapter.execution_mode(ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE):
-        parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]
-        optimizer = mint.optim.Adam(parameters, lr=float(case.hp("lr")), betas=tuple(case.hp("betas")),
-                                    eps=case.hp("eps"), weight_decay=case.hp("weight_decay"),
-                                    amsgrad=case.hp("amsgrad"))
-        return _timed_mindspore_steps(case, parameters, optimizer)
-
-
-# name -> the bare loop of that implementation (every name of the catalogue, harness/catalogue.py).
-BARE: dict[str, Callable[[Case], list[float]]] = {
-    "reference": _bare_reference,
-    "torch": _bare_torch,
-    "torch-foreach": functools.partial(_bare_torch, foreach=True),
-    "torch-fused": functools.partial(_bare_torch, fused=True),
-    "torch-adamw": functools.partial(_bare_torch, optimizer_class="AdamW"),  # weight_decay from the case: 0 here
-    "torch-tensor-lr": functools.partial(_bare_torch, tensor_lr=True),
-    "torch-differentiable": functools.partial(_bare_torch, differentiable=True),
-    "torch-lr-scheduler": functools.partial(_bare_torch, lr_scheduler=True),
-    "torch-sparse": _bare_torch_sparse,
-    "mindspore": _bare_mindspore,
-    "mindspore-graph": functools.partial(_bare_mindspore, graph=True),
-    "mindspore-target-cpu": _bare_mindspore_target_cpu,
-    "mindspore-mint": _bare_mindspore_mint,
-    "mindspore-mint-graph": functools.partial(_bare_mindspore_mint, graph=True),
-    "mindspore-lr-tensor": functools.partial(_bare_mindspore, lr_form="tensor"),
-    "mindspore-lr-schedule": functools.partial(_bare_mindspore, lr_form="schedule"),
-}
+# name -> "module:function" of its bare loop (every name of the catalogue, harness/catalogue.py).
+BARE: dict[str, str] = {name: record.bare_loop for name, record in catalogue.IMPLEMENTATIONS.items()
+                        if record.bare_loop}
 
 # Every implementation of the catalogue (tests/test_bench.py: each has a bare loop): with
 # 20 cases the 15 took 113 s on 2 loaded cores (reference, torch and mindspore alone: 17 s).
 DEFAULT_IMPLEMENTATIONS = catalogue.DEFAULT_IMPLEMENTATIONS
 
-# name -> the cases it is benched on (bench_cases); absent: "defaults".
-CASE_SET = {
-    "torch-sparse": "row-sparse",  # SparseAdam rejects dense gradients
-    "mindspore-target-cpu": "row-sparse",  # with dense gradients it is mindspore-graph
-    "mindspore-lr-tensor": "lr-schedule",  # with a single lr it is mindspore
-    "mindspore-lr-schedule": "lr-schedule",
-}
+# name -> the cases it is benched on (bench_cases), where not "defaults": its record's
+# `bench_cases` (row-sparse gradients for SparseAdam, which rejects dense ones, and for
+# mindspore-target-cpu, which with dense gradients is mindspore-graph; per-step lr lists
+# for mindspore-lr-tensor / -lr-schedule, which with a single lr are mindspore).
+CASE_SET = {name: record.bench_cases for name, record in catalogue.IMPLEMENTATIONS.items()
+            if record.bench_cases != "defaults"}
 
 # name -> the module a user imports for it (import time): its framework's.
 IMPORTS = {name: "reference.adam" if record.framework == "reference" else record.framework
@@ -323,18 +155,24 @@ def _bare_runs(name: str, cases: Sequence[Case], repeat: int = 1) -> list[tuple[
 
 
 def _bare_runs_in_process(exchange: str) -> None:
+    from harness.adapters import resolve, setup
+
     name, cases, repeat = pickle.loads(Path(exchange).read_bytes())
+    # The framework's runtime setup first, as the adapters' loading path makes it (MindSpore:
+    # quiet logs, single-threaded dispatch, the CPU device), so both ways run the same dispatch.
+    setup(catalogue.framework_of(name))
+    loop = resolve(BARE[name])
     runs: list[tuple[float, list[float]] | None] = []
     warmed = False
     for case in cases:
         try:
             if not warmed:  # imports and first-use initialisation, on the first case it accepts
-                BARE[name](case)
+                loop(case, name)
                 warmed = True
             fastest = None
             for _ in range(repeat):
                 start = time.perf_counter()
-                step_seconds = BARE[name](case)
+                step_seconds = loop(case, name)
                 seconds = time.perf_counter() - start
                 if fastest is None or seconds < fastest[0]:
                     fastest = (seconds, step_seconds)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.nonfinite import TEXTS as NONFINITE_TEXTS, from_json, to_json
 from harness.settings import CASE_BUDGET_ENV, case_budget
 from harness.untrusted import expect_number, read_json, shown
 from reference.domain import domain_error
@@ -145,13 +146,11 @@ def _number(x: Any, where: str) -> float:
 
 
 # Gradients may be non-finite (what each implementation makes of NaN and Inf is a
-# question the suite asks); JSON has no such numbers, so they are these strings.
-NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
+# question the suite asks); JSON has no such numbers, so they are strings
+# (harness/nonfinite.py).
 def _gradient_number(x: Any, where: str) -> float:
-    if isinstance(x, str) and x in NONFINITE:
-        return NONFINITE[x]
+    if isinstance(x, str) and x in NONFINITE_TEXTS:
+        return from_json(x)
     if isinstance(x, float) and not math.isfinite(x):
         return x  # Python's json reads NaN / Infinity
     return _number(x, where)
@@ -349,20 +348,13 @@ def _sparse_rows(raw: Any, params: list[ParamSpec], grads: list[tuple[np.ndarray
     return tuple(out)
 
 
-def _gradient_json(x: Any) -> float | str:
-    x = float(x)
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
 def case_to_dict(case: Case) -> dict[str, Any]:
     out: dict[str, Any] = {"schema": SCHEMA, "optimizer": case.optimizer, "dtype": case.dtype}
     if case.comment:
         out["comment"] = case.comment
     out["hyperparameters"] = dict(case.hyperparameters)
     out["params"] = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
-    out["grads"] = [[None if not case.has_gradient(s, j) else [_gradient_json(x) for x in g]
+    out["grads"] = [[None if not case.has_gradient(s, j) else [to_json(x) for x in g]
                      for j, g in enumerate(step)] for s, step in enumerate(case.grads)]
     if case.param_groups:
         out["param_groups"] = group_dicts(case)

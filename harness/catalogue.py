@@ -1,7 +1,11 @@
 """The implementation catalogue: one declarative record per implementation, read by the
 adapters, the strategies, the sweep, the bench and the reports (the role PyTorch's
 `OptimizerInfo` database in torch/testing/_internal/common_optimizers.py plays for its
-optimizer tests).
+optimizer tests). It is the one table of implementations: each record names its
+framework's wing (`WINGS`, harness/adapters/<framework>/) and, in it, its adapter class,
+the bench's bare loop and its reproducer template; the optimizer class and the
+constructor keywords that select the implementation are data the wing's translation
+reads. Nothing here imports a framework.
 
 A record says, as data, how a user calls the implementation (its call and execution
 mode), which framework (worker process, attribution's mechanisms) it belongs to, and the
@@ -176,11 +180,20 @@ class Exclusion:
 @dataclass(frozen=True)
 class Implementation:
     name: str
-    framework: str  # "reference", "torch", "mindspore": its worker process and attribution's mechanisms
-    adapter: str  # "module:Class"
+    # "reference", "torch", "mindspore": its wing (WINGS), worker process and attribution's mechanisms
+    framework: str
+    adapter: str  # "module:Class" in its wing (test-only extra implementations: "file.py:Class")
     call: str  # how a user calls it
     mode: str  # the execution mode it runs in
     exclusions: tuple[Exclusion, ...] = ()
+    # What its wing builds, as data (read by the wing's translate.py, and so by its adapter,
+    # bare loop and reproducer template): the optimizer class, as users spell it, and the
+    # constructor keywords that select this form of it (foreach=True, ...).
+    optimizer: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    bare_loop: str | None = None  # "module:function" in its wing: the bench's bare loop (harness/bench.py)
+    bench_cases: str = "defaults"  # the bench's case set for it: one that exercises what defines it
+    reproducer: str | None = None  # "module:TEMPLATE" in its wing: its reproducer script's template
 
     def applicable(self) -> tuple[Exclusion, ...]:
         """The exclusions that hold for the installed framework versions."""
@@ -320,33 +333,53 @@ _MINT_PYNATIVE = (
                "before in the process", subnormal_moments_possible=True),
 )
 
+# framework -> its wing (harness/adapters/): the package whose setup() prepares the
+# framework's runtime and whose translate.py turns a case into its arguments. The numpy
+# reference has no wing of its own to set up: harness/adapters/reference.py.
+WINGS: dict[str, str] = {"torch": "harness.adapters.torch", "mindspore": "harness.adapters.mindspore"}
+_TORCH, _MS, _REFERENCE = WINGS["torch"], WINGS["mindspore"], "harness.adapters.reference"
+
 IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in (
-    Implementation("reference", "reference", "harness.adapters.reference:ReferenceAdapter",
-                   "reference.adam.adam_step per parameter per step", "numpy float64"),
-    Implementation("torch", "torch", "harness.adapters.torch_adam:TorchAdapter",
+    Implementation("reference", "reference", f"{_REFERENCE}:ReferenceAdapter",
+                   "reference.adam.adam_step per parameter per step", "numpy float64",
+                   bare_loop=f"{_REFERENCE}:bare_loop"),
+    Implementation("torch", "torch", f"{_TORCH}.adam:TorchAdapter",
                    "torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)",
-                   "eager (CPU: foreach=None picks the single-tensor path)", _TORCH_DENSE),
-    Implementation("torch-foreach", "torch", "harness.adapters.torch_variants:TorchForeachAdapter",
-                   "torch.optim.Adam(..., foreach=True)", "eager (_multi_tensor_adam)", _TORCH_DENSE),
-    Implementation("torch-fused", "torch", "harness.adapters.torch_variants:TorchFusedAdapter",
-                   "torch.optim.Adam(..., fused=True)", "eager (the CPU fused kernel)", _TORCH_DENSE),
-    Implementation("torch-adamw", "torch", "harness.adapters.torch_variants:TorchAdamWAdapter",
+                   "eager (CPU: foreach=None picks the single-tensor path)", _TORCH_DENSE,
+                   optimizer="torch.optim.Adam", bare_loop=f"{_TORCH}.bare:adam",
+                   reproducer=f"{_TORCH}.reproducer:ADAM"),
+    Implementation("torch-foreach", "torch", f"{_TORCH}.variants:TorchForeachAdapter",
+                   "torch.optim.Adam(..., foreach=True)", "eager (_multi_tensor_adam)", _TORCH_DENSE,
+                   optimizer="torch.optim.Adam", options={"foreach": True},
+                   bare_loop=f"{_TORCH}.bare:adam", reproducer=f"{_TORCH}.reproducer:ADAM"),
+    Implementation("torch-fused", "torch", f"{_TORCH}.variants:TorchFusedAdapter",
+                   "torch.optim.Adam(..., fused=True)", "eager (the CPU fused kernel)", _TORCH_DENSE,
+                   optimizer="torch.optim.Adam", options={"fused": True},
+                   bare_loop=f"{_TORCH}.bare:adam", reproducer=f"{_TORCH}.reproducer:ADAM"),
+    Implementation("torch-adamw", "torch", f"{_TORCH}.variants:TorchAdamWAdapter",
                    "torch.optim.AdamW(params, lr, betas, eps, weight_decay, amsgrad, maximize)", "eager",
                    _TORCH_DENSE + (no_counterpart("L2 weight decay (decoupled_weight_decay=False with weight_decay > 0):"
                                                   " AdamW only decouples", decoupled_weight_decay=False,
-                                                  weight_decay="nonzero"),)),
-    Implementation("torch-tensor-lr", "torch", "harness.adapters.torch_variants:TorchTensorLrAdapter",
-                   "torch.optim.Adam(params, lr=torch.tensor(lr, dtype=torch.float64), ...)", "eager", _TORCH_DENSE),
-    Implementation("torch-differentiable", "torch", "harness.adapters.torch_variants:TorchDifferentiableAdapter",
+                                                  weight_decay="nonzero"),),
+                   optimizer="torch.optim.AdamW", bare_loop=f"{_TORCH}.bare:adam",
+                   reproducer=f"{_TORCH}.reproducer:ADAMW"),
+    Implementation("torch-tensor-lr", "torch", f"{_TORCH}.variants:TorchTensorLrAdapter",
+                   "torch.optim.Adam(params, lr=torch.tensor(lr, dtype=torch.float64), ...)", "eager", _TORCH_DENSE,
+                   optimizer="torch.optim.Adam", bare_loop=f"{_TORCH}.bare:adam_tensor_lr",
+                   reproducer=f"{_TORCH}.reproducer:TENSOR_LR"),
+    Implementation("torch-differentiable", "torch", f"{_TORCH}.variants:TorchDifferentiableAdapter",
                    "torch.optim.Adam(..., differentiable=True) on non-leaf parameters", "eager, under autograd",
-                   _TORCH_DENSE),
-    Implementation("torch-lr-scheduler", "torch", "harness.adapters.torch_variants:TorchLrSchedulerAdapter",
+                   _TORCH_DENSE, optimizer="torch.optim.Adam", options={"differentiable": True},
+                   bare_loop=f"{_TORCH}.bare:adam", reproducer=f"{_TORCH}.reproducer:NON_LEAF"),
+    Implementation("torch-lr-scheduler", "torch", f"{_TORCH}.variants:TorchLrSchedulerAdapter",
                    "torch.optim.Adam + torch.optim.lr_scheduler.LambdaLR (scheduler.step() after every step)", "eager",
                    _TORCH_DENSE + (
                        no_counterpart("a schedule starting at lr = 0: LambdaLR scales the initial lr",
                                       lr_list_starts_at_zero=True),
-                       no_counterpart("a group with its own lr: LambdaLR would scale it too", group_lr=True))),
-    Implementation("torch-sparse", "torch", "harness.adapters.torch_sparse_adam:TorchSparseAdapter",
+                       no_counterpart("a group with its own lr: LambdaLR would scale it too", group_lr=True)),
+                   optimizer="torch.optim.Adam", bare_loop=f"{_TORCH}.bare:adam_lr_scheduler",
+                   reproducer=f"{_TORCH}.reproducer:LR_SCHEDULER"),
+    Implementation("torch-sparse", "torch", f"{_TORCH}.sparse_adam:TorchSparseAdapter",
                    "torch.optim.SparseAdam(params, lr, betas, eps, maximize) with sparse COO gradients",
                    "eager", (
                        no_counterpart("dense gradients: SparseAdam takes sparse gradients only",
@@ -360,15 +393,20 @@ IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in 
                        no_counterpart("use_nesterov=True: torch.optim has no Nesterov Adam", use_nesterov=True),
                        # torch/optim/sparse_adam.py: "Invalid learning rate" unless 0 < lr.
                        unsupported("lr = 0: SparseAdam requires 0 < lr (Adam accepts 0)", lr="zero"),
-                   )),
-    Implementation("mindspore", "mindspore", "harness.adapters.mindspore_adam:MindSporeAdapter",
+                   ), optimizer="torch.optim.SparseAdam", bare_loop=f"{_TORCH}.bare:sparse_adam",
+                   bench_cases="row-sparse",  # SparseAdam rejects dense gradients
+                   reproducer=f"{_TORCH}.reproducer:SPARSE_ADAM"),
+    Implementation("mindspore", "mindspore", f"{_MS}.nn_adam:MindSporeAdapter",
                    "mindspore.nn.Adam(params, learning_rate, beta1, beta2, eps, use_locking, use_nesterov, "
                    "weight_decay, loss_scale, use_amsgrad, use_lazy=, use_offload=); optimizer(grads)",
-                   "PyNative (MindSpore's default; construct is @jit)", _NN_ADAM + _NN_ADAM_PYNATIVE + (_LR_INDEXED,)),
-    Implementation("mindspore-graph", "mindspore", "harness.adapters.mindspore_adam:MindSporeGraphAdapter",
+                   "PyNative (MindSpore's default; construct is @jit)", _NN_ADAM + _NN_ADAM_PYNATIVE + (_LR_INDEXED,),
+                   optimizer="mindspore.nn.Adam", bare_loop=f"{_MS}.bare:nn_adam",
+                   reproducer=f"{_MS}.reproducer:NN_ADAM"),
+    Implementation("mindspore-graph", "mindspore", f"{_MS}.nn_adam:MindSporeGraphAdapter",
                    "mindspore.nn.Adam, built and stepped under set_context(mode=GRAPH_MODE)", "GRAPH_MODE",
-                   _NN_ADAM + (_LR_INDEXED,)),
-    Implementation("mindspore-target-cpu", "mindspore", "harness.adapters.mindspore_adam:MindSporeTargetCpuAdapter",
+                   _NN_ADAM + (_LR_INDEXED,), optimizer="mindspore.nn.Adam", bare_loop=f"{_MS}.bare:nn_adam_graph",
+                   reproducer=f"{_MS}.reproducer:NN_ADAM_GRAPH"),
+    Implementation("mindspore-target-cpu", "mindspore", f"{_MS}.nn_adam:MindSporeTargetCpuAdapter",
                    "mindspore.nn.Adam with optimizer.target = 'CPU' (host Fused sparse kernels)", "GRAPH_MODE",
                    _NN_ADAM + (_LR_INDEXED, unsupported(
                        "row-sparse float64: the Fused sparse CPU kernels take float32", layout="row_sparse",
@@ -382,23 +420,35 @@ IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in 
                        unreliable("row-sparse gradients without use_lazy and with use_nesterov: FusedSparseAdam "
                                   "updates the rows a gradient does not list from an uninitialized workspace "
                                   "(m_t), so the result depends on memory contents", layout="row_sparse",
-                                  use_lazy=False, use_nesterov=True))),
-    Implementation("mindspore-lr-tensor", "mindspore", "harness.adapters.mindspore_adam:MindSporeLrTensorAdapter",
+                                  use_lazy=False, use_nesterov=True)),
+                   optimizer="mindspore.nn.Adam", bare_loop=f"{_MS}.bare:nn_adam_target_cpu",
+                   bench_cases="row-sparse",  # with dense gradients it is mindspore-graph
+                   reproducer=f"{_MS}.reproducer:NN_ADAM_TARGET_CPU"),
+    Implementation("mindspore-lr-tensor", "mindspore", f"{_MS}.nn_adam:MindSporeLrTensorAdapter",
                    "mindspore.nn.Adam(learning_rate=Tensor(per-step values, float32))", "PyNative",
-                   _NN_ADAM + _NN_ADAM_PYNATIVE + (_LR_INDEXED,)),
-    Implementation("mindspore-lr-schedule", "mindspore", "harness.adapters.mindspore_adam:MindSporeLrScheduleAdapter",
+                   _NN_ADAM + _NN_ADAM_PYNATIVE + (_LR_INDEXED,), optimizer="mindspore.nn.Adam",
+                   bare_loop=f"{_MS}.bare:nn_adam_lr_tensor",
+                   bench_cases="lr-schedule",  # with a single lr it is mindspore
+                   reproducer=f"{_MS}.reproducer:NN_ADAM_LR_TENSOR"),
+    Implementation("mindspore-lr-schedule", "mindspore", f"{_MS}.nn_adam:MindSporeLrScheduleAdapter",
                    "mindspore.nn.Adam(learning_rate=LearningRateSchedule cell)", "PyNative",
-                   _NN_ADAM + _NN_ADAM_PYNATIVE),
-    Implementation("mindspore-mint", "mindspore", "harness.adapters.mindspore_mint_adam:MindSporeMintAdapter",
+                   _NN_ADAM + _NN_ADAM_PYNATIVE, optimizer="mindspore.nn.Adam",
+                   bare_loop=f"{_MS}.bare:nn_adam_lr_schedule", bench_cases="lr-schedule",
+                   reproducer=f"{_MS}.reproducer:NN_ADAM_LR_SCHEDULE"),
+    Implementation("mindspore-mint", "mindspore", f"{_MS}.mint_adam:MindSporeMintAdapter",
                    "mindspore.mint.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad, maximize); "
-                   "optimizer(grads)", "PyNative (MindSpore's default: no mode is set)", _MINT + _MINT_PYNATIVE),
-    Implementation("mindspore-mint-graph", "mindspore", "harness.adapters.mindspore_mint_adam:MindSporeMintGraphAdapter",
+                   "optimizer(grads)", "PyNative (MindSpore's default: no mode is set)", _MINT + _MINT_PYNATIVE,
+                   optimizer="mindspore.mint.optim.Adam", bare_loop=f"{_MS}.bare:mint_adam",
+                   reproducer=f"{_MS}.reproducer:MINT"),
+    Implementation("mindspore-mint-graph", "mindspore", f"{_MS}.mint_adam:MindSporeMintGraphAdapter",
                    "mindspore.mint.optim.Adam, built and stepped under set_context(mode=GRAPH_MODE)", "GRAPH_MODE",
                    # Measured: 2.10.0 raises "For 'Assign', the 'x' and 'y' must have the same
                    # dimension" (the update broadcasts to state_step's shape [1]); 2.7.0-2.9.0 run it.
                    _MINT + (unsupported("0-d parameters: the update broadcasts to state_step's shape [1] and the "
                                         "in-place add's Assign rejects the 0-d parameter", scalar_params=True,
-                                        versions={"mindspore": ">=2.10"}),)),
+                                        versions={"mindspore": ">=2.10"}),),
+                   optimizer="mindspore.mint.optim.Adam", bare_loop=f"{_MS}.bare:mint_adam_graph",
+                   reproducer=f"{_MS}.reproducer:MINT_GRAPH"),
 )}
 
 DEFAULT_IMPLEMENTATIONS = tuple(IMPLEMENTATIONS)
@@ -431,8 +481,10 @@ def known(name: str) -> bool:
 
 
 def framework_of(name: str) -> str:
-    """The framework behind an implementation (a name the catalogue does not know: its
-    first word, as implementation names start with their framework)."""
+    """The framework behind an implementation: its record's `framework` (the catalogue's,
+    or a test-only extra implementation's). Only a name without any record (an
+    implementation of another checkout, read from a results file) falls back to its
+    first word, as implementation names start with their framework."""
     record = IMPLEMENTATIONS.get(name) or extra_implementations().get(name)
     return record.framework if record is not None else name.split("-", 1)[0]
 

@@ -21,11 +21,34 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import textwrap
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
+
+# bench, report and validation are read as module attributes when a command runs (as the
+# imports inside the commands did), so that a test can replace one of their functions.
+from harness import bench, report, validation
+from harness.baselines import BASELINES_DIR, baseline_path, default_name, save_baseline
+from harness.casefile import CaseError, load_case
+from harness.catalogue import DEFAULT_IMPLEMENTATIONS, IMPLEMENTATIONS, extra_implementations
+from harness.console import Progress, findings_reason, statuses_reason, verdict_line
+from harness.engine import run_case
+from harness.isolation import Terminated, ignore_interrupts, sigterm_raises_terminated, stop_workers
+from harness.matrix import write_matrix
+from harness.registry import DEFAULT_REGISTRY, RegistryError, classify, load_registry
+from harness.regressions import DEFAULT_THRESHOLD, diff_results, format_diff, render_diff_html
+from harness.results import (ResultsError, failed, load_results, merge_documents, result_document, write_json,
+                             write_text_atomic)
+from harness.settings import SettingsError, check
+from harness.shard import ShardError, parse_shard
+from harness.statuses import CRASH, VIOLATION
+from harness.sweep import DEFAULT_EXAMPLES
+from harness.validation import RulesError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_HARNESS_BUG = 0, 1, 2, 3
 
@@ -56,11 +79,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from harness.bench import BARE  # the implementations with a bare loop: all registered ones
-    from harness.bench import DEFAULT_IMPLEMENTATIONS as BENCH_DEFAULT
-    from harness.catalogue import DEFAULT_IMPLEMENTATIONS, IMPLEMENTATIONS, extra_implementations
-    from harness.sweep import DEFAULT_EXAMPLES
-
     extras = list(extra_implementations())
     names = sorted({*IMPLEMENTATIONS, *extras})
     # The implementations, listed once per subcommand that takes --impl (its epilog,
@@ -85,18 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", metavar="OUT", help="write a result file (optim-parity/result/1)")
     replay.add_argument("--registry", metavar="TOML", help="known-divergence registry (default: cases/known_divergences.toml)")
 
-    report = sub.add_parser("report", help="run the default sweep and write parity.html + results.json",
-                            epilog=epilog(f"all {count}. The spec always runs, whatever --impl names; an "
-                                          "implementation's pairwise covering cases run on it alone"))
-    report.add_argument("--out", default="reports/latest", help="output directory (default: reports/latest)")
-    report.add_argument("--examples", type=int, default=None,
-                        help=f"generated cases per row (default {DEFAULT_EXAMPLES})")
-    report.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
-    report.add_argument("--registry", metavar="TOML", help="known-divergence registry")
-    report.add_argument("--shard", metavar="I/N", help="run only shard I of N of the sweep (merge with `merge`)")
-    report.add_argument("--impl", action="extend", nargs="+", choices=names, metavar="NAME",
-                        help=f"implementation(s) to run every case on (default: all {count}, listed below; "
-                             f"the spec always runs)")
+    report_parser = sub.add_parser("report", help="run the default sweep and write parity.html + results.json",
+                                   epilog=epilog(f"all {count}. The spec always runs, whatever --impl names; an "
+                                                 "implementation's pairwise covering cases run on it alone"))
+    report_parser.add_argument("--out", default="reports/latest", help="output directory (default: reports/latest)")
+    report_parser.add_argument("--examples", type=int, default=None,
+                               help=f"generated cases per row (default {DEFAULT_EXAMPLES})")
+    report_parser.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
+    report_parser.add_argument("--registry", metavar="TOML", help="known-divergence registry")
+    report_parser.add_argument("--shard", metavar="I/N", help="run only shard I of N of the sweep (merge with `merge`)")
+    report_parser.add_argument("--impl", action="extend", nargs="+", choices=names, metavar="NAME",
+                               help=f"implementation(s) to run every case on (default: all {count}, listed below; "
+                                    f"the spec always runs)")
 
     merge = sub.add_parser("merge", help="join results files of shards of one sweep into one results file")
     merge.add_argument("results", nargs="+", help="results.json files (schema optim-parity/results/1)")
@@ -128,14 +146,16 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="which hyperparameter values each framework accepts, side by side")
     validate.add_argument("--json", metavar="OUT", help="also write the table as JSON")
 
-    bench = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation",
-                           epilog=epilog(f"all (the {len(BENCH_DEFAULT)}; about 2 min with 20 cases)", or_all=True))
-    bench.add_argument("--cases", type=int, default=None, help="generated cases per case set (default 20, seed 0)")
-    bench.add_argument("--repeat", type=int, default=None,
-                       help="runs of every case each way, the fastest counted (default 3)")
-    bench.add_argument("--impl", action="extend", nargs="+", choices=[*BARE, "all"], metavar="NAME",
-                       help=f"implementation(s), or all (default: all {len(BENCH_DEFAULT)}, listed below)")
-    bench.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    bench_count = len(bench.DEFAULT_IMPLEMENTATIONS)
+    bench_parser = sub.add_parser("bench", help="the harness against the bare framework loop, per implementation",
+                                  epilog=epilog(f"all (the {bench_count}; about 2 min with 20 cases)", or_all=True))
+    bench_parser.add_argument("--cases", type=int, default=None, help="generated cases per case set (default 20, seed 0)")
+    bench_parser.add_argument("--repeat", type=int, default=None,
+                              help="runs of every case each way, the fastest counted (default 3)")
+    # bench.BARE: the implementations with a bare loop, all registered ones
+    bench_parser.add_argument("--impl", action="extend", nargs="+", choices=[*bench.BARE, "all"], metavar="NAME",
+                              help=f"implementation(s), or all (default: all {bench_count}, listed below)")
+    bench_parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     return parser
 
 
@@ -174,19 +194,10 @@ def format_result_line(result) -> str:
 
 
 def _load_registry(path: str | None):
-    from harness.registry import DEFAULT_REGISTRY, load_registry
-
     return load_registry(path or DEFAULT_REGISTRY)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from harness.casefile import load_case
-    from harness.catalogue import DEFAULT_IMPLEMENTATIONS
-    from harness.console import Progress, findings_reason, statuses_reason, verdict_line
-    from harness.engine import CRASH, VIOLATION, run_case
-    from harness.registry import classify
-    from harness.results import result_document, write_json
-
     case = load_case(args.case)
     registry = _load_registry(args.registry)
     names = list(args.impl or DEFAULT_IMPLEMENTATIONS)
@@ -209,10 +220,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.console import Progress
-    from harness.report import build_report
-    from harness.shard import parse_shard
-
     shard = parse_shard(args.shard) if args.shard else None
     registry = _load_registry(args.registry)
     if args.examples is not None and args.examples < 1:
@@ -220,46 +227,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     kwargs = {"implementations": ["reference", *dict.fromkeys(n for n in args.impl if n != "reference")]} \
         if args.impl else {}
     with Progress("report") as progress:  # build_report prints the summary and the verdict line
-        return build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard,
+        return report.build_report(Path(args.out), registry=registry, seed=args.seed, examples=args.examples, shard=shard,
                             progress=progress, **kwargs)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from harness.report import print_summary, report_verdict, write_report
-    from harness.results import failed, load_results, merge_documents
-
     documents = [(Path(p), load_results(p)) for p in args.results]
     registry = _load_registry(args.registry)
     document, to_save = merge_documents(documents, registry)
     out = Path(args.out)
     if out.suffix != ".json":
         raise UsageError(f"merge: -o expects a .json file path, got {args.out!r}")
-    write_report(out.parent, document, to_save, registry, results_name=out.name)
-    print_summary(document, out.parent)
+    report.write_report(out.parent, document, to_save, registry, results_name=out.name)
+    report.print_summary(document, out.parent)
     code = EXIT_FINDINGS if failed(document) else EXIT_OK
-    print(report_verdict(document, code))
+    print(report.report_verdict(document, code))
     return code
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from harness.baselines import BASELINES_DIR, save_baseline
-
     path = save_baseline(args.source, args.name, Path(args.dir) if args.dir else BASELINES_DIR, force=args.force)
     print(f"wrote {path}")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.regressions import DEFAULT_THRESHOLD, diff_results, format_diff, render_diff_html
-    from harness.results import load_results, write_json, write_text_atomic
-
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not threshold >= 1.0:
         raise UsageError("compare: --threshold must be a factor of at least 1")
     new = load_results(args.new)
     if args.old == "@baseline":
-        from harness.baselines import baseline_path, default_name
-
         old_path = baseline_path(default_name(new))
         if not old_path.exists():
             raise UsageError(f"compare: no committed baseline for these versions ({old_path}); create it with "
@@ -280,8 +277,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from harness.matrix import write_matrix
-
     out = Path(args.out) if args.out else Path(args.directory) / "index.html"
     summary = write_matrix(Path(args.directory), out)
     for step in summary["steps"]:
@@ -320,50 +315,39 @@ def format_validation_rows(table: list[dict], frameworks: Sequence[str], width: 
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import shutil
-
-    from harness.console import Progress, verdict_line
-    from harness.results import write_json
-    from harness.validation import FRAMEWORKS, REPRESENTATIVES, acceptance_table
-
     table: list[dict] = []
-    values = [(key, value) for key, listed in REPRESENTATIVES.items() for value in listed]
+    values = [(key, value) for key, listed in validation.REPRESENTATIVES.items() for value in listed]
     with Progress("validate", total=len(values)) as progress:
         for key, value in values:  # the rows acceptance_table(REPRESENTATIVES) gives, one at a time
             progress.update(len(table), f"{key} = {value!r}", force=True)
-            table += acceptance_table({key: [value]})
-    for line in format_validation_rows(table, FRAMEWORKS, shutil.get_terminal_size((100, 24)).columns - 1):
+            table += validation.acceptance_table({key: [value]})
+    for line in format_validation_rows(table, validation.FRAMEWORKS, shutil.get_terminal_size((100, 24)).columns - 1):
         print(line)
     if args.json:
         write_json({"schema": "optim-parity/validation/1", "rows": table}, args.json)
-    other = {name: sum(_agrees_with_spec(row, name) is False for row in table) for name in FRAMEWORKS}
+    other = {name: sum(_agrees_with_spec(row, name) is False for row in table) for name in validation.FRAMEWORKS}
     # Information, not a failure: cases/test_hyperparameter_validation.py holds the outcomes
     # to the rules of cases/hyperparameter_acceptance.toml.
-    print(verdict_line(EXIT_OK, f"{len(table)} value(s) of {len(REPRESENTATIVES)} hyperparameter(s) probed (a table, "
+    print(verdict_line(EXIT_OK, f"{len(table)} value(s) of {len(validation.REPRESENTATIVES)} hyperparameter(s) probed (a table, "
                                 f"no pass/fail); not as the spec's domain says: "
                                 + ", ".join(f"{name} {count}" for name, count in other.items())))
     return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import DEFAULT_CASES, DEFAULT_IMPLEMENTATIONS, DEFAULT_REPEAT, run_bench
-
-    cases = DEFAULT_CASES if args.cases is None else args.cases
+    cases = bench.DEFAULT_CASES if args.cases is None else args.cases
     if cases < 1:
         raise UsageError("bench: --cases must be at least 1")
-    repeat = DEFAULT_REPEAT if args.repeat is None else args.repeat
+    repeat = bench.DEFAULT_REPEAT if args.repeat is None else args.repeat
     if repeat < 1:
         raise UsageError("bench: --repeat must be at least 1")
-    names = args.impl or DEFAULT_IMPLEMENTATIONS
+    names = args.impl or bench.DEFAULT_IMPLEMENTATIONS
     if "all" in names:
-        names = list(DEFAULT_IMPLEMENTATIONS)
-    return run_bench(cases, list(dict.fromkeys(names)), args.json, repeat=repeat)
+        names = list(bench.DEFAULT_IMPLEMENTATIONS)
+    return bench.run_bench(cases, list(dict.fromkeys(names)), args.json, repeat=repeat)
 
 
 def _write_traceback_log() -> str:
-    import tempfile
-    import traceback
-
     fd, path = tempfile.mkstemp(prefix="optim-parity-error-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as log:
         log.write(f"optim-parity {' '.join(sys.argv[1:])}\n")
@@ -400,14 +384,6 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from harness.casefile import CaseError
-    from harness.isolation import Terminated, ignore_interrupts, sigterm_raises_terminated, stop_workers
-    from harness.registry import RegistryError
-    from harness.results import ResultsError
-    from harness.settings import SettingsError, check
-    from harness.shard import ShardError
-    from harness.validation import RulesError
-
     restore_signal_handlers = sigterm_raises_terminated()  # `kill PID` ends like Ctrl-C
     try:
         args = _parser().parse_args(argv)

@@ -25,6 +25,7 @@ import numpy as np
 
 from harness.casefile import Case, dumps_case
 from harness.catalogue import features
+from harness.nonfinite import to_json
 from harness.rows import exercised_rows
 
 SERIES_POINTS = 200  # error-vs-step plots: long runs are subsampled to this many points
@@ -38,10 +39,6 @@ def case_id(prefix: str, case_text: str) -> str:
     return f"{prefix}-{hashlib.sha1(case_text.encode('utf-8')).hexdigest()[:10]}"
 
 
-def _json_float(x: float) -> float | str:
-    return float(x) if np.isfinite(x) else str(float(x))
-
-
 def _error_series(result: Any) -> dict | None:
     """error/tolerance per step of the worst element of one implementation (kept by its comparison)."""
     worst, ratio = result.worst, result.worst_series
@@ -49,7 +46,7 @@ def _error_series(result: Any) -> dict | None:
         return None
     steps = _sample_steps(len(ratio))
     return {"quantity": worst.quantity, "param": worst.param, "index": worst.index,
-            "steps": steps, "ratio": [_json_float(ratio[t - 1]) for t in steps]}
+            "steps": steps, "ratio": [to_json(ratio[t - 1]) for t in steps]}
 
 
 def _sample_steps(steps: int) -> list[int]:

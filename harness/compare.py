@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.casefile import Case
+from harness.nonfinite import to_json
 from harness.row_sparse import touched_elements
 from harness.trajectory import Trajectory
 from harness.tolerance import (
@@ -70,7 +71,7 @@ class Violation:
     def to_json(self) -> dict:
         out = asdict(self)
         out["relative_error"] = self.relative_error
-        return {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in out.items()}
+        return {k: to_json(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def _ratio(error: float, tolerance: float) -> float:

@@ -17,11 +17,12 @@ from typing import Sequence
 import numpy as np
 
 from harness import collect
-from harness.casefile import Case, save_case
-from harness.catalogue import TABLE_IMPLEMENTATIONS
-from harness.engine import CRASH, VIOLATION, CaseRun, ImplementationResult, run_case
+from harness.casefile import Case, load_case, save_case
+from harness.catalogue import TABLE_IMPLEMENTATIONS, installed_version
+from harness.engine import CaseRun, ImplementationResult, run_case
 from harness.registry import DEFAULT_REGISTRY, Divergence, classify, load_registry
 from harness.rows import ROWS_BY_ID
+from harness.statuses import CRASH, KNOWN, VIOLATION
 
 FAILURES_DIR = Path(__file__).resolve().parent.parent / "reports" / "failures"
 
@@ -148,8 +149,6 @@ def assert_conforms(case: Case, row: str, name: str,
 def _outside_range_conforms(entry: Divergence, case: Case, registry: list[Divergence]) -> str | None:
     """An entry outside its version range is not applied: its reproducer is judged like
     any other case, and diverging there says the range is wrong."""
-    from harness.catalogue import installed_version
-
     installed = ", ".join(f"{package} {installed_version(package)}" for package in entry.versions)
     for implementation in entry.implementations:
         result = check_case(case, ["reference", implementation], registry, row=entry.row, source=entry.reproducer)[1]
@@ -168,9 +167,6 @@ def entry_still_reproduces(entry: Divergence, registry: Sequence[Divergence] | N
     Used by cases/test_known_divergences.py: a framework fixed upstream makes the
     reproducer pass, and the entry must then be retired.
     """
-    from harness.casefile import load_case
-    from harness.engine import KNOWN
-
     case = load_case(entry.reproducer_path)
     if not entry.predicts(case):
         return f"{entry.id}: its own reproducer does not satisfy its condition {entry.when}"

@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Sequence, TextIO
 
+from harness.statuses import STATUSES
+
 MIN_INTERVAL = 0.1  # seconds between redraws: a sweep finishes hundreds of cases a minute
 
 
@@ -133,8 +135,6 @@ def findings_reason(violations: int, violating: Sequence[str], crashes: int, cra
 
 def statuses_reason(counts: dict[str, int], what: str) -> str:
     """`every implementation passes, is outside its space or shows only known divergences (...)`."""
-    from harness.engine import STATUSES
-
     shown = ", ".join(f"{counts[status]} {status}" for status in STATUSES if counts.get(status))
     return ("every implementation passes, is outside its space or shows only known divergences"
             + (f" ({what}: {shown})" if shown else ""))

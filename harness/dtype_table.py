@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
 
-from harness.engine import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION
+from harness.nonfinite import from_json
+from harness.statuses import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION
 from harness.verdicts import implementation_order
 
 DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
-
-
-def _number(x: Any) -> float:
-    return float(x)  # results files write non-finite numbers as "inf"/"nan"
 
 
 def _dtype_key(dtype: str) -> tuple[int, str]:
@@ -53,10 +49,10 @@ def implementation_dtype_table(document: dict) -> list[dict]:
             line["statuses"][result["status"]] += 1
             worst = result.get("worst")
             if result["status"] == PASS:
-                line["worst_pass_ratio"] = _worse(line["worst_pass_ratio"], _number(result["worst_ratio"]))
+                line["worst_pass_ratio"] = _worse(line["worst_pass_ratio"], from_json(result["worst_ratio"]))
             elif result["status"] in (KNOWN, VIOLATION) and worst is not None:
                 line["worst_violation_relative_error"] = _worse(line["worst_violation_relative_error"],
-                                                                _number(worst["relative_error"]))
+                                                                from_json(worst["relative_error"]))
             line["entries"].update(result.get("divergence", []))
     table = []
     for key in sorted(lines, key=lambda k: (implementation_order(k[0]), _dtype_key(k[1]))):
@@ -71,7 +67,7 @@ def implementation_dtype_table(document: dict) -> list[dict]:
 
 def _verdict_class(statuses: Counter) -> str:
     """The difference table's colour classes (harness/html_report.py COLOURS)."""
-    if statuses[CRASH]:  # a timeout is a crash too (harness/engine.py)
+    if statuses[CRASH]:  # a timeout is a crash too (harness/engine.py judge)
         return "crash"
     if statuses[VIOLATION]:
         return "divergent"

@@ -1,30 +1,31 @@
 """The lockstep engine: every implementation steps through the same gradients; after
-every step every quantity it exposes is recorded, then compared to the reference."""
+every step every quantity it exposes is recorded (harness/recording.py, in a framework's
+worker process: harness/isolation.py), then compared to the reference and judged.
+
+The status words live in harness/statuses.py (imported here under the same names, which
+older callers read from this module)."""
 
 from __future__ import annotations
 
-import os
-import re
-import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from harness.adapters import load_adapter
+from harness import isolation
+from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import attribute
 from harness.casefile import Case
-from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, Outside, framework_of, \
-    outside
+from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, framework_of, known
 from harness.compare import Comparison, Violation, compare
-from harness.trajectory import StepFailure, Timing, Trajectory, first_line, record, shared_reference
+from harness.nonfinite import to_json
+from harness.recording import Recording, record_in_process
+from harness.statuses import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION
+from harness.trajectory import Timing, Trajectory, shared_reference
 
-PASS, VIOLATION, KNOWN, UNSUPPORTED, CRASH = "pass", "violation", "known", "unsupported", "crash"
-# The case is outside what the implementation's API can ask for (harness/catalogue.py):
-# never compared.
-NO_COUNTERPART = "no-counterpart"
-STATUSES = (PASS, KNOWN, VIOLATION, NO_COUNTERPART, UNSUPPORTED, CRASH)
+__all__ = ["CRASH", "KNOWN", "NO_COUNTERPART", "PASS", "STATUSES", "UNSUPPORTED", "VIOLATION",  # harness/statuses.py
+           "CaseRun", "ImplementationResult", "judge", "record_implementation", "run_case", "run_implementation",
+           "start_recording"]
 
 
 @dataclass
@@ -49,15 +50,11 @@ class ImplementationResult:
             "message": self.message,
             "rows": self.rows,
             "divergence": self.divergence,
-            "worst_ratio": _json_number(self.worst_ratio),
+            "worst_ratio": to_json(self.worst_ratio),
             "worst": self.worst.to_json() if self.worst else None,
             "violations": [v.to_json() for v in self.violations],
             "timing": self.timing.to_json(),
         }
-
-
-def _json_number(x: float) -> float | str:
-    return x if np.isfinite(x) else "inf"
 
 
 @dataclass
@@ -66,103 +63,6 @@ class CaseRun:
     reference: Trajectory
     results: list[ImplementationResult]
     trajectories: dict[str, Trajectory]
-
-
-@dataclass
-class Recording:
-    """What recording one implementation on one case gave, in-process or in a worker
-    (picklable: errors travel as their type name, first line and traceback tail)."""
-
-    description: str = ""
-    # Why the case is outside the implementation's space, and which kind of exclusion
-    # (harness/catalogue.py Outside); None inside it.
-    outside: Outside | None = None
-    trajectory: Trajectory | None = None
-    timing: Timing = field(default_factory=Timing)
-    failed_step: int | None = None  # the adapter raised: 0 while building, else the step
-    error: str = ""  # "TypeError: first line"
-    detail: str = ""  # traceback tail
-    import_error: str = ""
-    seconds: float = 0.0  # wall time of record_in_process where it ran (the bench's split)
-
-
-# (implementation, reason kind) pairs whose declared outcome this process has seen the
-# framework give. A declaration is the harness's claim (harness/catalogue.py), so a case
-# outside the space is still run: a measured failure (`unsupported`) is run in full, a
-# framework that accepts it makes the claim stale, and that is reported; a case the API
-# has no counterpart for, or whose result the framework makes unreliable, is built and
-# stepped once, for the framework's own error where it has one (it is never compared).
-# Once the framework has given the declared outcome, later cases of the same kind are
-# not run again in this process: they are the same
-# measured fact, and some failures are slow (MindSpore 2.10 spends 3 s in every Gather
-# past the end of a learning_rate list, which was most of test_lr's time). A stale claim
-# is never memoised, so it shows on every case.
-# Value: the framework's error on the case that confirmed it (its type and first line),
-# "" for a case not compared that the framework took without an error.
-_confirmed_declarations: dict[tuple[str, str], str] = {}
-
-
-def forget_confirmed_declarations() -> None:
-    """Forget the confirmed declarations, here and in the live workers: a report starts
-    from none, so the same cases give the same results file byte for byte, whatever ran
-    in this process before (a later case of a confirmed kind says so in its message)."""
-    from harness import isolation
-
-    _confirmed_declarations.clear()
-    if isolation._pool is not None and not os.environ.get(isolation.INSIDE_WORKER_ENV):
-        isolation._pool.forget_confirmed_declarations()
-
-
-def declaration_kind(reason: str) -> str:
-    """A declared reason without its case's numbers ("a learning_rate list of # values
-    for # steps ..."): the fact it states, shared by every case it covers."""
-    return re.sub(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?", "#", reason)
-
-
-def record_in_process(name: str, case: Case) -> Recording:
-    start = time.perf_counter()
-    recording = _record_here(name, case)
-    recording.seconds = time.perf_counter() - start
-    return recording
-
-
-def _record_here(name: str, case: Case) -> Recording:
-    try:
-        adapter_cls = load_adapter(name)
-    except Exception as exc:  # framework missing or failing at import
-        return Recording(import_error=f"{type(exc).__name__}: {first_line(exc)}")
-    found = outside(name, case)
-    recording = Recording(description=adapter_cls.description, outside=found)
-    kind = (name, declaration_kind(found.reason)) if found else None
-    if kind in _confirmed_declarations:
-        recording.failed_step = 0 if _confirmed_declarations[kind] else None
-        recording.error = (f"{_confirmed_declarations[kind]}; on an earlier case of this kind, not run again"
-                           if _confirmed_declarations[kind] else "")
-        return recording
-    start = time.perf_counter()
-    try:
-        try:
-            adapter = adapter_cls(case)
-        except Exception as exc:
-            raise StepFailure(0, exc) from exc
-        build = time.perf_counter() - start
-        if found is not None and not found.compared:
-            # Nothing to compare: one step, for the framework's own error where it has one.
-            try:
-                adapter.step(list(case.grads[0]))
-            except Exception as exc:
-                raise StepFailure(1, exc) from exc
-            _confirmed_declarations[kind] = ""
-            return recording
-        recording.trajectory, recording.timing = record(adapter, case)
-        recording.timing.build_seconds = build
-    except StepFailure as failure:
-        recording.failed_step = failure.step
-        recording.error = f"{type(failure.error).__name__}: {first_line(failure.error)}"
-        recording.detail = "".join(traceback.format_exception(failure.error)[-3:]).strip()
-        if kind is not None:
-            _confirmed_declarations[kind] = recording.error
-    return recording
 
 
 def record_implementation(name: str, case: Case) -> Recording:
@@ -176,9 +76,6 @@ def start_recording(name: str, case: Case) -> Callable[[], Recording]:
     """Start recording the case and return what waits for its recording: a worker starts
     at once, so the caller can go on meanwhile; an in-process recording is made when the
     returned function is called."""
-    from harness import isolation
-    from harness.catalogue import known
-
     if not isolation.enabled() or name == "reference" or not known(name):
         return lambda: record_in_process(name, case)
     workers = isolation.pool()
@@ -261,7 +158,6 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
         if framework in last_of:
             following[last_of[framework]] = position
         last_of[framework] = position
-    from harness.adapters.reference import ReferenceAdapter
 
     def spec_recording() -> Recording:
         # The spec's recording is the run made below (the same calls; recording it again

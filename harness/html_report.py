@@ -55,7 +55,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from harness.casefile import CaseError, load_case
+from harness.catalogue import FACTORS, framework_of
 from harness.dtype_table import implementation_dtype_table
+from harness.reproducer_script import reproducer_choice, reproducer_file_name, reproducer_script, supported
 
 MAX_PARAMETERS_LISTED = 15
 MAX_SERIES_PER_PLOT = 6
@@ -134,8 +139,6 @@ def _printable(text: str) -> str:
 
 def case_severity(case: dict) -> tuple[str, list[str]]:
     """(DEFAULT_USE | OPTIONS | CORNER, the words that put the case there): see the module docstring."""
-    from harness.catalogue import FACTORS
-
     features = case.get("features") or {}
     dtype = case.get("dtype") or features.get("dtype")
     corner = []
@@ -274,8 +277,6 @@ def entry_point(call: str, name: str) -> str:
 
 
 def _columns(document: dict, implementations: list[str]) -> list[dict]:
-    from harness.catalogue import framework_of
-
     catalogue = document.get("catalogue") or {}
     columns: dict[str, dict] = {}
     for name in implementations:
@@ -358,7 +359,7 @@ def _svg(figure) -> str:
 
 
 def _plots_module():
-    import matplotlib
+    import matplotlib  # deferred: matplotlib (about 0.4 s with pyplot) only when a page is drawn
 
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "optim-parity"
@@ -366,7 +367,7 @@ def _plots_module():
     matplotlib.rcParams["font.size"] = 7
     matplotlib.rcParams["font.family"] = "sans-serif"
     matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans"]  # one name per text element, not eleven
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after the backend is chosen above
 
     return plt
 
@@ -441,7 +442,7 @@ class _Axis:
             if not exponents:  # within one decade
                 positions, labels = [(lo + hi) / 2], [format(10.0 ** ((lo + hi) / 2), ".3g")]
         else:
-            from matplotlib.ticker import MaxNLocator
+            from matplotlib.ticker import MaxNLocator  # deferred: matplotlib, as in _plots_module
 
             positions = [p for p in MaxNLocator(nbins=5).tick_values(lo, hi) if lo <= p <= hi]
             labels = [format(p, "g") for p in positions]
@@ -457,7 +458,7 @@ class _Axis:
         positions, labels = self.ticks()
         set_ticks(positions, labels)
         axis = axes.yaxis if which == "y" else axes.xaxis
-        from matplotlib.ticker import NullLocator
+        from matplotlib.ticker import NullLocator  # deferred: matplotlib, as in _plots_module
 
         axis.set_minor_locator(NullLocator())
         for lo, hi in self.bands:
@@ -467,8 +468,6 @@ class _Axis:
 def undrawn_series(figure) -> list[str]:
     """Labels of the series (lines and scatter sets with a label) of which some point is not
     drawn: non-finite, or outside its axes' limits. A figure this module makes has none."""
-    import numpy as np
-
     out = []
     for axes in figure.axes:
         (x0, x1), (y0, y1) = sorted(axes.get_xlim()), sorted(axes.get_ylim())
@@ -610,8 +609,6 @@ def _reproducers(row: dict, name: str, info: dict, cases_by_id: dict, report_dir
     """The reproducer of this row x implementation: the simplest violating case whose case
     file is in the report (harness/reproducer_script.py reproducer_choice: float32 first,
     then fewer non-default options, fewer element-steps, the smallest case id)."""
-    from harness.casefile import CaseError, load_case
-    from harness.reproducer_script import reproducer_choice, reproducer_file_name, reproducer_script, supported
 
     if not supported(name):
         return []
@@ -838,6 +835,7 @@ def _section(row: dict, column: dict, variants: list[dict], cases_by_id: dict, s
 
 
 def render_parity_html(document: dict, report_dir: Path) -> str:
+    # deferred: jinja2 and its markupsafe, only when a page is rendered
     import jinja2
     from markupsafe import Markup, escape
 

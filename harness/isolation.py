@@ -3,13 +3,15 @@
 One long-lived worker per framework (torch, mindspore, ...; the numpy reference runs in
 the caller), reused across cases so each framework is imported once per worker, and
 restarted after it dies. The worker builds the adapter from the case and records its
-trajectory (harness/trajectory.py); comparison, attribution and the registry stay in the
-caller. A worker that segfaults, aborts, is killed (the kernel's OOM killer sends SIGKILL)
-or runs past the per-case timeout makes that implementation's result `crash` with the
-signal name or `timeout after N s`; the other implementations of the case and the rest
-of the sweep go on. A worker records one case at a time; the caller may keep several
-workers busy at once (`submit`, then `collect`: harness/engine.py run_case), and a
-case's timeout counts from its submission.
+trajectory (harness/recording.py record_in_process); comparison, attribution and the
+registry stay in the caller. Each worker keeps its own memo of confirmed declarations
+(harness/recording.py); `reset_declarations()` forgets them here and in every live
+worker. A worker that segfaults, aborts, is killed (the kernel's OOM killer sends
+SIGKILL) or runs past the per-case timeout makes that implementation's result `crash`
+with the signal name or `timeout after N s`; the other implementations of the case and
+the rest of the sweep go on. A worker records one case at a time; the caller may keep
+several workers busy at once (`submit`, then `collect`: harness/engine.py run_case), and
+a case's timeout counts from its submission.
 
     OPTIM_PARITY_ISOLATION=0          run adapters in-process (debugging; no protection)
     OPTIM_PARITY_CASE_TIMEOUT=SECONDS per-case timeout (default: 120 s + 20 ms per step);
@@ -47,10 +49,12 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Callable
 
 from harness import settings
+from harness.adapters import load_adapter
 from harness.casefile import Case
+from harness.recording import Recording, forget_confirmed_declarations, record_in_process
 
 BASE_TIMEOUT_SECONDS = 120.0
 LOAD_TIMEOUT_SECONDS = 600.0
@@ -117,10 +121,8 @@ def _die_with_parent(parent_pid: int, death_signal: bool) -> None:
 
 
 def _worker_main(connection) -> None:
-    """The worker loop: (implementation, case dict) in, a harness.engine.Recording out.
+    """The worker loop: (implementation, case dict) in, a harness.recording.Recording out.
     Returns when the caller says so, closes its end or is gone."""
-    from harness.engine import record_in_process
-
     while True:
         try:
             message = _receive_large(connection)
@@ -130,13 +132,9 @@ def _worker_main(connection) -> None:
             return
         kind, name, case = message
         if kind == "forget":  # no reply: the next message waits behind it anyway
-            from harness.engine import forget_confirmed_declarations
-
             forget_confirmed_declarations()
             continue
         if kind == "load":  # import the framework before any case's clock starts
-            from harness.adapters import load_adapter
-
             try:
                 load_adapter(name)
                 reply = "loaded"
@@ -266,8 +264,8 @@ class WorkerPool:
         self.workers: dict[str, _Worker] = {}
         self.in_flight: dict[str, Pending] = {}
 
-    def record(self, framework: str, name: str, case: Case, timeout: float | None = None) -> Any:
-        """The implementation's harness.engine.Recording, made in the framework's worker.
+    def record(self, framework: str, name: str, case: Case, timeout: float | None = None) -> Recording:
+        """The implementation's recording (harness/recording.py), made in the framework's worker.
         Raises WorkerDied when the worker died or timed out, or when called inside a
         worker (a worker never starts workers)."""
         return self.collect(self.submit(framework, name, case, timeout))
@@ -312,7 +310,7 @@ class WorkerPool:
         self.in_flight[framework] = pending
         return pending
 
-    def collect(self, pending: Pending) -> Any:
+    def collect(self, pending: Pending) -> Recording:
         """The recording of a submitted case; raises WorkerDied when the worker died or
         ran past the case's timeout (it is then stopped; the next case starts a new one)."""
         if self.in_flight.get(pending.framework) is pending:
@@ -334,7 +332,7 @@ class WorkerPool:
 
     def forget_confirmed_declarations(self) -> None:
         """Every live worker forgets the declared failures it has confirmed
-        (harness/engine.py), before the cases it is sent next."""
+        (harness/recording.py), before the cases it is sent next."""
         for worker in self.workers.values():
             if worker.alive():
                 try:
@@ -368,6 +366,16 @@ def pool() -> WorkerPool:
         _pool = WorkerPool()
         atexit.register(_pool.close)
     return _pool
+
+
+def reset_declarations() -> None:
+    """Forget the confirmed declarations (harness/recording.py), in this process and in
+    its live workers: a report starts from none, so the same cases give the same results
+    file byte for byte, whatever ran in this process before (a later case of a confirmed
+    kind says so in its message). Inside a worker: its own only."""
+    forget_confirmed_declarations()
+    if _pool is not None and not os.environ.get(INSIDE_WORKER_ENV):
+        _pool.forget_confirmed_declarations()
 
 
 def stop_workers() -> None:

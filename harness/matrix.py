@@ -5,6 +5,7 @@ reports/matrix/<env>/results.json (written by the tox `matrix-*` environments), 
 them by (torch version, MindSpore version), and writes one page: a verdict cell per row,
 implementation and version, and what changed between consecutive versions (the output
 of `optim-parity compare`, harness/regressions.py). A summary goes to matrix.json beside it.
+The page's template: harness/templates/matrix.html.j2.
 """
 
 from __future__ import annotations
@@ -75,47 +76,14 @@ def matrix_summary(documents: list[tuple[str, dict]]) -> dict:
     return {"schema": "optim-parity/matrix/1", "columns": columns, "rows": rows, "steps": steps}
 
 
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>optim-parity: version matrix</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #bbb;padding:.3em .5em;vertical-align:top;font-size:.85em;text-align:left}
-th{background:#eee}
-.consistent{background:#d7f5d7}.known{background:#fde8b8}.divergent,.crash{background:#f7c6c6}
-.no-counterpart,.unsupported,.not-exercised{background:#e6e6e6}
-td.changed{outline:3px solid #333;outline-offset:-3px;font-weight:bold}
-pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap;font-size:.85em}
-@media print{body{margin:0}}
-</style></head><body>
-<h1>Adam parity across framework versions</h1>
-<p>Every column ran the same sweep (same seed, same cases); cells are the row verdicts
-(harness/verdicts.py) with the worst relative error of the violations attributed to the row.
-{{ matrix.rows | selectattr("changed") | list | length }} row &times; implementation line(s) changed between
-versions: they come first, and a changed cell (its verdict or case statuses differ from the column before) is
-outlined; {{ matrix.steps | sum(attribute="regressions") }} regression(s) in all.</p>
-<table><tr><th>row</th><th>implementation</th>{% for c in matrix.columns %}<th>{{ c.label }}<br><small>{{ c.env }}, {{ c.cases }} cases</small></th>{% endfor %}</tr>
-{% for r in matrix.rows %}<tr><td><code>{{ r.row }}</code></td><td>{{ r.implementation }}</td>
-{% for cell in r.cells %}{% if cell %}<td class="{{ cell.verdict_class }}{{ ' changed' if cell.changed }}">{{ cell.verdict }}
-{%- if cell.verdict_class in ("known", "divergent") %}<br><small>worst relative error {{ cell.worst_relative_error | number }}</small>{% endif %}</td>
-{% else %}<td class="not-exercised">not run</td>{% endif %}{% endfor %}</tr>
-{% endfor %}</table>
-<h2>What changed between consecutive versions</h2>
-{% for step in matrix.steps %}<h3>{{ step.old }} &rarr; {{ step.new }}: {{ step.regressions }} regression(s)</h3>
-<pre>{{ step.text | join("\\n") }}</pre>
-{% endfor %}
-</body></html>
-"""
-
-
 def write_matrix(directory: Path, out: Path) -> dict:
-    import jinja2
+    import jinja2  # deferred: only the page needs it (the command line imports this module)
 
     summary = matrix_summary(load_matrix(directory))
-    environment = jinja2.Environment(autoescape=True)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True)
     # 3 significant digits on the page (matrix.json keeps every digit): 17 told nothing more
     environment.filters["number"] = lambda x: x if isinstance(x, str) or x is None else format(float(x), ".3g")
-    page = environment.from_string(_TEMPLATE).render(matrix=summary)
+    page = environment.get_template("matrix.html.j2").render(matrix=summary)
     write_json(summary, Path(out).with_name("matrix.json"))
     write_text_atomic(page, out)
     return summary

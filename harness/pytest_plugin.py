@@ -15,6 +15,10 @@ the case files they name. `--shard I/N` keeps shard I of N of the collected test
 (harness/shard.py); `optim-parity merge` joins the shards' results. Under pytest-xdist (`-n auto`) every worker appends its
 cases to its own file DIR/.parts/<worker>.jsonl; the controller joins them into one
 report when all workers are done and removes the parts.
+
+Every session starts with Hypothesis' local-constant mining off (harness/hypothesis_setup.py
+disable_local_constants), so that a derandomized profile draws the same cases whatever
+else the session loaded.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
+
+from harness.collect import CaseRecorder, activate, active, read_parts
+from harness.hypothesis_setup import disable_local_constants
+from harness.shard import ShardError, in_shard, parse_shard
 
 CI_EXAMPLES = 150
 _COMMON = dict(
@@ -60,14 +69,11 @@ def _is_worker(config) -> bool:
 
 
 def pytest_configure(config) -> None:
+    disable_local_constants()  # before any test draws
     if not config.getoption("hypothesis_profile", default=None):
         settings.load_profile("ci")
     shard = config.getoption("shard", default=None)
     if shard:
-        import pytest
-
-        from harness.shard import ShardError, parse_shard
-
         try:
             config._optim_parity_shard = parse_shard(shard)
         except ShardError as exc:
@@ -75,8 +81,6 @@ def pytest_configure(config) -> None:
     directory = config.getoption("parity_report", default=None)
     if not directory:
         return
-    from harness.collect import CaseRecorder, activate
-
     parts = Path(directory) / PARTS
     if _is_worker(config):
         name = config.workerinput["workerid"]
@@ -90,8 +94,6 @@ def pytest_collection_modifyitems(config, items) -> None:
     shard = getattr(config, "_optim_parity_shard", None)
     if shard is None:
         return
-    from harness.shard import in_shard
-
     # By node id: a Hypothesis test is one item (its derandomized examples stay
     # together), a parametrized test one item per parameter.
     selected = [item for item in items if in_shard(item.nodeid, shard)]
@@ -102,8 +104,6 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def pytest_runtest_setup(item) -> None:
-    from harness.collect import active
-
     recorder = active()
     if recorder is not None:
         # Only the conformance suite's cases are data: the harness's own tests (tests/)
@@ -117,7 +117,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     directory = config.getoption("parity_report", default=None)
     if not directory or _is_worker(config):
         return
-    from harness.collect import read_parts
+    # deferred: the report writer and what it imports (about 0.2 s, the whole harness) are
+    # needed only by a session with --parity-report, and the plugin is loaded by every one
     from harness.conformance import default_registry
     from harness.report import print_summary, write_report
     from harness.results import results_document

@@ -43,10 +43,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from harness.attribution import variant_run
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
+from harness.catalogue import IMPLEMENTATIONS, extra_implementations, versions_match
+from harness.compare import effective_weight_decay
 from harness.rows import ROW_IDS
+from harness.statuses import KNOWN, VIOLATION
+from harness.tolerance import unit_roundoff
+from harness.trajectory import shared_reference
 from harness.untrusted import (expect_bool, expect_list, expect_number, expect_str, expect_table, read_toml,
                                shown)
+from reference.adam import lr_at
 from reference.dtypes import STORAGE
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "cases" / "known_divergences.toml"
@@ -84,8 +94,6 @@ class Divergence:
     @property
     def applies(self) -> bool:
         """Whether the installed framework versions are inside the entry's range."""
-        from harness.catalogue import versions_match
-
         return versions_match(self.versions)
 
     @property
@@ -104,12 +112,6 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     dtype times |g_eff| of an element, g_eff = g + weight_decay * w along the reference.
     (The eps placement changes an update by about that ratio; the tolerance is a multiple
     of the same unit roundoff, so one threshold serves float32 and float64.)"""
-    import numpy as np
-
-    from harness.compare import effective_weight_decay
-    from harness.tolerance import unit_roundoff
-    from harness.trajectory import shared_reference
-
     threshold = float(roundoffs) * unit_roundoff(case.dtype)
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
@@ -124,29 +126,19 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
 
 
 def _gradients(case: Case):
-    import numpy as np
-
     return np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1) for step in case.grads for g in step])
 
 
 def _has_nonfinite_gradient(case: Case) -> bool:
-    import numpy as np
-
     return not bool(np.all(np.isfinite(_gradients(case))))
 
 
 def _gradient_above(entry: Divergence, case: Case, bound: Any) -> bool:
-    import numpy as np
-
     grads = _gradients(case)
     return bool(np.any(np.abs(grads[np.isfinite(grads)]) > float(bound)))
 
 
 def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
-    import numpy as np
-
-    from harness.attribution import variant_run
-
     tiny = np.finfo(case.np_dtype).tiny
 
     def subnormal(values) -> bool:
@@ -165,8 +157,6 @@ def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:
 
 
 def _lr_zero(entry: Divergence, case: Case, arg: Any) -> bool:
-    from reference.adam import lr_at
-
     zero = any(lr_at(case.lr_for(p.name), t) == 0.0 for p in case.params for t in range(1, case.num_steps + 1))
     return zero == bool(arg)
 
@@ -233,8 +223,6 @@ _ID = re.compile(r"[a-z0-9][a-z0-9.-]*")
 
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
     """The registry at `path`, every field checked; RegistryError (one line) otherwise."""
-    from harness.catalogue import IMPLEMENTATIONS, extra_implementations
-
     path = Path(path)
     raw = read_toml(path, RegistryError)
     expect_table(raw, str(path), RegistryError, optional={"divergence"})
@@ -273,8 +261,6 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[Divergence]:
 
 
 def _versions(raw: Any, where: str) -> dict[str, str]:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
     if not isinstance(raw, dict):
         raise RegistryError(f"{where}: versions must be a table of package = \"PEP 440 specifier\"")
     for package, specifier in raw.items():
@@ -309,8 +295,6 @@ def classify(result: Any, case: Case, registry: list[Divergence]) -> None:
     A violation that rows explain only jointly needs an entry for each of its rows
     and stays within the sum of their bounds.
     """
-    from harness.engine import KNOWN, VIOLATION
-
     if result.status != VIOLATION:
         return
     candidates = [d for d in applicable(registry) if d.covers(result.implementation) and d.row in result.rows]

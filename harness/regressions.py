@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from harness.engine import CRASH, KNOWN, NO_COUNTERPART, PASS, UNSUPPORTED, VIOLATION
+from harness.nonfinite import from_json
 from harness.results import ResultsError
+from harness.statuses import CRASH, KNOWN, NO_COUNTERPART, PASS, UNSUPPORTED, VIOLATION
 
 DEFAULT_THRESHOLD = 2.0
 # Growth counts once the error reaches half its tolerance: below that, a different CPU
@@ -48,10 +49,6 @@ class Change:
     detail: str
     cases: list[str] = field(default_factory=list)
     count: int = 0
-
-
-def _float(x) -> float:
-    return float(x)
 
 
 def _case_kind(old: dict, new: dict, threshold: float) -> tuple[str, bool] | None:
@@ -77,7 +74,7 @@ def _case_kind(old: dict, new: dict, threshold: float) -> tuple[str, bool] | Non
         if after == PASS:
             return "newly passing", False
     if before in (PASS, KNOWN) and after == before:
-        old_ratio, new_ratio = _float(old["worst_ratio"]), _float(new["worst_ratio"])
+        old_ratio, new_ratio = from_json(old["worst_ratio"]), from_json(new["worst_ratio"])
         if new_ratio >= RATIO_FLOOR and new_ratio > threshold * old_ratio:
             return "error grew", True
     return None
@@ -196,40 +193,12 @@ def format_diff(diff: dict) -> list[str]:
     return lines
 
 
-_DIFF_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>optim-parity: what changed</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:110em}
-table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #bbb;padding:.3em .6em;vertical-align:top;font-size:.9em;text-align:left}
-th{background:#eee}.regression{background:#f7c6c6}.improvement{background:#d7f5d7}.info{background:#e6e6e6}
-code{font-size:.9em}
-@media print{body{margin:0}}
-</style></head><body>
-<h1>Adam parity: what changed</h1>
-<table><tr><th></th><th>old</th><th>new</th></tr>
-{% for name in packages %}<tr><td>{{ name }}</td><td>{{ diff.old.packages.get(name, "-") }}</td>
-<td>{{ diff.new.packages.get(name, "-") }}</td></tr>{% endfor %}
-<tr><td>run</td><td>{{ diff.old.run.source }} {{ diff.old.run.profile or "" }} seed {{ diff.old.run.seed }}</td>
-<td>{{ diff.new.run.source }} {{ diff.new.run.profile or "" }} seed {{ diff.new.run.seed }}</td></tr></table>
-<p><b>{{ diff.regressions }} regression(s)</b>; {{ diff.cases.compared }} case(s) compared
-{%- if diff.cases.only_old %}, {{ diff.cases.only_old }} only in the old file{% endif %}
-{%- if diff.cases.only_new %}, {{ diff.cases.only_new }} only in the new file{% endif %}; threshold for
-"error grew": {{ diff.threshold }}x.</p>
-{% if diff.changes %}<table><tr><th>row</th><th>implementation</th><th>change</th><th>cases</th><th>detail</th></tr>
-{% for c in diff.changes %}<tr class="{{ 'regression' if c.regression else ('improvement' if c.kind in improvements else 'info') }}">
-<td><code>{{ c.row }}</code></td><td>{{ c.implementation }}</td><td>{{ c.kind }}</td>
-<td>{% if c.count %}{{ c.count }}: {% for id in c.cases %}<code>{{ id }}</code> {% endfor %}{% endif %}</td>
-<td>{{ c.detail }}</td></tr>{% endfor %}</table>
-{% else %}<p>Nothing changed.</p>{% endif %}
-</body></html>
-"""
-
-
 def render_diff_html(diff: dict) -> str:
-    import jinja2
+    """The HTML diff report (`compare --html`): harness/templates/compare.html.j2."""
+    import jinja2  # deferred: only --html needs it (the command line imports this module)
 
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
     packages = sorted(set(diff["old"]["packages"]) | set(diff["new"]["packages"]))
-    return environment.from_string(_DIFF_TEMPLATE).render(
+    return environment.get_template("compare.html.j2").render(
         diff=diff, packages=packages, improvements=("newly passing", "became supported", "entry stopped", "now registered"))

@@ -15,18 +15,23 @@ Row verdicts: harness/verdicts.py.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 from harness.catalogue import DEFAULT_IMPLEMENTATIONS, known, outside
 from harness.collect import case_entry
-from harness.html_report import render_parity_html
-from harness.engine import CRASH, ImplementationResult, declaration_kind, forget_confirmed_declarations, \
-    record_implementation, run_case
 from harness.console import Progress, findings_reason, statuses_reason, verdict_line
+from harness.engine import ImplementationResult, record_implementation, run_case
+from harness.html_report import render_parity_html
+from harness.isolation import reset_declarations
+from harness.recording import declaration_kind
 from harness.registry import Divergence, classify
-from harness.shard import in_shard
 from harness.results import failed, results_document, write_json, write_text_atomic
+from harness.shard import in_shard
+from harness.statuses import CRASH, VIOLATION
+from harness.sweep import DEFAULT_EXAMPLES, sweep_cases
+from harness.verdicts import UNREGISTERED
 
 # --------------------------------------------------------------------------- running
 
@@ -36,8 +41,6 @@ def _crash_result(name: str, error: BaseException) -> ImplementationResult:
 
 
 def _sweep(seed: int, examples: int, registry: Sequence[Divergence], progress: Progress | None = None) -> list:
-    from harness.sweep import sweep_cases
-
     hook = (lambda what: progress.update(detail=what, force=True)) if progress is not None else None
     return list(sweep_cases(seed, examples, registry=list(registry), progress=hook))
 
@@ -55,7 +58,7 @@ def _confirmations_to_replay(cases: list, mine: list[bool], implementations: Seq
     implementations to record it on (result unused) before the shard's own cases.
 
     A case an implementation is declared not to take is measured once per worker and
-    kind (harness/engine.py, confirmed declarations); a later case of the kind says
+    kind (harness/recording.py, confirmed declarations); a later case of the kind says
     that it was "not run again" and carries the error of the case that confirmed it.
     Which case that was depends on what ran before in the process: in a shard, the
     cases of the other shards did not. Recording them (only those of a kind the shard
@@ -111,11 +114,6 @@ def report_verdict(document: dict, code: int) -> str:
     implementation results (one implementation on one case), so FAIL exactly when
     results.failed() holds; an implementation with violations is named with the rows
     the table marks UNREGISTERED, one that crashed with its number of cases."""
-    from collections import Counter
-
-    from harness.engine import VIOLATION
-    from harness.verdicts import UNREGISTERED
-
     statuses = Counter(i["status"] for c in document["cases"] for i in c["implementations"]
                        if i["implementation"] != "reference")
     crashes = Counter(i["implementation"] for c in document["cases"] for i in c["implementations"]
@@ -146,8 +144,6 @@ def build_report(out_dir: Path, *, registry: Sequence[Divergence], seed: int = 0
     command line's progress display (harness/console.py), told each case and
     implementation as it runs.
     """
-    from harness.sweep import DEFAULT_EXAMPLES
-
     registry = list(registry)
     if cases is None:
         examples = DEFAULT_EXAMPLES if examples is None else examples
@@ -159,7 +155,7 @@ def build_report(out_dir: Path, *, registry: Sequence[Divergence], seed: int = 0
         raise ValueError(f"duplicate case ids: {duplicates}")
     mine = [in_shard(c.id, shard) for c in cases]
     replay = _confirmations_to_replay(cases, mine, implementations) if shard is not None else {}
-    forget_confirmed_declarations()
+    reset_declarations()
     entries = []
     hooks = {}
     if progress is not None:

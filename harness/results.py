@@ -64,6 +64,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from harness import settings
+from harness.casefile import CaseError, load_case
+from harness.catalogue import describe, known
+from harness.coverage import coverage
+from harness.nonfinite import TEXTS, to_json
+from harness.reproducer_script import reproducer_choice
+from harness.shard import in_shard
+from harness.statuses import CRASH, STATUSES, VIOLATION
+from harness.untrusted import read_json
+from harness.validation import acceptance_summary
+from harness.verdicts import CLASSES, REPORT_ROWS, implementation_order, row_verdicts, summary
 
 RESULT_SCHEMA = "optim-parity/result/1"
 RESULTS_SCHEMA = "optim-parity/results/1"
@@ -116,7 +126,7 @@ def result_document(results: Iterable, case_path: str | None = None) -> dict:
 def _registry_json(registry) -> list[dict]:
     return [{"id": d.id, "row": d.row, "implementation": list(d.implementations), "when": d.when,
              "mechanism": d.mechanism, "source": d.source, "bound": d.bound,
-             "max_relative_error": d.max_relative_error if d.max_relative_error != float("inf") else "inf",
+             "max_relative_error": to_json(d.max_relative_error),  # finite or +inf (load_registry)
              "reproducer": d.reproducer, "versions": d.versions, "applies": d.applies}
             for d in sorted(registry, key=lambda d: d.id)]
 
@@ -128,12 +138,6 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
     whose case file must be written (each gets its "case_file"). `examples`: the
     sweep's generated cases per row; `shard`: (index, count) of a sharded run (a whole
     run, count 1 included, records none: its file is the merge of its shards)."""
-    from harness.catalogue import describe, known
-    from harness.coverage import coverage
-    from harness.engine import CRASH, VIOLATION
-    from harness.reproducer_script import reproducer_choice
-    from harness.verdicts import REPORT_ROWS, implementation_order, row_verdicts, summary
-
     validation = [e for e in entries if e.get("kind") == "validation"]
     entries = [e for e in entries if e.get("kind") != "validation"]
     by_id: dict[str, dict] = {}
@@ -183,8 +187,6 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
         "cases": listed,
     }
     if validation:
-        from harness.validation import acceptance_summary
-
         document["validation"] = acceptance_summary(validation)
     return document, [dict(by_id[case_id], case_file=path) for case_id, path in files.items()]
 
@@ -206,8 +208,6 @@ def _file_name(case_id: str) -> str:
 
 def failed(document: dict) -> bool:
     """Some implementation has an unregistered violation or crashed somewhere."""
-    from harness.engine import CRASH, VIOLATION
-
     return any(i["status"] in (VIOLATION, CRASH) for c in document["cases"] for i in c["implementations"])
 
 
@@ -363,7 +363,6 @@ class Boolean(_Spec):
 
 
 _LARGEST_FLOAT = 1.7976931348623157e308
-NONFINITE_TEXT = ("inf", "-inf", "nan")  # how results files write non-finite numbers
 
 
 class Number(_Spec):
@@ -378,7 +377,7 @@ class Number(_Spec):
     def check(self, value, parent, key):
         kind = type(value)
         if kind is float or (kind is int and -_LARGEST_FLOAT <= value <= _LARGEST_FLOAT) or \
-                (self.nonfinite_text and kind is str and value in NONFINITE_TEXT):
+                (self.nonfinite_text and kind is str and value in TEXTS):
             return
         raise self.wrong(value, parent, key)
 
@@ -514,9 +513,6 @@ ORDINAL = Integer(1, 2**53, expected="an integer from 1 to 2**53")
 @cache
 def results_schema() -> Object:
     """What a results file (optim-parity/results/1) holds: every field some command reads."""
-    from harness.engine import STATUSES
-    from harness.verdicts import CLASSES
-
     text, names = Text(), ListOf(Text())
     # Names that become file names or baseline names: short.
     name = Text(max_length=200)
@@ -630,8 +626,6 @@ def _check_violations_against_cases(document: dict) -> None:
 
 def load_results(path: str | Path) -> dict:
     """A results file every command can read (validate_results); one-line ResultsError otherwise."""
-    from harness.untrusted import read_json
-
     return validate_results(read_json(path, ResultsError, settings.results_max_bytes()), path)
 
 
@@ -666,8 +660,6 @@ def _case_text(path: Path, entry: dict) -> str:
     results describe: a case file (harness/casefile.py) with the entry's dtype, steps and
     parameters, holding every element its violations name (the report's reproducer runs
     the spec on it up to that step and reads that element)."""
-    from harness.casefile import CaseError, load_case
-
     what = f"case file of case {entry['id']}"
     try:
         case = load_case(path)
@@ -734,8 +726,6 @@ def check_shards(documents: list[tuple[Path, dict]]) -> None:
     source, profile, seed, --examples and shard count, every shard index present once,
     and (for a sweep, whose shards split by case id, harness/shard.py) every case in the
     shard its file says. One-line ResultsError otherwise."""
-    from harness.shard import in_shard
-
     (first_path, first), *rest = documents
     for path, document in rest:
         for label, value in SHARED_BY_SHARDS:

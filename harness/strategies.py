@@ -4,6 +4,11 @@ Hypothesis draws the *recipe* of a case (shape, dtype, magnitudes, stream kind,
 hyperparameters, a numpy seed); the numbers themselves come from a numpy generator
 seeded by the recipe. That keeps 10,000-step cases cheap to draw and still shrinkable
 (towards fewer steps, smaller shapes, simpler streams, seed 0).
+
+Whoever draws cases calls harness/hypothesis_setup.py `disable_local_constants()` first
+(the pytest plugin when a session starts, harness/sweep.py before each draw): Hypothesis
+would otherwise mix numbers from the source of every local module loaded so far into its
+draws, and the same seed would draw different cases in different sessions.
 """
 
 from __future__ import annotations
@@ -16,30 +21,12 @@ import numpy as np
 from hypothesis import strategies as st
 
 from harness.casefile import Case, ParamGroup, ParamSpec
+from harness.catalogue import FACTORS, outside
+from harness.coverage import completable, covering_rows
+from harness.validation import KEYS
+from reference.domain import SWITCHES
 from reference.dtypes import cast
 
-
-def _without_local_constants() -> None:
-    """Make derandomized generation depend on the strategies alone.
-
-    Hypothesis mixes numbers it finds in the source of every *local* module loaded so far
-    (sys.modules outside site-packages: the harness, the test modules) into what it
-    draws, with probability 0.05 per draw. Which modules are loaded depends on the
-    session (cases/ alone or with tests/, the xdist worker's earlier tests), so the `ci`
-    profile drew different cases in different sessions (measured: 52 of 132 test_lr
-    cases in common), and `optim-parity compare` needs the same cases on both sides.
-    Hypothesis has no setting for it; its hook is replaced by the empty set it starts from.
-    """
-    from hypothesis.internal.conjecture import providers
-
-    if not hasattr(providers, "_get_local_constants"):  # a Hypothesis upgrade moved it: say so, loudly
-        raise ImportError("hypothesis.internal.conjecture.providers._get_local_constants is gone; "
-                          "harness/strategies.py must disable local-constant mining another way")
-    empty = providers._local_constants
-    providers._get_local_constants = lambda: empty
-
-
-_without_local_constants()
 
 # Gradient and parameter magnitudes span this many decades (issue: at least 1e-12..1e4).
 MIN_EXPONENT, MAX_EXPONENT = -12, 4
@@ -337,9 +324,6 @@ def _betas() -> st.SearchStrategy:
 @st.composite
 def hyperparameter_probes(draw) -> tuple[str, Any]:
     """(canonical key, value): legal and illegal values of every row's hyperparameter."""
-    from harness.validation import KEYS
-    from reference.domain import SWITCHES
-
     key = draw(st.sampled_from(KEYS))
     if key == "betas":
         return key, draw(_betas())
@@ -572,9 +556,6 @@ def case_of(assignment: dict[str, Any], seed: int, *, group_lr: bool = True) -> 
 def covering_case(implementation: str, index: int, seed: int = 0) -> Case:
     """Case `index` of the implementation's pairwise covering set (harness/coverage.py),
     inside its space; `seed` draws the numbers (a profile with more examples draws more)."""
-    from harness.catalogue import outside
-    from harness.coverage import covering_rows
-
     assignment = covering_rows(implementation)[index]
     case_seed = int.from_bytes(hashlib.sha256(f"{implementation}/{index}/{seed}".encode()).digest()[:4], "little")
     case = case_of(assignment, case_seed)
@@ -587,17 +568,12 @@ def outside_settings(implementation: str) -> list[tuple[str, Any]]:
     """The (factor, value class) settings no case inside the implementation's space has:
     each gets one probe (`probe_case`), so a row whose option the implementation cannot
     express reads "no counterpart" with the framework's own error, not "not exercised"."""
-    from harness.catalogue import FACTORS
-    from harness.coverage import completable
-
     return [(factor, value) for factor, values in FACTORS.items() for value in values
             if not completable(implementation, {factor: value})]
 
 
 def probe_case(factor: str, value: Any, seed: int = 0) -> Case:
     """A case with `factor` = `value` and every other factor at its default class."""
-    from harness.catalogue import FACTORS
-
     assignment = {f: values[0] for f, values in FACTORS.items()}
     assignment[factor] = value
     return case_of(assignment, seed, group_lr=False)

@@ -6,15 +6,18 @@ every implementation's pairwise covering cases and the probes of what it cannot 
 (cases/test_option_pairs.py), each run on its own implementation.
 
 A case id hashes the case (`<row>-<sha1 of the case file>`, harness/collect.py
-case_id), so two sweeps compare case by case whatever their --examples."""
+case_id), so two sweeps compare case by case whatever their --examples.
+
+Hypothesis (and the strategies built on it) is imported by the functions that draw, not
+by this module: the command line reads DEFAULT_EXAMPLES for its --help, and starts
+without Hypothesis (about 0.15 s). Every draw first makes Hypothesis' generation
+depend on the strategies alone (harness/hypothesis_setup.py disable_local_constants), as
+the pytest plugin does for the conformance suite."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
-
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
 
 from harness.casefile import Case, dumps_case, load_case
 from harness.catalogue import DEFAULT_IMPLEMENTATIONS
@@ -22,7 +25,6 @@ from harness.collect import case_id
 from harness.coverage import covering_rows
 from harness.registry import Divergence
 from harness.rows import ROW_IDS
-from harness.strategies import covering_case, outside_settings, probe_case, row_cases
 
 DEFAULT_EXAMPLES = 20
 SWEEP_ROWS = ("defaults",) + ROW_IDS
@@ -42,6 +44,13 @@ class SweepCase:
 
 def draw_cases(strategy, count: int, seed: int) -> list:
     """Up to `count` distinct examples of `strategy`, the same ones for the same seed and versions."""
+    # deferred: Hypothesis, only where cases are drawn (the command line starts without it)
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from harness.hypothesis_setup import disable_local_constants  # deferred: imports Hypothesis
+
+    disable_local_constants()
     drawn: list[Case] = []
 
     @hypothesis_seed(seed)
@@ -64,6 +73,9 @@ def sweep_cases(seed: int = 0, examples: int | None = None,
                 progress: Callable[[str], None] | None = None) -> list[SweepCase]:
     """progress(what): called before each part of the drawing (the command line's
     progress display); it does not change what is drawn."""
+    # deferred: the strategies import Hypothesis (the command line starts without it)
+    from harness.strategies import covering_case, outside_settings, probe_case, row_cases
+
     tell = progress or (lambda what: None)
 
     def hashed(prefix: str, case: Case) -> str:

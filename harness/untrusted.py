@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from harness.nonfinite import TEXTS as NONFINITE_TEXTS, from_json
+
 MAX_DEPTH = 64
 MAX_INTEGER_DIGITS = 400
 # The registry and the acceptance rules are a few hundred lines; results and baseline
@@ -162,9 +164,10 @@ def expect_bool(value: Any, where: str, error: type[Exception]) -> bool:
 def expect_number(value: Any, where: str, error: type[Exception], *, finite: bool = True,
                   minimum: float | None = None) -> float:
     """A JSON/TOML number (not a bool) as a float; `finite=False` also takes the
-    strings "inf", "-inf" and "nan" (how the harness writes non-finite numbers)."""
-    if not finite and value in ("inf", "-inf", "nan"):
-        return float(value)
+    strings "inf", "-inf" and "nan" (how the harness writes non-finite numbers,
+    harness/nonfinite.py)."""
+    if not finite and value in NONFINITE_TEXTS:
+        return from_json(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise error(f"{where}: expected a number, got {shown(value)}")
     try:

@@ -2,8 +2,11 @@
 silently accepts with surprising results — next to the spec's domain (reference/domain.py).
 
 A probe is one hyperparameter (canonical key, harness/rows.py) set to one value, all
-others at their defaults, on a float32 parameter [0.5, -1.0] stepped twice with the
-gradient [0.1, -0.2]. Its outcome per framework:
+others at their defaults (harness/casefile.py DEFAULT_HYPERPARAMETERS), on a float32
+parameter [0.5, -1.0] stepped twice with the gradient [0.1, -0.2]: torch.optim.Adam and
+mindspore.nn.Adam, the value passed as each framework's wing translates it and run by the
+wing's plain calls (harness/adapters/<framework>/translate.py, bare.py; this module
+imports no framework). Its outcome per framework:
 
     rejected      the constructor raised (exception type and first line kept)
     step fails    the constructor accepted, the first steps raised
@@ -22,17 +25,17 @@ example value that must keep producing its outcome.
 
 from __future__ import annotations
 
-import importlib
 import math
 import numbers
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from harness.rows import ROWS
+from harness.adapters import setup, translation, wing
+from harness.casefile import DEFAULT_HYPERPARAMETERS
 from harness.untrusted import expect_list, expect_str, expect_table, read_toml, shown
 from reference.adam import AdamState, adam_step, init_state
 from reference.domain import SWITCHES, domain_error
@@ -45,8 +48,6 @@ AS_SPEC_RTOL = 1e-3  # 0.1% of the displacement: far above float32 rounding, far
 FRAMEWORKS = ("torch", "mindspore")
 KEYS = ("lr", "eps", "weight_decay", "betas", "amsgrad", "use_locking", "use_nesterov", "loss_scale",
         "use_lazy", "use_offload")
-_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
-                             "loss_scale": 1.0}
 
 
 class RulesError(ValueError):
@@ -131,44 +132,19 @@ def value_class(key: str, value: Any) -> str:
 
 # --------------------------------------------------------------------------- frameworks
 
+# Each framework's wing (harness/adapters/<framework>/) says how a value is passed
+# (translate.keyword_arguments: the same translation its adapters use) and runs the plain
+# calls (bare.hyperparameter_probe, which imports the framework when it runs).
+
 def _framework_kwargs(framework: str, key: str, value: Any) -> dict | None:
     """The constructor arguments that set `key` (None: no counterpart)."""
-    row = next(r for r in ROWS if key in r.canonical_keys)
-    if framework == "torch":
-        name = row.torch_args.get(key)
-        return None if name is None else {name: tuple(value) if key == "betas" and isinstance(value, list) else value}
-    name = row.mindspore_args[key]
-    if isinstance(name, tuple):
-        if not (isinstance(value, (tuple, list)) and len(value) == len(name)):
-            return {name[0]: value}  # a malformed pair goes to beta1 as it is
-        return dict(zip(name, value))
-    return {name: value}
+    return translation(framework).keyword_arguments(key, value)
 
 
-def _run_torch(kwargs: dict) -> np.ndarray:
-    import torch
-
-    param = torch.nn.Parameter(torch.from_numpy(INITIAL.copy()))
-    optimizer = torch.optim.Adam([param], **kwargs)
-    _constructed()
-    for _ in range(STEPS):
-        param.grad = torch.from_numpy(GRADIENT.copy())
-        optimizer.step()
-    return param.detach().numpy().astype(np.float64)
-
-
-def _run_mindspore(kwargs: dict) -> np.ndarray:
-    importlib.import_module("harness.adapters.mindspore_adam")  # sets the context: PyNative, CPU, quiet logs
-    from mindspore import Parameter, Tensor, nn
-
-    param = Parameter(Tensor(INITIAL.copy()), name="w")
-    optimizer = nn.Adam([param], **kwargs)
-    _constructed()
-    scale = kwargs.get("loss_scale", 1.0)
-    for _ in range(STEPS):
-        # With loss_scale MindSpore expects the gradients of the scaled loss.
-        optimizer((Tensor((GRADIENT * np.float32(scale)).astype(np.float32)),))
-    return param.asnumpy().astype(np.float64)
+def _run(framework: str, kwargs: dict) -> np.ndarray:
+    """The parameter after STEPS steps of the framework's Adam built with `kwargs`."""
+    setup(framework)  # the framework's runtime settings (MindSpore: PyNative, CPU, quiet logs)
+    return wing(framework, "bare").hyperparameter_probe(kwargs, INITIAL, GRADIENT, STEPS, _constructed)
 
 
 _phase: dict[str, bool] = {"constructed": False}
@@ -178,11 +154,8 @@ def _constructed() -> None:
     _phase["constructed"] = True
 
 
-_RUNNERS: dict[str, Callable[[dict], np.ndarray]] = {"torch": _run_torch, "mindspore": _run_mindspore}
-
-
 def _spec(key: str, value: Any) -> np.ndarray:
-    hyperparameters = dict(_DEFAULTS)
+    hyperparameters = dict(DEFAULT_HYPERPARAMETERS)
     hyperparameters[key] = value
     beta1, beta2 = hyperparameters["betas"]
     state: AdamState = init_state(INITIAL.astype(np.float64))
@@ -208,7 +181,7 @@ def probe(framework: str, key: str, value: Any) -> Outcome:
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            final = _RUNNERS[framework](kwargs)
+            final = _run(framework, kwargs)
     except Exception as error:  # the framework's verdict on the value
         return Outcome("step fails" if _phase["constructed"] else "rejected", _error_text(error))
     if not np.all(np.isfinite(final)):

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Any
 
 from harness.catalogue import framework_of
-from harness.engine import CRASH, NO_COUNTERPART as NO_COUNTERPART_STATUS, PASS, UNSUPPORTED
+from harness.nonfinite import from_json, to_json
 from harness.rows import DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, MINDSPORE_ONLY, ROW_IDS, ROWS, UNEXPLAINED
+from harness.statuses import CRASH, NO_COUNTERPART as NO_COUNTERPART_STATUS, PASS, UNSUPPORTED
 
 DEFAULTS = "defaults"
 # Beyond the difference table: input classes with a test module of their own; their
@@ -72,14 +72,6 @@ def implementation_order(name: str) -> tuple[int, str]:
     return (order.index(framework) if framework in order else len(order), name)
 
 
-def _float(x: Any) -> float:
-    return float(x)  # non-finite numbers are written as "inf"/"nan"; float() reads them back
-
-
-def _json_float(x: float) -> float | str:
-    return x if math.isfinite(x) else str(x)
-
-
 def _table() -> list[tuple[str, str, str, str, str, str]]:
     table = [(DEFAULTS, "(all defaults)", "(all defaults)", DEFAULTS_CLAIM_ZH, DEFAULTS_CLAIM_EN, "overall")]
     table += [(r.id, r.torch_name or "-", r.mindspore_name, r.claim_zh, r.claim_en, r.kind) for r in ROWS]
@@ -108,7 +100,7 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
             name = impl["implementation"]
             if name == "reference":
                 continue
-            ratio = _float(impl["worst_ratio"])
+            ratio = from_json(impl["worst_ratio"])
             for row in case_rows:
                 own = stats[(row, name)]
                 own["cases"] += 1
@@ -125,7 +117,7 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
                     rows.append(DEFAULTS)  # the seed's overall claim is about whatever differs
                 listed = dict(violation, case=entry["id"], dtype=entry["dtype"],
                               shape=params_of[entry["id"]].get(violation["param"]),
-                              ratio=_json_float(_ratio(violation)))
+                              ratio=to_json(_ratio(violation)))
                 for row in rows:
                     target = stats[(row, name)]
                     target["violations"].append(listed)
@@ -135,7 +127,7 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
                     else:
                         target["unregistered"] += 1
                     target["worst_relative_error"] = max(target["worst_relative_error"],
-                                                         _float(violation["relative_error"]))
+                                                         from_json(violation["relative_error"]))
                     if row not in case_rows and _ratio(violation) > target["worst_ratio"]:
                         target["worst_ratio"], target["worst_case"] = _ratio(violation), entry["id"]
 
@@ -151,13 +143,13 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
                 "verdict_class": verdict_class(verdict),
                 "cases": own["cases"],
                 "statuses": {s: own["statuses"][s] for s in sorted(own["statuses"])},
-                "worst_ratio": _json_float(max(own["worst_ratio"], 0.0)),
+                "worst_ratio": to_json(max(own["worst_ratio"], 0.0)),
                 "worst_case": own["worst_case"],
                 "known": sorted(own["known"]),
                 "attributed_violations": len(violations),
                 "unregistered_violations": own["unregistered"],
-                "worst_relative_error": _json_float(own["worst_relative_error"]),
-                "worst_pass_ratio": _json_float(own["worst_pass_ratio"]),
+                "worst_relative_error": to_json(own["worst_relative_error"]),
+                "worst_pass_ratio": to_json(own["worst_pass_ratio"]),
                 "violations": violations,
             }
         verdicts.append({"row": row_id, "kind": kind, "torch_name": torch_name, "mindspore_name": ms_name,
@@ -173,7 +165,7 @@ def _case_rows(entry: dict) -> list[str]:
 
 
 def _ratio(violation: dict) -> float:
-    error, tolerance = _float(violation["error"]), _float(violation["tolerance"])
+    error, tolerance = from_json(violation["error"]), from_json(violation["tolerance"])
     if error == 0.0:
         return 0.0
     return math.inf if tolerance == 0.0 else error / tolerance

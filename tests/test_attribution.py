@@ -48,7 +48,7 @@ def test_an_implementation_nothing_explains_is_unexplained(monkeypatch):
     subclass in tests/, the harness's own tests; cases/ never mocks a framework.)"""
     import torch
 
-    from harness.adapters import torch_adam
+    from harness.adapters.torch import adam as torch_adam
 
     class OnePercentTooFar(torch.optim.Adam):
         def step(self, closure=None):

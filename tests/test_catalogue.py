@@ -23,6 +23,26 @@ def test_every_record_names_known_factors_classes_and_predicates():
         assert record.call and record.mode and ":" in record.adapter
 
 
+def test_every_record_points_into_its_wing_and_its_pieces_resolve():
+    """The one table of implementations: a record names its adapter, bare loop and
+    reproducer template in its framework's wing (the reference: harness/adapters/reference.py),
+    and the optimizer class its call starts with; the framework-free pieces resolve."""
+    from harness.adapters import resolve, translation
+    from harness.catalogue import WINGS
+    from harness.reproducer_script import Template
+
+    for name, record in IMPLEMENTATIONS.items():
+        package = WINGS.get(record.framework, "harness.adapters.reference")
+        for target in filter(None, (record.adapter, record.bare_loop, record.reproducer)):
+            assert target.startswith(package + ".") or target.startswith(package + ":"), (name, target)
+        assert record.bare_loop and callable(resolve(record.bare_loop)), name
+        if record.framework in WINGS:
+            assert record.optimizer and record.call.startswith(record.optimizer), name
+            assert isinstance(resolve(record.reproducer), Template), name
+            for function in ("keyword_arguments", "constructor_arguments", "group_arguments"):
+                assert callable(getattr(translation(record.framework), function)), (name, function)
+
+
 @pytest.mark.parametrize("name", [n for n in IMPLEMENTATIONS if n != "reference"])
 def test_the_covering_cases_cover_every_expressible_pair_from_inside_the_space(name):
     covered = set()

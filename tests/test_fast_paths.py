@@ -309,20 +309,20 @@ def test_attribution_comparing_each_distinct_variant_run_once_gives_the_rows_com
 
 
 def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stale_claim_runs_every_time(monkeypatch):
-    """engine.record_in_process: a case its catalogue record declares unsupported is run;
+    """recording.record_in_process: a case its catalogue record declares unsupported is run;
     once the framework has failed on one case of a declared kind (the reason without its
     numbers), later cases of that kind are `unsupported` without running. A declaration
     the framework does not bear out (it runs the case) is never memoised: every case runs
     and says so. A case without counterpart is built and stepped once per kind, for the
     framework's own error, and never compared."""
-    from harness import engine
+    from harness import engine, recording
     from harness.adapters.reference import ReferenceAdapter
     from harness.catalogue import NO_COUNTERPART, UNSUPPORTED, Outside
 
     built = {"failing": 0, "stale": 0, "no-counterpart": 0}
 
     class Failing(ReferenceAdapter):
-        name, framework = "test-failing", "test"
+        name = "test-failing"
 
         def __init__(self, case):
             built["failing"] += 1
@@ -351,10 +351,10 @@ def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stal
         kind = NO_COUNTERPART if name == "test-no-counterpart" else UNSUPPORTED
         return Outside(kind, f"a schedule of {case.num_steps} steps")
 
-    monkeypatch.setattr(engine, "load_adapter", lambda name: {"test-failing": Failing, "test-stale": Stale,
-                                                              "test-no-counterpart": NoCounterpart}[name])
-    monkeypatch.setattr(engine, "outside", declared)
-    monkeypatch.setattr(engine, "_confirmed_declarations", {})
+    monkeypatch.setattr(recording, "load_adapter", lambda name: {"test-failing": Failing, "test-stale": Stale,
+                                                                 "test-no-counterpart": NoCounterpart}[name])
+    monkeypatch.setattr(recording, "outside", declared)
+    monkeypatch.setattr(recording, "_confirmed_declarations", {})
     cases = bench_cases(6)
     for case in cases:
         failing, _ = engine.run_implementation("test-failing", case, reference_trajectory(case))
@@ -365,7 +365,7 @@ def test_a_declared_failure_runs_until_the_framework_has_made_it_once_and_a_stal
         assert stale.status == engine.PASS and "declared unsupported" in stale.message
         assert absent.status == engine.NO_COUNTERPART and trajectory is None
         assert absent.message.startswith("no counterpart: a schedule of") and "past the end" in absent.message
-    kinds = {engine.declaration_kind(declared("test-failing", case).reason) for case in cases}
+    kinds = {recording.declaration_kind(declared("test-failing", case).reason) for case in cases}
     assert kinds == {"a schedule of # steps"}
     assert built == {"failing": 1, "stale": len(cases), "no-counterpart": 1}
 

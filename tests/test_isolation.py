@@ -59,7 +59,7 @@ import numpy as np
 from harness import isolation
 from harness.casefile import case_from_dict
 from harness.conformance import check_case
-from harness.engine import record_in_process
+from harness.recording import record_in_process
 case = case_from_dict({"schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {"amsgrad": True},
                        "params": [{"name": "w", "shape": [2, 3], "value": [0.5, -1.0, 2.0, 0.25, 3.0, -0.5]}],
                        "grads": [[[0.1, -0.2, 0.3, 0.0, 1e-3, -4.0]]] * 4})
@@ -109,7 +109,8 @@ import json
 import numpy as np
 from harness import isolation
 from harness.casefile import case_from_dict
-from harness.engine import record_in_process, run_case, run_implementation
+from harness.engine import run_case, run_implementation
+from harness.recording import record_in_process
 from harness.trajectory import reference_trajectory
 
 def case(values, grads):

@@ -1,12 +1,13 @@
 """How the MindSpore adapters are driven and read is the harness's choice of speed, not
 of numbers:
 
-- harness/adapters/mindspore_adam.py sets MS_DEV_HOST_BLOCKING_RUN=1 (PyNative ops
-  dispatched by the calling thread instead of a spinning frontend_queue thread): every
-  MindSpore form records the same trajectories, bit for bit, as under the default
-  multi-threaded dispatch;
-- MindSporeHistory reads the tensors through numpy views of their storage: the same
-  values, bit for bit, as snapshot() (asnumpy per tensor) after every step.
+- the MindSpore wing's setup() (harness/adapters/mindspore/__init__.py) sets
+  MS_DEV_HOST_BLOCKING_RUN=1 (PyNative ops dispatched by the calling thread instead of
+  a spinning frontend_queue thread): every MindSpore form records the same
+  trajectories, bit for bit, as under the default multi-threaded dispatch;
+- MindSporeHistory (the wing's one history of nn.Adam's and mint's state,
+  runtime.MindSporeState) reads the tensors through numpy views of their storage: the
+  same values, bit for bit, as snapshot() (asnumpy per tensor) after every step.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The one protocol every implementation adapter follows.
 
-An adapter is thin: it translates a canonical `Case` into framework calls and reads
-the results back as float64 numpy arrays. It holds no comparison logic.
+An adapter is thin: it builds its framework's optimizer from a canonical `Case`, through
+its wing's translation (harness/adapters/<framework>/translate.py), steps it and reads
+the results back as float64 numpy arrays. It holds no comparison logic. Its framework
+is its catalogue record's (harness/catalogue.py), not the adapter's.
 
     adapter = Adapter(case)              # build the optimizer from the case (one inside the
                                          # implementation's space, harness/catalogue.py; a case
@@ -36,8 +38,6 @@ Snapshot = dict[str, dict[str, Any]]
 
 class Adapter(Protocol):
     name: ClassVar[str]
-    # The framework behind it ("reference", "torch", "mindspore").
-    framework: ClassVar[str]
     # Human description for reports, e.g. "torch.optim.Adam (foreach=False)".
     description: ClassVar[str]
 

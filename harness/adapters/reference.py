@@ -1,4 +1,6 @@
-"""Adapter for the numpy specification (reference/adam.py).
+"""Adapter for the numpy specification (reference/adam.py), and the bench's bare loop of
+the spec (`bare_loop`). The spec takes the case as it is: no framework, no translation,
+no runtime setup (the catalogue's WINGS has no entry for it).
 
 `variant` selects the spec's documented semantic switches (see harness/rows.py);
 the engine builds the base spec with no variant, attribution builds one per row.
@@ -26,7 +28,6 @@ _ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "row_
 
 class ReferenceAdapter:
     name: ClassVar[str] = "reference"
-    framework: ClassVar[str] = "reference"
     description: ClassVar[str] = "reference/adam.py (numpy float64 spec)"
 
     def __init__(self, case: Case, variant: dict[str, Any] | None = None) -> None:
@@ -159,6 +160,19 @@ class ReferenceAdapter:
                 entry["max_exp_avg_sq"] = state.max_exp_avg_sq.reshape(-1)
             out[spec.name] = entry
         return out
+
+
+def bare_loop(case: Case, implementation: str = "reference") -> list[float]:
+    """The bench's bare loop of the spec (harness/bench.py): its own calls for the case,
+    adam_step per parameter per step, in the case's storage dtype (values beyond its range
+    are inf, reference/adam.py storage_dtype). Steps are not timed one by one (0.0 each)."""
+    states = [init_state(p.value.astype(np.float64)) for p in case.params]
+    beta1, beta2 = case.hp("betas")
+    for grads in case.grads:
+        states = [adam_step(s, g.astype(np.float64), lr=case.hp("lr"), beta1=beta1, beta2=beta2, eps=case.hp("eps"),
+                            storage_dtype=case.dtype)
+                  for s, g in zip(states, grads)]
+    return [0.0] * len(case.grads)
 
 
 class ReferenceHistory:

@@ -3,6 +3,8 @@
 exp_avg_sq and the parameter only in the rows a gradient lists (it coalesces repeated
 indices, summing them), so it is compared with the spec's lazy switch, i.e. on cases
 with use_lazy=True (harness/catalogue.py: non-lazy row-sparse Adam has no counterpart).
+Its arguments (lr, betas, eps, maximize, and what it has no counterpart for under its own
+name) are the wing's translation (translate.py).
 """
 
 from __future__ import annotations
@@ -13,35 +15,26 @@ import numpy as np
 import torch
 
 from harness.adapters.base import Snapshot
-from harness.adapters.torch_adam import _TORCH_DTYPES, TorchHistory, _numpy
-from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
+from harness.adapters.torch.adam import TORCH_DTYPES, TorchHistory, _numpy
+from harness.adapters.torch.translate import constructor_arguments, group_arguments
+from harness.casefile import Case
 from harness.row_sparse import row_sparse
 from reference.adam import lr_at
-
-# Options SparseAdam has no counterpart for (it takes lr, betas, eps, maximize): passed
-# under their own names when set, so torch rejects them with its own TypeError (the
-# catalogue says "no counterpart"). loss_scale, use_locking, use_offload: as for
-# torch.optim.Adam (unscaled gradients; no change to single-process math).
-_NO_COUNTERPART = ("weight_decay", "amsgrad", "decoupled_weight_decay", "use_nesterov")
 
 
 class TorchSparseAdapter:
     name: ClassVar[str] = "torch-sparse"
-    framework: ClassVar[str] = "torch"
     description: ClassVar[str] = f"torch.optim.SparseAdam (torch {torch.__version__}, sparse COO gradients)"
 
     def __init__(self, case: Case) -> None:
         self.case = case
-        self.dtype = _TORCH_DTYPES[case.dtype]
+        self.dtype = TORCH_DTYPES[case.dtype]
         self.tensors = [torch.nn.Parameter(torch.from_numpy(p.value.reshape(p.shape).copy()).to(self.dtype))
                         for p in case.params]
         by_name = dict(zip((p.name for p in case.params), self.tensors))
-        groups = ([{"params": [by_name[n] for n in g.params], **({"lr": g.lr} if g.lr is not None else {})}
-                   for g in case.param_groups] or [{"params": self.tensors}])
-        kwargs = {"lr": lr_at(case.hp("lr"), 1), "betas": tuple(case.hp("betas")), "eps": case.hp("eps"),
-                  "maximize": case.hp("maximize")}
-        kwargs.update({key: case.hp(key) for key in _NO_COUNTERPART if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]})
-        self.optimizer = torch.optim.SparseAdam(groups, **kwargs)
+        groups = ([dict(g, params=[by_name[n] for n in g["params"]]) for g in group_arguments(case, self.name)]
+                  or [{"params": self.tensors}])
+        self.optimizer = torch.optim.SparseAdam(groups, **constructor_arguments(case, self.name))
         self.steps = 0
 
     def step(self, grads: list[np.ndarray]) -> None:

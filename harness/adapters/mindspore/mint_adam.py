@@ -15,46 +15,27 @@ state_step a float32 Tensor, so the bias corrections 1 - beta**step are float32 
 of fl32(beta) whatever the parameter dtype; lr is a float32 Parameter
 (experimental/optim/optimizer.py _build_single_lr) and weight_decay a float32 Tensor
 (_decay_weight).
+
+Their arguments are the wing's translation (translate.py); their state is read by the
+wing's MindSporeState (runtime.py), as nn.Adam's is. Imports MindSpore: loaded after the
+wing's setup().
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import mindspore as ms
 import numpy as np
+from mindspore import Parameter, Tensor, mint
 
-from harness.adapters.base import Snapshot
-from harness.adapters.mindspore_adam import MindSporeHistory, execution_mode, ms, to_numpy, to_tensor
-from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
-
-from mindspore import Parameter, mint  # noqa: E402  (after mindspore_adam set the context)
-
-# Options with no mint counterpart (nn.Adam's MindSpore-only ones, torch's
-# decoupled_weight_decay): passed under those names when set, so mint.optim.Adam rejects
-# them with its own TypeError (the catalogue says "no counterpart").
-_NO_COUNTERPART = ("use_locking", "use_nesterov", "loss_scale", "use_lazy", "use_offload", "decoupled_weight_decay")
+from harness.adapters.mindspore.runtime import MindSporeState, execution_mode, to_tensor
+from harness.adapters.mindspore.translate import constructor_arguments, group_arguments
+from harness.casefile import Case
 
 
-def _mint_kwargs(case: Case) -> dict:
-    lr = case.hp("lr")
-    kwargs: dict = {
-        # A list (a schedule) is passed as is: mint takes a float or a Tensor and says so.
-        "lr": list(lr) if isinstance(lr, list) else float(lr),
-        "betas": tuple(float(b) for b in case.hp("betas")),
-        "eps": float(case.hp("eps")),
-        "weight_decay": float(case.hp("weight_decay")),
-        "amsgrad": bool(case.hp("amsgrad")),
-        "maximize": bool(case.hp("maximize")),
-    }
-    for key in _NO_COUNTERPART:
-        if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]:
-            kwargs[key] = case.hp(key)
-    return kwargs
-
-
-class MindSporeMintAdapter:
+class MindSporeMintAdapter(MindSporeState):
     name: ClassVar[str] = "mindspore-mint"
-    framework: ClassVar[str] = "mindspore"
     description: ClassVar[str] = f"mindspore.mint.optim.Adam (MindSpore {ms.__version__}, PyNative, CPU)"
     mode: ClassVar[int] = ms.PYNATIVE_MODE
 
@@ -64,18 +45,9 @@ class MindSporeMintAdapter:
             self.parameters = [Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
                                for p in case.params]
             by_name = dict(zip((p.name for p in case.params), self.parameters))
-            if case.param_groups:
-                params: list = []
-                for group in case.param_groups:
-                    entry: dict = {"params": [by_name[n] for n in group.params]}
-                    if group.lr is not None:
-                        entry["lr"] = float(group.lr)
-                    if group.weight_decay is not None:
-                        entry["weight_decay"] = float(group.weight_decay)
-                    params.append(entry)
-            else:
-                params = self.parameters
-            self.optimizer = mint.optim.Adam(params, **_mint_kwargs(case))
+            params = ([dict(group, params=[by_name[n] for n in group["params"]])
+                       for group in group_arguments(case, self.name)] or self.parameters)
+            self.optimizer = mint.optim.Adam(params, **constructor_arguments(case, self.name))
         # Parameter order in the optimizer is group order; snapshots map back by name.
         self.index = {parameter.name: i for i, parameter in enumerate(self.optimizer.parameters)}
 
@@ -89,32 +61,17 @@ class MindSporeMintAdapter:
         with execution_mode(self.mode):
             self.optimizer(ordered)
 
-    def history(self, num_steps: int) -> MindSporeHistory:
+    def state_tensors(self) -> tuple[Tensor, list[tuple[str, str, Tensor]]]:
+        # No max_exp_avg_sq: with amsgrad=True mint computes max(max_exp_avg_sq, v) into a
+        # local name and never writes it back (_run_optim_adamw_amsgrad_opt has no copy_
+        # for it), so the Parameter stays 0 and holds no state; measured: mint's amsgrad
+        # steps equal plain Adam's. Its effect shows in the parameters.
         optimizer, sources = self.optimizer, []
         for spec, parameter in zip(self.case.params, self.parameters):
             i = self.index[parameter.name]
             sources += [(spec.name, "param", parameter), (spec.name, "exp_avg", optimizer.exp_avg[i]),
                         (spec.name, "exp_avg_sq", optimizer.exp_avg_sq[i])]
-        return MindSporeHistory(sources, optimizer.state_step, num_steps)
-
-    def snapshot(self) -> Snapshot:
-        optimizer = self.optimizer
-        step = int(optimizer.state_step.asnumpy().reshape(-1)[0])
-        # No max_exp_avg_sq: with amsgrad=True mint computes max(max_exp_avg_sq, v) into a
-        # local name and never writes it back (_run_optim_adamw_amsgrad_opt has no copy_
-        # for it), so the Parameter stays 0 and holds no state; measured: mint's amsgrad
-        # steps equal plain Adam's. Its effect shows in the parameters.
-        out: Snapshot = {}
-        for spec, parameter in zip(self.case.params, self.parameters):
-            i = self.index[parameter.name]
-            entry = {
-                "param": to_numpy(parameter),
-                "exp_avg": to_numpy(optimizer.exp_avg[i]),
-                "exp_avg_sq": to_numpy(optimizer.exp_avg_sq[i]),
-                "step": step,
-            }
-            out[spec.name] = entry
-        return out
+        return optimizer.state_step, sources
 
 
 class MindSporeMintGraphAdapter(MindSporeMintAdapter):

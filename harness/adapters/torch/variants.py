@@ -1,6 +1,8 @@
 """The other torch.optim implementations of Adam, each a declaration on TorchAdapter
-(harness/adapters/torch_adam.py): which class, which constructor keywords, how lr and
-the parameters are held. Measured on torch 2.13.0, CPU."""
+(harness/adapters/torch/adam.py): how lr and the parameters are held. Which class and
+which constructor keywords (foreach=True, fused=True, differentiable=True, AdamW) are
+their catalogue records' `optimizer` and `options` (harness/catalogue.py), read by the
+wing's translation (translate.py). Measured on torch 2.13.0, CPU."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from harness.adapters.torch_adam import TorchAdapter
+from harness.adapters.torch.adam import TorchAdapter
 from harness.casefile import Case
 
 _VERSION = f"torch {torch.__version__}"
@@ -20,7 +22,6 @@ class TorchForeachAdapter(TorchAdapter):
 
     name: ClassVar[str] = "torch-foreach"
     description: ClassVar[str] = f"torch.optim.Adam(foreach=True) ({_VERSION}, _multi_tensor_adam)"
-    options: ClassVar[dict] = {"foreach": True}
 
 
 class TorchFusedAdapter(TorchAdapter):
@@ -28,24 +29,14 @@ class TorchFusedAdapter(TorchAdapter):
 
     name: ClassVar[str] = "torch-fused"
     description: ClassVar[str] = f"torch.optim.Adam(fused=True) ({_VERSION}, CPU fused kernel)"
-    options: ClassVar[dict] = {"fused": True}
 
 
 class TorchAdamWAdapter(TorchAdapter):
-    """torch.optim.AdamW: Adam with decoupled_weight_decay=True fixed by the class."""
+    """torch.optim.AdamW: Adam with decoupled_weight_decay=True fixed by the class (the
+    translation leaves the keyword out, translate.py)."""
 
     name: ClassVar[str] = "torch-adamw"
     description: ClassVar[str] = f"torch.optim.AdamW ({_VERSION}, default implementation)"
-    optimizer_class: ClassVar[str] = "AdamW"
-
-    def _constructor_kwargs(self, case: Case) -> dict:
-        kwargs = super()._constructor_kwargs(case)
-        # AdamW has no decoupled_weight_decay keyword: it always decouples. Asked for L2
-        # decay, the keyword is passed on so AdamW rejects it (TypeError); without any
-        # weight decay the two are the same algorithm.
-        if kwargs["decoupled_weight_decay"] or not _decays(case):
-            del kwargs["decoupled_weight_decay"]
-        return kwargs
 
 
 class TorchTensorLrAdapter(TorchAdapter):
@@ -72,7 +63,6 @@ class TorchDifferentiableAdapter(TorchAdapter):
 
     name: ClassVar[str] = "torch-differentiable"
     description: ClassVar[str] = f"torch.optim.Adam(differentiable=True) ({_VERSION}, single-tensor under autograd)"
-    options: ClassVar[dict] = {"differentiable": True}
 
     def _parameter(self, value: np.ndarray) -> torch.Tensor:
         leaf = torch.from_numpy(value.copy()).to(self.dtype).requires_grad_(True)
@@ -108,8 +98,3 @@ class TorchLrSchedulerAdapter(TorchAdapter):
     def step(self, grads: list[np.ndarray]) -> None:
         super().step(grads)
         self.scheduler.step()
-
-
-def _decays(case: Case) -> bool:
-    return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
-

@@ -1,9 +1,11 @@
 """Adapter for torch.optim.Adam (default implementation: on CPU tensors torch picks
 the single-tensor for-loop path, foreach=None -> False).
 
-TorchAdapter is also the base of the other torch implementations
-(harness/adapters/torch_variants.py): each one only declares its optimizer class,
-its constructor keywords (`options`) and how it holds lr and the parameters.
+TorchAdapter is also the base of the other torch.optim.Adam / AdamW forms
+(harness/adapters/torch/variants.py): the class it builds and the constructor keywords
+that select a form are the implementation's catalogue record (optimizer, options), turned
+into arguments by the wing's translation (translate.py); a form only declares how it
+holds lr and the parameters.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import numpy as np
 import torch
 
 from harness.adapters.base import Snapshot
+from harness.adapters.torch.translate import constructor_arguments, group_arguments, optimizer_class, receives_gradient
 from harness.casefile import Case
-from harness.rows import ROWS_BY_ID
 from reference.adam import lr_at
 
-_TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
-                 "float64": torch.float64}
+TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+                "float64": torch.float64}
 
 
 def _is_schedule(lr: object) -> bool:
@@ -28,45 +30,27 @@ def _is_schedule(lr: object) -> bool:
 
 class TorchAdapter:
     name: ClassVar[str] = "torch"
-    framework: ClassVar[str] = "torch"
     description: ClassVar[str] = f"torch.optim.Adam (torch {torch.__version__}, default implementation)"
-    # The torch.optim class by name (looked up when the optimizer is built).
-    optimizer_class: ClassVar[str] = "Adam"
-    # Constructor keywords that select this implementation (foreach, fused, ...).
-    options: ClassVar[dict] = {}
 
     def __init__(self, case: Case) -> None:
         self.case = case
-        self.dtype = _TORCH_DTYPES[case.dtype]
+        self.dtype = TORCH_DTYPES[case.dtype]
         self.tensors = [self._parameter(p.value.reshape(p.shape)) for p in case.params]
         by_name = dict(zip((p.name for p in case.params), self.tensors))
         # Groups as torch spells them; per-step lr lists are applied in step(),
         # the way an LR scheduler writes group["lr"].
-        if case.param_groups:
-            groups = []
-            for group in case.param_groups:
-                entry = {"params": [by_name[n] for n in group.params]}
-                if group.lr is not None:
-                    entry["lr"] = self._lr(group.lr)
-                if group.weight_decay is not None:
-                    entry["weight_decay"] = group.weight_decay
-                groups.append(entry)
-        else:
-            groups = [{"params": self.tensors}]
-        self.optimizer = getattr(torch.optim, self.optimizer_class)(groups, **self._constructor_kwargs(case))
+        groups = []
+        for group in group_arguments(case, self.name):
+            entry = dict(group, params=[by_name[n] for n in group["params"]])
+            if "lr" in entry:
+                entry["lr"] = self._lr(entry["lr"])
+            groups.append(entry)
+        kwargs = constructor_arguments(case, self.name)
+        kwargs["lr"] = self._lr(kwargs["lr"])
+        # The record's class (torch.optim.Adam / AdamW), looked up when the optimizer is built.
+        cls = getattr(torch.optim, optimizer_class(self.name))
+        self.optimizer = cls(groups or [{"params": self.tensors}], **kwargs)
         self.steps = 0
-
-    def _constructor_kwargs(self, case: Case) -> dict:
-        kwargs = {ROWS_BY_ID["lr"].torch_args["lr"]: self._lr(lr_at(case.hp("lr"), 1))}
-        for row_id in ("eps", "weight_decay", "amsgrad", "betas"):
-            for key, torch_key in ROWS_BY_ID[row_id].torch_args.items():
-                kwargs[torch_key] = tuple(case.hp(key)) if key == "betas" else case.hp(key)
-        kwargs["maximize"] = case.hp("maximize")
-        # Options torch has no counterpart for are passed under their own name, so torch
-        # rejects them with its own error (the catalogue says "no counterpart").
-        if case.hp("use_nesterov"):
-            kwargs["use_nesterov"] = True
-        return {**kwargs, **self.options}
 
     def _parameter(self, value: np.ndarray) -> torch.Tensor:
         return torch.nn.Parameter(torch.from_numpy(value.copy()).to(self.dtype))
@@ -83,7 +67,7 @@ class TorchAdapter:
         for j, (tensor, grad) in enumerate(zip(self.tensors, grads)):
             # A missing gradient is .grad = None: torch skips the parameter.
             tensor.grad = (torch.from_numpy(grad.reshape(tensor.shape).copy()).to(self.dtype)
-                           if self.case.has_gradient(self.steps - 1, j) else None)
+                           if receives_gradient(self.case, self.steps - 1, j) else None)
         self.optimizer.step()
 
     def _set_lr(self, group: dict, lr: float) -> None:
