@@ -6,7 +6,7 @@ Generated values of every row's hyperparameter (negative, zero, NaN, +-Inf, wron
 betas at 0 and 1 and values that round to 1.0 in float32, ...) go to both constructors
 and two steps. A framework must accept a value inside the domain with the spec's result
 and reject a value outside it, unless a rule in cases/hyperparameter_acceptance.toml says
-otherwise (harness/validation.py); every rule's example must keep its outcome.
+otherwise (harness/acceptance.py); every rule's example must keep its outcome.
 """
 
 import pytest
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 
 from harness.pytest_plugin import scaled
 from harness.strategies import hyperparameter_probes
-from harness.validation import FRAMEWORKS, expected, load_rules, probe, record, value_class
+from harness.acceptance import FRAMEWORKS, expected, load_rules, probe, record, value_class
 from reference.domain import domain_error
 
 RULES = load_rules()

@@ -22,7 +22,7 @@ from itertools import combinations
 import numpy as np
 
 from harness.casefile import Case
-from harness.compare import Violation, compare
+from harness.trajectory_comparison import Violation, compare
 from harness.rows import COMBINABLE_SWITCHES, ROWS, UNEXPLAINED, variant_models, variant_models_implementation
 from harness.tolerance import unit_roundoff
 from harness.trajectory import Trajectory, prefix, reference_trajectory, shared_reference

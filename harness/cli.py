@@ -30,9 +30,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-# bench, report and validation are read as module attributes when a command runs (as the
+# acceptance, bench and report are read as module attributes when a command runs (as the
 # imports inside the commands did), so that a test can replace one of their functions.
-from harness import bench, report, validation
+from harness import acceptance, bench, report
 from harness.baselines import BASELINES_DIR, baseline_path, default_name, save_baseline
 from harness.casefile import CaseError, load_case
 from harness.catalogue import DEFAULT_IMPLEMENTATIONS, IMPLEMENTATIONS, extra_implementations
@@ -41,14 +41,14 @@ from harness.engine import run_case
 from harness.isolation import Terminated, ignore_interrupts, sigterm_raises_terminated, stop_workers
 from harness.matrix import write_matrix
 from harness.registry import DEFAULT_REGISTRY, RegistryError, classify, load_registry
-from harness.regressions import DEFAULT_THRESHOLD, diff_results, format_diff, render_diff_html
+from harness.results_diff import DEFAULT_THRESHOLD, diff_results, format_diff, render_diff_html
 from harness.results import (ResultsError, failed, load_results, merge_documents, result_document, write_json,
                              write_text_atomic)
 from harness.settings import SettingsError, check
 from harness.shard import ShardError, parse_shard
 from harness.statuses import CRASH, VIOLATION
 from harness.sweep import DEFAULT_EXAMPLES
-from harness.validation import RulesError
+from harness.acceptance import RulesError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_HARNESS_BUG = 0, 1, 2, 3
 
@@ -316,19 +316,19 @@ def format_validation_rows(table: list[dict], frameworks: Sequence[str], width: 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     table: list[dict] = []
-    values = [(key, value) for key, listed in validation.REPRESENTATIVES.items() for value in listed]
+    values = [(key, value) for key, listed in acceptance.REPRESENTATIVES.items() for value in listed]
     with Progress("validate", total=len(values)) as progress:
         for key, value in values:  # the rows acceptance_table(REPRESENTATIVES) gives, one at a time
             progress.update(len(table), f"{key} = {value!r}", force=True)
-            table += validation.acceptance_table({key: [value]})
-    for line in format_validation_rows(table, validation.FRAMEWORKS, shutil.get_terminal_size((100, 24)).columns - 1):
+            table += acceptance.acceptance_table({key: [value]})
+    for line in format_validation_rows(table, acceptance.FRAMEWORKS, shutil.get_terminal_size((100, 24)).columns - 1):
         print(line)
     if args.json:
         write_json({"schema": "optim-parity/validation/1", "rows": table}, args.json)
-    other = {name: sum(_agrees_with_spec(row, name) is False for row in table) for name in validation.FRAMEWORKS}
+    other = {name: sum(_agrees_with_spec(row, name) is False for row in table) for name in acceptance.FRAMEWORKS}
     # Information, not a failure: cases/test_hyperparameter_validation.py holds the outcomes
     # to the rules of cases/hyperparameter_acceptance.toml.
-    print(verdict_line(EXIT_OK, f"{len(table)} value(s) of {len(validation.REPRESENTATIVES)} hyperparameter(s) probed (a table, "
+    print(verdict_line(EXIT_OK, f"{len(table)} value(s) of {len(acceptance.REPRESENTATIVES)} hyperparameter(s) probed (a table, "
                                 f"no pass/fail); not as the spec's domain says: "
                                 + ", ".join(f"{name} {count}" for name, count in other.items())))
     return EXIT_OK

@@ -17,7 +17,7 @@ from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import attribute
 from harness.casefile import Case
 from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, framework_of, known
-from harness.compare import Comparison, Violation, compare
+from harness.trajectory_comparison import Comparison, Violation, compare
 from harness.nonfinite import to_json
 from harness.recording import Recording, record_in_process
 from harness.statuses import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION

@@ -4,7 +4,7 @@
 reports/matrix/<env>/results.json (written by the tox `matrix-*` environments), orders
 them by (torch version, MindSpore version), and writes one page: a verdict cell per row,
 implementation and version, and what changed between consecutive versions (the output
-of `optim-parity compare`, harness/regressions.py). A summary goes to matrix.json beside it.
+of `optim-parity compare`, harness/results_diff.py). A summary goes to matrix.json beside it.
 The page's template: harness/templates/matrix.html.j2.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.regressions import diff_results, format_diff
+from harness.results_diff import diff_results, format_diff
 from harness.results import ResultsError, load_results, write_json, write_text_atomic
 from harness.verdicts import implementation_order
 

@@ -49,7 +49,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from harness.attribution import variant_run
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.catalogue import IMPLEMENTATIONS, extra_implementations, versions_match
-from harness.compare import effective_weight_decay
+from harness.trajectory_comparison import effective_weight_decay
 from harness.rows import ROW_IDS
 from harness.statuses import KNOWN, VIOLATION
 from harness.tolerance import unit_roundoff

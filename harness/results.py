@@ -72,7 +72,7 @@ from harness.reproducer_script import reproducer_choice
 from harness.shard import in_shard
 from harness.statuses import CRASH, STATUSES, VIOLATION
 from harness.untrusted import read_json
-from harness.validation import acceptance_summary
+from harness.acceptance import acceptance_summary
 from harness.verdicts import CLASSES, REPORT_ROWS, implementation_order, row_verdicts, summary
 
 RESULT_SCHEMA = "optim-parity/result/1"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from harness.casefile import Case, ParamGroup, ParamSpec
 from harness.catalogue import FACTORS, outside
 from harness.coverage import completable, covering_rows
-from harness.validation import KEYS
+from harness.acceptance import KEYS
 from reference.domain import SWITCHES
 from reference.dtypes import cast
 

@@ -20,7 +20,7 @@ class Trajectory:
     data: dict[str, dict[str, np.ndarray]]
     completed_steps: int
     # What is derived from this trajectory as a reference and shared by every comparison
-    # against it (harness/compare.py tolerances_of); not part of its value.
+    # against it (harness/trajectory_comparison.py tolerances_of); not part of its value.
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
 

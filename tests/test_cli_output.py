@@ -183,7 +183,7 @@ def test_progress_writes_nothing_to_a_stream_that_is_not_a_terminal():
 # --------------------------------------------------------------------------- validate
 
 def test_validate_prints_whole_framework_messages(monkeypatch, capsys):
-    import harness.validation as validation
+    import harness.acceptance as validation
 
     long_message = ("rejected: ValueError: For 'Adam', the 'learning rate' must be float and must >= 0, but got "
                     "'-0.001' with type 'float'. (and a tail that a 43-character column would have cut)")
@@ -224,7 +224,7 @@ def test_no_runtime_warning_from_the_harness_on_nonfinite_cases(capsys):
 
 
 def test_a_subnormal_tolerance_under_a_large_error_is_infinitely_out_without_a_warning():
-    from harness.compare import compare
+    from harness.trajectory_comparison import compare
     from harness.trajectory import Trajectory, reference_trajectory
 
     # Zero gradients: exp_avg stays 0, so its tolerance is a few float64 ulp of 0

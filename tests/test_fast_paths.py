@@ -2,7 +2,7 @@
 bit), so no verdict can change: tolerances without weight decay as one running sum and
 running sums that add whole rows (harness/tolerance.py), tolerances shared by every
 comparison against one reference, a trajectory compared with itself, attribution probes
-read off a running maximum (harness/compare.py)."""
+read off a running maximum (harness/trajectory_comparison.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import compare as compare_module
+from harness import trajectory_comparison as compare_module
 from harness import tolerance
 from harness.bench import bench_cases
 from harness.casefile import case_from_dict, case_to_dict, load_case
-from harness.compare import compare, probe_maxima, tolerances_of
+from harness.trajectory_comparison import compare, probe_maxima, tolerances_of
 from harness.strategies import extreme_gradient_cases, torch_implementation_cases
 from harness.sweep import draw_cases
 from harness.trajectory import reference_trajectory

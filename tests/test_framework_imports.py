@@ -35,7 +35,7 @@ def _imported_in_fresh_interpreter(code: str) -> dict:
 def test_the_report_catalogue_and_validation_modules_import_no_framework():
     imported = _imported_in_fresh_interpreter(
         "import harness.reproducer_script, harness.html_report, harness.report, harness.catalogue, "
-        "harness.validation")
+        "harness.acceptance")
     assert imported == {"torch": False, "mindspore": False}
 
 
@@ -54,7 +54,7 @@ def test_writing_every_reproducer_and_the_validation_expectations_import_no_fram
 import numpy as np
 from harness.casefile import Case, ParamGroup, ParamSpec
 from harness.reproducer_script import templates, reproducer_script
-from harness.validation import REPRESENTATIVES, expected, load_rules
+from harness.acceptance import REPRESENTATIVES, expected, load_rules
 params = (ParamSpec("w", (2,), np.array([0.5, -1.0], np.float32)), ParamSpec("b", (1,), np.array([2.0], np.float32)))
 grads = tuple((np.array([1e-6, -1e-6], np.float32), np.array([0.1], np.float32)) for _ in range(3))
 for sparse_rows in ((), tuple(((0, 1, 1), (0,)) for _ in range(3))):

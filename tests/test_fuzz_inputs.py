@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from harness.cli import main
 from harness.pytest_plugin import scaled
-from harness.validation import DEFAULT_RULES, RulesError, load_rules
+from harness.acceptance import DEFAULT_RULES, RulesError, load_rules
 from tests.hostile_inputs import json_file, toml_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -127,6 +127,6 @@ def test_an_entry_outside_its_versions_is_not_applied(tmp_path, monkeypatch):
 
 
 def _violation():
-    from harness.compare import Violation
+    from harness.trajectory_comparison import Violation
 
     return Violation("param", "w", 1, 0, 1.0, 1.1, 0.1, 0.01, 1.0, rows=["eps"])

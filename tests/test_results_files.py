@@ -194,7 +194,7 @@ def _case_entry(case_id, divergence, status="known"):
 
 
 def test_an_entry_firing_on_a_case_both_runs_have_is_a_regression_on_new_cases_only_it_is_not():
-    from harness.regressions import diff_results
+    from harness.results_diff import diff_results
 
     old = _results([_case_entry("a", ["e1"])], ["e1"])
     # 'e2' joins 'e1' on case a, which both runs have: the framework changed.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.casefile import case_from_dict, case_to_dict
-from harness.compare import compare
+from harness.trajectory_comparison import compare
 from harness.tolerance import param_tolerance, rtol_per_step, unit_roundoff
 from harness.trajectory import Trajectory, reference_trajectory
 
@@ -77,7 +77,7 @@ def test_a_lazy_step_keeps_the_moment_scale_of_rows_it_does_not_list():
     were 0 (to 0.001 with beta1 = 0.001), below float32's half ulp of 0.999, and the stored
     value was a violation. The scale now stays where the moment stays."""
     from harness.casefile import load_case
-    from harness.compare import lazy_updates, tolerances_of
+    from harness.trajectory_comparison import lazy_updates, tolerances_of
     from harness.conformance import check_case
     from harness.engine import PASS
 
@@ -97,7 +97,7 @@ def test_a_step_without_a_gradient_keeps_the_moment_scale_and_a_zero_gradient_de
     so its tolerance scale stays too; the variant that feeds it zeros (what an
     implementation without "no gradient" does) counts the step and decays moments and
     scale alike. The scale follows the reference it is derived from."""
-    from harness.compare import tolerances_of
+    from harness.trajectory_comparison import tolerances_of
 
     case = case_from_dict({
         "schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {"betas": [0.5, 0.999]},

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from harness.validation import RulesError, expected, load_rules, value_class
+from harness.acceptance import RulesError, expected, load_rules, value_class
 from reference.domain import domain_error
 
 RULE = '''

@@ -9,7 +9,7 @@ A wing holds everything its framework needs: `setup()` (the framework's runtime 
 an explicit call made here before the framework's first use in a process, never an import
 side effect), `translate.py` (the one translation of a case into the framework's
 constructor and step arguments, pure Python: also used by the bench's bare loops, the
-reproducer templates and harness/validation.py's probes), its adapters, `bare.py` (the
+reproducer templates and harness/acceptance.py's probes), its adapters, `bare.py` (the
 bench's bare loops) and `reproducer.py` (the reproducer scripts' templates). Nothing
 outside a wing imports a framework or a wing's private names.
 

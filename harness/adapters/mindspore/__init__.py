@@ -6,7 +6,7 @@ mindspore.mint.optim.Adam on the CPU backend.
                     constructor arguments (learning_rate, beta1/beta2, eps, weight decay,
                     loss scale, the MindSpore-only options) and into the gradients nn.Adam
                     takes (loss-scaled), pure Python: used by the adapters, the bare loops,
-                    the reproducer templates and harness/validation.py's probes
+                    the reproducer templates and harness/acceptance.py's probes
     runtime.py      what every adapter shares: tensors in and out, the execution mode,
                     and one history() / snapshot() of the optimizer state (MindSporeState)
     nn_adam.py      nn.Adam: PyNative, GRAPH_MODE, target='CPU', a Tensor lr, a

@@ -1,6 +1,6 @@
 """MindSpore's plain calls, as a user writes them: the bench's bare loops (harness/bench.py,
 each implementation's record names its loop: `bare_loop`) and the hyperparameter probe's
-run (harness/validation.py). The constructor arguments and the loss-scaled gradients are
+run (harness/acceptance.py). The constructor arguments and the loss-scaled gradients are
 the wing's translation (translate.py), as the adapters' are; the caller has run the
 wing's setup() (harness.adapters.setup), so the loops run with the adapters' dispatch.
 

@@ -1,6 +1,6 @@
 """A case in MindSpore's terms: the one translation of the MindSpore wing, used by its
 adapters, its bare loops, its reproducer templates and the hyperparameter probes
-(harness/validation.py). Pure Python on the Case (no MindSpore import: the report
+(harness/acceptance.py). Pure Python on the Case (no MindSpore import: the report
 renderer and the validation table read it in the harness process).
 
 mindspore.nn.Adam. A canonical hyperparameter's nn.Adam name is its row's

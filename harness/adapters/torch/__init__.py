@@ -3,7 +3,7 @@
     translate.py    the one translation of a case into torch.optim's constructor
                     arguments (lr, betas, eps, weight decay, amsgrad, maximize; what torch
                     has no counterpart for), pure Python: used by the adapters, the bare
-                    loops, the reproducer templates and harness/validation.py's probes
+                    loops, the reproducer templates and harness/acceptance.py's probes
     adam.py         TorchAdapter (torch.optim.Adam / AdamW as the catalogue record names
                     them, with its constructor keywords) and TorchHistory, the fast read
     variants.py     the other forms, declared on TorchAdapter: foreach, fused, AdamW, a

@@ -1,6 +1,6 @@
 """torch's plain calls, as a user writes them: the bench's bare loops (harness/bench.py,
 each implementation's record names its loop: `bare_loop`) and the hyperparameter
-probe's run (harness/validation.py). The constructor arguments are the wing's
+probe's run (harness/acceptance.py). The constructor arguments are the wing's
 translation (translate.py), as the adapters' are.
 
 A bare loop takes (case, implementation) and returns each step's seconds: one step =

@@ -1,6 +1,6 @@
 """A case in torch.optim's terms: the one translation of the torch wing, used by its
 adapters, its bare loops, its reproducer templates and the hyperparameter probes
-(harness/validation.py). Pure Python on the Case (no torch import: the report renderer
+(harness/acceptance.py). Pure Python on the Case (no torch import: the report renderer
 and the validation table read it in the harness process).
 
 A canonical hyperparameter's torch name is its row's `torch_args` (harness/rows.py);
