@@ -15,7 +15,7 @@ does not define such a run, so the harness refuses the case instead of judging i
 
 `domain_error(key, value)` is None for a value inside the domain, else why not. The
 harness compares each framework's acceptance of a value with this domain
-(harness/validation.py).
+(harness/acceptance.py).
 """
 
 from __future__ import annotations
