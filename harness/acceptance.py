@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from harness import collect
 from harness.adapters import setup, translation, wing
 from harness.casefile import DEFAULT_HYPERPARAMETERS
+from harness.trajectory import first_line
 from harness.untrusted import expect_list, expect_str, expect_table, read_toml, shown
 from reference.adam import AdamState, adam_step, init_state
 from reference.domain import SWITCHES, domain_error
@@ -168,7 +170,6 @@ def _spec(key: str, value: Any) -> np.ndarray:
 
 
 def _error_text(error: BaseException) -> str:
-    from harness.trajectory import first_line
 
     return f"{type(error).__name__}: {first_line(error)[:160]}"
 
@@ -303,7 +304,6 @@ REPRESENTATIVES: dict[str, list[Any]] = {
 
 def record(framework: str, key: str, value: Any, outcome: Outcome, rule: Rule | None) -> None:
     """Keep the outcome for the parity report when one is being collected (pytest --parity-report)."""
-    from harness import collect
 
     recorder = collect.active()
     if recorder is None or recorder.current_test is None:

@@ -50,16 +50,21 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from harness import catalogue
+from harness.adapters import resolve, setup
+from harness.attribution import forget_variant_runs
 from harness.casefile import Case
+from harness.console import Progress, verdict_line
+from harness.engine import judge, record_implementation, run_implementation
 from harness.results import versions, write_json
+from harness.trajectory import reference_trajectory
 
 DEFAULT_CASES = 20
 DEFAULT_REPEAT = 3
 
 
 def bench_cases(count: int, seed: int = 0, case_set: str = "defaults") -> list[Case]:
-    from harness.strategies import lr_schedule_cases, row_cases, sparse_cases
-    from harness.sweep import draw_cases
+    from harness.strategies import lr_schedule_cases, row_cases, sparse_cases  # deferred: Hypothesis, only for drawing the bench's cases
+    from harness.sweep import draw_cases  # deferred: Hypothesis, only for drawing the bench's cases
 
     strategies = {"defaults": lambda: row_cases("defaults"), "row-sparse": sparse_cases,
                   "lr-schedule": lr_schedule_cases}
@@ -108,9 +113,6 @@ class HarnessRun(NamedTuple):
 
 
 def _harness_run(name: str, case: Case) -> HarnessRun:
-    from harness.attribution import forget_variant_runs
-    from harness.engine import judge, record_implementation
-    from harness.trajectory import reference_trajectory
 
     forget_variant_runs()  # a repeat of the case must not reuse the previous run's
     if name == "reference":
@@ -155,7 +157,6 @@ def _bare_runs(name: str, cases: Sequence[Case], repeat: int = 1) -> list[tuple[
 
 
 def _bare_runs_in_process(exchange: str) -> None:
-    from harness.adapters import resolve, setup
 
     name, cases, repeat = pickle.loads(Path(exchange).read_bytes())
     # The framework's runtime setup first, as the adapters' loading path makes it (MindSpore:
@@ -183,8 +184,6 @@ def _bare_runs_in_process(exchange: str) -> None:
 
 
 def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
-    from harness.engine import run_implementation
-    from harness.trajectory import reference_trajectory
 
     # Warm-up on the first case the harness runs (a rejected one, e.g. float64 in
     # MindSpore, reaches no kernel): worker start, imports, first-use initialisation.
@@ -235,7 +234,6 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
 
 def run_bench(cases: int = DEFAULT_CASES, implementations: Sequence[str] = DEFAULT_IMPLEMENTATIONS,
               json_path: str | None = None, repeat: int = DEFAULT_REPEAT) -> int:
-    from harness.console import Progress, verdict_line
 
     case_sets = sorted({CASE_SET.get(name, "defaults") for name in implementations})
     with Progress("bench", total=len(implementations)) as progress:  # on a terminal only

@@ -43,6 +43,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import numpy as np
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 
 # --------------------------------------------------------------------------- features
@@ -127,7 +131,6 @@ def _betas_outside_open_interval(case: Case) -> bool:
 def _subnormal_moments_possible(case: Case) -> bool:
     """In float32 / float64, some nonzero gradient whose moment contribution
     (1 - beta1) |g| or (1 - beta2) g^2 is below the dtype's smallest normal number."""
-    import numpy as np
 
     if case.dtype not in ("float32", "float64"):
         return False
@@ -229,8 +232,6 @@ def versions_match(specifiers: Mapping[str, str], installed: Callable[[str], str
     if not specifiers:
         return True
     installed = installed or installed_version
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import InvalidVersion, Version
 
     for package, specifier in specifiers.items():
         version = installed(package)

@@ -58,7 +58,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from harness.adapters import resolve
+from harness.catalogue import IMPLEMENTATIONS, lookup
 from harness.casefile import DEFAULT_HYPERPARAMETERS, DTYPES, Case
+from harness.row_sparse import row_sparse
+from harness.trajectory import reference_trajectory
 
 # --------------------------------------------------------------------------- script text
 
@@ -151,8 +155,6 @@ def templates() -> dict[str, Template]:
     `reproducer`, in its wing); a new implementation is its record and, where no template
     fits, a template in its wing. Read when first needed (the wings' reproducer modules
     import this one)."""
-    from harness.adapters import resolve
-    from harness.catalogue import IMPLEMENTATIONS
 
     return {name: resolve(record.reproducer) for name, record in IMPLEMENTATIONS.items() if record.reproducer}
 
@@ -210,7 +212,6 @@ def _gradients(case: Case, template: Template, steps: int) -> list[list]:
     one per parameter, gets the zeros its autodiff gives an unused parameter), or [rows,
     values] for a row-sparse one; nn.Adam(loss_scale=L) takes the gradients of the
     L-scaled loss: g * L rounded to the dtype, as the adapter computes them."""
-    from harness.row_sparse import row_sparse
 
     out = []
     for t in range(steps):
@@ -258,7 +259,6 @@ def _data_literal(data: dict[str, Any]) -> str:
 
 
 def _call_of(implementation: str) -> str:
-    from harness.catalogue import lookup
 
     call = lookup(implementation).call
     call = call if _DOCSTRING_SAFE.fullmatch(call) else "(see harness/catalogue.py)"
@@ -269,9 +269,7 @@ def reproducer_script(case: Case, implementation: str, violation: dict, case_id:
                       row: str | None = None) -> str:
     """The script reproducing `violation` (a violation as results.json lists it) of
     `implementation` on `case`; `row`: the report row it is shown under (its file name)."""
-    from harness.trajectory import reference_trajectory
 
-    from harness.catalogue import lookup
 
     if implementation not in templates() or not _IMPLEMENTATION_NAME.fullmatch(implementation):
         raise ValueError(f"no reproducer template for implementation {implementation!r}")

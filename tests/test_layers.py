@@ -27,10 +27,6 @@ HARNESS = Path(__file__).resolve().parent.parent / "harness"
 # Third-party modules an import inside a function may defer without a comment: the
 # frameworks and the slow-to-import renderers and generators.
 HEAVY = ("torch", "mindspore", "matplotlib", "jinja2", "markupsafe", "hypothesis")
-# Modules another engineer is refactoring (issue 19): in the cycle check, not yet held to
-# the rules on function-level imports and private names.
-NOT_YET = ("harness.adapters", "harness.bench", "harness.reproducer_script", "harness.acceptance",
-           "harness.catalogue")
 STATUS_WORDS = {"PASS", "KNOWN", "VIOLATION", "NO_COUNTERPART", "UNSUPPORTED", "CRASH", "STATUSES"}
 
 
@@ -197,10 +193,6 @@ def layers(edges: dict[str, set[str]]) -> dict[str, int]:
     return out
 
 
-def _held_to_the_rules(name: str) -> bool:
-    return not any(name == other or name.startswith(other + ".") for other in NOT_YET)
-
-
 def test_the_import_graph_of_the_harness_has_no_cycle():
     cycle = find_cycle(graph(load()))
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
@@ -220,8 +212,6 @@ def test_the_cycle_check_sees_imports_inside_functions():
 def test_an_import_inside_a_function_defers_a_heavy_module_and_says_so():
     unmarked = []
     for name, module in load().items():
-        if not _held_to_the_rules(name):
-            continue
         for line, target in sorted({(line, f"{target}.{name}" if f"{target}.{name}" in MODULES else target)
                                     for line, target, name, inside, _ in module.imports if inside}):
             if module.marked_deferred(line):
@@ -232,7 +222,7 @@ def test_an_import_inside_a_function_defers_a_heavy_module_and_says_so():
 
 
 def test_no_module_uses_another_modules_private_names():
-    used = [f"{name}:{line}: {what}" for name, module in load().items() if _held_to_the_rules(name)
+    used = [f"{name}:{line}: {what}" for name, module in load().items()
             for line, what in module.private_uses()]
     assert not used, "private names used across modules:\n" + "\n".join(used)
 

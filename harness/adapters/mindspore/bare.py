@@ -25,13 +25,14 @@ import numpy as np
 
 from harness.adapters.mindspore.translate import constructor_arguments, scaled_gradient
 from harness.casefile import Case
+from harness.row_sparse import row_sparse
 
 
 def _nn_adam_optimizer(case: Case, implementation: str, lr_form: str = "list"):
     """(parameters, nn.Adam), built in the mode the caller set."""
     from mindspore import Parameter, Tensor, nn  # deferred: see the module docstring
 
-    from harness.adapters.mindspore.nn_adam import LR_FORMS
+    from harness.adapters.mindspore.nn_adam import LR_FORMS  # deferred: imports MindSpore
 
     parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]
     return parameters, nn.Adam(parameters, **constructor_arguments(case, implementation, LR_FORMS[lr_form]))
@@ -58,7 +59,7 @@ def nn_adam(case: Case, implementation: str, graph: bool = False, lr_form: str =
     1-d Tensor, LearningRateSchedule)."""
     import mindspore as ms  # deferred: see the module docstring
 
-    from harness.adapters.mindspore.runtime import execution_mode
+    from harness.adapters.mindspore.runtime import execution_mode  # deferred: imports MindSpore
 
     with execution_mode(ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE):
         parameters, optimizer = _nn_adam_optimizer(case, implementation, lr_form)
@@ -84,9 +85,8 @@ def nn_adam_target_cpu(case: Case, implementation: str) -> list[float]:
     import mindspore as ms  # deferred: see the module docstring
     from mindspore import Tensor
 
-    from harness.adapters.mindspore.nn_adam import RowSparseStep
-    from harness.adapters.mindspore.runtime import execution_mode
-    from harness.row_sparse import row_sparse
+    from harness.adapters.mindspore.nn_adam import RowSparseStep  # deferred: imports MindSpore
+    from harness.adapters.mindspore.runtime import execution_mode  # deferred: imports MindSpore
 
     with execution_mode(ms.GRAPH_MODE):
         parameters, optimizer = _nn_adam_optimizer(case, implementation)
@@ -108,7 +108,7 @@ def mint_adam(case: Case, implementation: str, graph: bool = False) -> list[floa
     import mindspore as ms  # deferred: see the module docstring
     from mindspore import Parameter, Tensor, mint
 
-    from harness.adapters.mindspore.runtime import execution_mode
+    from harness.adapters.mindspore.runtime import execution_mode  # deferred: imports MindSpore
 
     with execution_mode(ms.GRAPH_MODE if graph else ms.PYNATIVE_MODE):
         parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]

@@ -82,10 +82,10 @@ class TorchAdapter:
         out: Snapshot = {}
         for spec, tensor in zip(self.case.params, self.tensors):
             state = self.optimizer.state.get(tensor, {})
-            entry = {"param": _numpy(tensor)}
+            entry = {"param": as_numpy(tensor)}
             for ours, theirs in (("exp_avg", "exp_avg"), ("exp_avg_sq", "exp_avg_sq"), ("max_exp_avg_sq", "max_exp_avg_sq")):
                 if theirs in state:
-                    entry[ours] = _numpy(state[theirs])
+                    entry[ours] = as_numpy(state[theirs])
             if "step" in state:
                 entry["step"] = int(state["step"])
             elif not state:
@@ -154,7 +154,7 @@ class TorchHistory:
             np.concatenate(self.views, out=self.rows[t])
 
     def data(self) -> dict[str, dict[str, np.ndarray]]:
-        values = _numpy(self.buffer).reshape(self.buffer.shape)
+        values = as_numpy(self.buffer).reshape(self.buffer.shape)
         out, start = {}, 0
         for j, (name, size) in enumerate(zip(self.names, self.sizes)):
             entry = {}
@@ -166,7 +166,7 @@ class TorchHistory:
         return out
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
     """float64 values of a tensor: one copy in numpy (half the cost of converting in torch
     first, and this runs for every quantity after every step); bfloat16, which numpy
     lacks, through float32 (exact)."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from harness.adapters.torch.translate import constructor_arguments, optimizer_class
 from harness.casefile import Case
+from harness.row_sparse import row_sparse
 
 
 def adam(case: Case, implementation: str, tensor_lr: bool = False, lr_scheduler: bool = False) -> list[float]:
@@ -76,7 +77,6 @@ def sparse_adam(case: Case, implementation: str) -> list[float]:
     """torch.optim.SparseAdam fed sparse COO gradients (the case's listed rows)."""
     import torch  # deferred: see the module docstring
 
-    from harness.row_sparse import row_sparse
 
     tensors = [torch.nn.Parameter(torch.from_numpy(p.value.reshape(p.shape).copy())) for p in case.params]
     optimizer = torch.optim.SparseAdam(tensors, **constructor_arguments(case, implementation))

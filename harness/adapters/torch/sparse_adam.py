@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from harness.adapters.base import Snapshot
-from harness.adapters.torch.adam import TORCH_DTYPES, TorchHistory, _numpy
+from harness.adapters.torch.adam import TORCH_DTYPES, TorchHistory, as_numpy
 from harness.adapters.torch.translate import constructor_arguments, group_arguments
 from harness.casefile import Case
 from harness.row_sparse import row_sparse
@@ -62,10 +62,10 @@ class TorchSparseAdapter:
         out: Snapshot = {}
         for spec, tensor in zip(self.case.params, self.tensors):
             state = self.optimizer.state.get(tensor, {})
-            entry = {"param": _numpy(tensor)}
+            entry = {"param": as_numpy(tensor)}
             for quantity in ("exp_avg", "exp_avg_sq"):
                 if quantity in state:
-                    entry[quantity] = _numpy(state[quantity])
+                    entry[quantity] = as_numpy(state[quantity])
             if "step" in state:
                 entry["step"] = int(state["step"])
             out[spec.name] = entry
