@@ -14,7 +14,7 @@ from hypothesis import given, settings
 
 from harness.pytest_plugin import scaled
 from harness.strategies import hyperparameter_probes
-from harness.acceptance import FRAMEWORKS, expected, load_rules, probe, record, value_class
+from harness.acceptance import FRAMEWORKS, expected, keep_outcome, load_rules, probe, value_class
 from reference.domain import domain_error
 
 RULES = load_rules()
@@ -28,7 +28,7 @@ def test_acceptance_is_the_spec_s_or_a_rule(key_value):
     for framework in FRAMEWORKS:
         kind, result, rule = expected(framework, key, value, RULES)
         outcome = probe(framework, key, value)
-        record(framework, key, value, outcome, rule)
+        keep_outcome(framework, key, value, outcome, rule)
         if not outcome.matches(kind, result):
             why = f"rule: {rule.note}" if rule else f"the spec: {domain_error(key, value) or 'inside the domain'}"
             problems.append(f"{framework} {key}={value!r} (class {value_class(key, value)!r}): {outcome}; "
@@ -39,7 +39,7 @@ def test_acceptance_is_the_spec_s_or_a_rule(key_value):
 @pytest.mark.parametrize("rule", RULES, ids=[f"{r.framework}-{r.key}-{r.value_class}" for r in RULES])
 def test_rule_still_holds(rule):
     outcome = probe(rule.framework, rule.key, rule.example)
-    record(rule.framework, rule.key, rule.example, outcome, rule)
+    keep_outcome(rule.framework, rule.key, rule.example, outcome, rule)
     assert outcome.matches(rule.outcome, rule.result), (
         f"{rule.framework} {rule.key}={rule.example!r}: now {outcome}, the rule says {rule.outcome}"
         f"{', ' + ' or '.join(rule.result) if rule.result else ''}; update cases/hyperparameter_acceptance.toml "

@@ -302,13 +302,13 @@ REPRESENTATIVES: dict[str, list[Any]] = {
 }
 
 
-def record(framework: str, key: str, value: Any, outcome: Outcome, rule: Rule | None) -> None:
+def keep_outcome(framework: str, key: str, value: Any, outcome: Outcome, rule: Rule | None) -> None:
     """Keep the outcome for the parity report when one is being collected (pytest --parity-report)."""
 
-    recorder = collect.active()
-    if recorder is None or recorder.current_test is None:
+    collector = collect.active()
+    if collector is None or collector.current_test is None:
         return
-    recorder.record({"kind": "validation", "framework": framework, "key": key, "value": repr(value),
+    collector.keep({"kind": "validation", "framework": framework, "key": key, "value": repr(value),
                      "class": value_class(key, value), "spec": domain_error(key, value) or "in domain",
                      "outcome": outcome.kind, "result": outcome.result, "error": outcome.error,
                      "rule": rule.note if rule else None})

@@ -7,9 +7,9 @@ and every violation, the data the report plots (the worst element's error/tolera
 per step; for eps cases the first update's ratio to the spec against |g|/eps), and
 the case file's text, so the case can be saved and replayed.
 
-`CaseRecorder` appends entries as JSON lines to a parts file. The pytest plugin gives
+`CaseCollector` appends entries as JSON lines to a parts file. The pytest plugin gives
 every process (the controller, or each pytest-xdist worker) its own parts file;
-`harness.conformance.check_case` records into the active recorder, and the session's
+`harness.conformance.check_case` records into the active collector, and the session's
 end joins all parts into one results.json (harness/results.py).
 """
 
@@ -137,29 +137,29 @@ def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | Non
     return entry
 
 
-class CaseRecorder:
+class CaseCollector:
     """Appends case entries as JSON lines to `path` (one file per process)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The pytest node id of the running test, set by the plugin; None: record nothing.
+        # The pytest node id of the running test, set by the plugin; None: keep nothing.
         self.current_test: str | None = None
 
-    def record(self, entry: dict) -> None:
+    def keep(self, entry: dict) -> None:
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
-_active: CaseRecorder | None = None
+_active: CaseCollector | None = None
 
 
-def activate(recorder: CaseRecorder | None) -> None:
+def activate(collector: CaseCollector | None) -> None:
     global _active
-    _active = recorder
+    _active = collector
 
 
-def active() -> CaseRecorder | None:
+def active() -> CaseCollector | None:
     return _active
 
 

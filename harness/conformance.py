@@ -49,10 +49,10 @@ def _checked_run(case: Case, implementations: Sequence[str], registry: Sequence[
     run = run_case(case, implementations)
     for result in run.results:
         classify(result, case, list(registry))
-    recorder = collect.active()
-    if recorder is not None and recorder.current_test is not None and row is not None:
-        recorder.record(collect.case_entry(case=case, run=run, results=run.results, row=row,
-                                           test=recorder.current_test, source=source))
+    collector = collect.active()
+    if collector is not None and collector.current_test is not None and row is not None:
+        collector.keep(collect.case_entry(case=case, run=run, results=run.results, row=row,
+                                           test=collector.current_test, source=source))
     return run
 
 

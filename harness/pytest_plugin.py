@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from harness.collect import CaseRecorder, activate, active, read_parts
+from harness.collect import CaseCollector, activate, active, read_parts
 from harness.hypothesis_setup import disable_local_constants
 from harness.shard import ShardError, in_shard, parse_shard
 
@@ -87,7 +87,7 @@ def pytest_configure(config) -> None:
     else:
         shutil.rmtree(parts, ignore_errors=True)  # the controller starts before any worker
         name = "main"
-    activate(CaseRecorder(parts / f"{name}.jsonl"))
+    activate(CaseCollector(parts / f"{name}.jsonl"))
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -104,12 +104,12 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def pytest_runtest_setup(item) -> None:
-    recorder = active()
-    if recorder is not None:
+    collector = active()
+    if collector is not None:
         # Only the conformance suite's cases are data: the harness's own tests (tests/)
         # check deliberately broken registries and made-up cases.
         in_suite = item.path.is_relative_to(item.config.rootpath / "cases")
-        recorder.current_test = item.nodeid if in_suite else None
+        collector.current_test = item.nodeid if in_suite else None
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
