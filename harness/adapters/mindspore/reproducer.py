@@ -13,6 +13,18 @@ from harness.adapters.mindspore import translate
 from harness.casefile import Case
 from harness.reproducer_script import Template
 
+# Shared by the nn.Adam and mint scripts: MindSpore tensors in the case dtype, and one
+# element read back as a Python float (bfloat16 through float32, which numpy can read).
+_HELPERS = '''def tensor(numbers, shape):
+    return Tensor(values(numbers).reshape(shape), dtype=MS_DTYPE)
+
+
+def element(source, index):
+    if source.dtype == ms.bfloat16:
+        source = source.astype(ms.float32)
+    return float(source.asnumpy().reshape(-1)[index])
+'''
+
 # mindspore.nn.Adam and its forms. Pieces: $mode (the execution mode), $learning_rate
 # (how a per-step lr is passed), $target, $step (dense tuple or RowTensors in a cell).
 _NN_ADAM = '''
@@ -27,15 +39,7 @@ GROUPS = CASE["groups"]  # parameter groups (names) with their own lr / weight_d
 MOMENTS = {"exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "vhat"}
 $learning_rate
 
-def tensor(numbers, shape):
-    return Tensor(values(numbers).reshape(shape), dtype=MS_DTYPE)
-
-
-def element(source, index):
-    if source.dtype == ms.bfloat16:
-        source = source.astype(ms.float32)
-    return float(source.asnumpy().reshape(-1)[index])
-
+''' + _HELPERS + '''
 $step_cell
 def run():
     parameters = {n: Parameter(tensor(v, s), name=n) for n, (s, v) in PARAMS.items()}
@@ -140,15 +144,7 @@ if "betas" in KWARGS:
 GROUPS = CASE["groups"]  # parameter groups (names) with their own lr / weight_decay; None: a flat list
 
 
-def tensor(numbers, shape):
-    return Tensor(values(numbers).reshape(shape), dtype=MS_DTYPE)
-
-
-def element(source, index):
-    if source.dtype == ms.bfloat16:
-        source = source.astype(ms.float32)
-    return float(source.asnumpy().reshape(-1)[index])
-
+''' + _HELPERS + '''
 
 def run():
     parameters = {n: Parameter(tensor(v, s), name=n) for n, (s, v) in PARAMS.items()}
