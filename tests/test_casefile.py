@@ -1,10 +1,14 @@
 """The case format: validation errors are one line naming the field; saving round-trips bit for bit."""
 
 import json
+import unittest.mock
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from harness import casefile
 from harness.casefile import CaseError, case_from_dict, case_to_dict, dumps_case, load_case, save_case
 
 VALID = {
@@ -152,3 +156,20 @@ def test_a_pickled_case_unpickles_to_the_same_case_bit_for_bit():
         for step, step_back in zip(case.grads, back.grads, strict=True):
             for grad, grad_back in zip(step, step_back, strict=True):
                 assert grad_back.dtype == grad.dtype and np.array_equal(grad_back, grad, equal_nan=True)
+
+
+@given(st.lists(st.one_of(st.floats(), st.integers(-(10**400), 10**400), st.booleans(), st.sampled_from(["nan", "inf", "-inf", "x"])),
+                min_size=1, max_size=12),
+       st.sampled_from(["float16", "bfloat16", "float32", "float64"]), st.booleans())
+def test_the_one_conversion_of_plain_numbers_equals_checking_them_one_by_one(values, dtype, nonfinite):
+    """casefile._array converts a list of plain numbers at once; the values, and the error
+    for a list it must refuse, are those of the per-value check."""
+    def outcome():
+        try:
+            return casefile._array(values, len(values), dtype, "v", nonfinite).tobytes()
+        except CaseError as exc:
+            return str(exc)
+
+    fast = outcome()
+    with unittest.mock.patch.object(casefile, "_plain_numbers", lambda values, nonfinite: None):
+        assert fast == outcome()
