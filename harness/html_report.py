@@ -200,6 +200,10 @@ _QUANTITY_WORDS = {"param": "parameter", "exp_avg": "exp_avg (m)", "exp_avg_sq":
                    "max_exp_avg_sq": "max_exp_avg_sq", "step": "step count"}
 
 
+def _element_words(v: dict) -> str:
+    """The element of a violation in words: `parameter w[3]`."""
+    return f"{_QUANTITY_WORDS.get(v['quantity'], v['quantity'])} {v['param']}[{v['index']}]"
+
 def _magnitude(violations: list[dict]) -> dict:
     """How far off, in finite numbers: the worst finite relative error; where the relative
     error is infinite, what happened instead (a value that went NaN/inf where the spec is
@@ -220,16 +224,14 @@ def _magnitude(violations: list[dict]) -> dict:
         worst = max(finite, key=lambda v: (_float(v["relative_error"]), v["case"]))
         out["worst_relative"] = _float(worst["relative_error"])
         out["words"].append(f"worst finite relative error {_fmt(worst['relative_error'])} "
-                            f"({_QUANTITY_WORDS.get(worst['quantity'], worst['quantity'])} {worst['param']}"
-                            f"[{worst['index']}], step {worst['step']}: {_fmt(worst['expected'])} expected, "
+                            f"({_element_words(worst)}, step {worst['step']}: {_fmt(worst['expected'])} expected, "
                             f"{_fmt(worst['actual'])} got)")
         out["short"].append(f"rel. error up to {_fmt(worst['relative_error'])}")
     if nonfinite:
         first = min(nonfinite, key=lambda v: (v["step"], v["case"], v["param"], v["quantity"], v["index"]))
         kinds = sorted({str(_float(v["actual"])) for v in nonfinite})
         out["words"].append(f"{len(nonfinite)} element(s) went {'/'.join(kinds)} where the spec is finite, first "
-                            f"at step {first['step']} ({_QUANTITY_WORDS.get(first['quantity'], first['quantity'])} "
-                            f"{first['param']}[{first['index']}]: {_fmt(first['actual'])} against "
+                            f"at step {first['step']} ({_element_words(first)}: {_fmt(first['actual'])} against "
                             f"{_fmt(first['expected'])})")
         out["short"].append(f"{'/'.join(kinds)} from step {first['step']} (spec finite)")
     if spec_zero:
@@ -775,9 +777,8 @@ def _at_defaults(column: dict, document: dict, violations: list[dict], severitie
     worst = None
     if finite:
         v = max(finite, key=lambda v: (_float(v["relative_error"]), v["case"], v["implementation"]))
-        what = _QUANTITY_WORDS.get(v["quantity"], v["quantity"])
         worst = {"implementation": v["implementation"], "relative": _fmt(v["relative_error"]),
-                 "words": f"{what} {v['param']}[{v['index']}] at step {v['step']}: {_fmt(v['expected'])} "
+                 "words": f"{_element_words(v)} at step {v['step']}: {_fmt(v['expected'])} "
                           f"expected, {_fmt(v['actual'])} got",
                  "case": v["case"], "entries": sorted(set((v["divergence"] or "").split(",")) - {""}),
                  "anchor": _anchor(v["listed_under"], v["implementation"])}

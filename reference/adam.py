@@ -258,16 +258,9 @@ class Switches(NamedTuple):
     gradient_square_given: bool
 
 
-class _Scalars(NamedTuple):
-    """The step's numbers, as the implementation holds them (the last nine: _Betas)."""
+class _Betas(NamedTuple):
+    """The betas as the implementation holds them (a _BETAS phase's result)."""
 
-    step: int
-    lr: float
-    eps: float
-    weight_decay: float
-    loss_scale: float
-    # weight_decay * loss_scale, from the weight_decay given (before any float32 rounding)
-    scaled_weight_decay: float
     beta1: float
     beta2: float
     one_minus_beta1: float
@@ -277,6 +270,14 @@ class _Scalars(NamedTuple):
     beta2_power: float
     bias_correction1: float  # 1 - beta1^t
     bias_correction2: float  # 1 - beta2^t
+
+
+# The step's numbers, as the implementation holds them: t, the hyperparameters, and
+# scaled_weight_decay = weight_decay * loss_scale from the weight_decay given (before any
+# float32 rounding), then the betas (_Betas' fields, in order).
+_Scalars = NamedTuple("_Scalars", [("step", int), ("lr", float), ("eps", float), ("weight_decay", float),
+                                   ("loss_scale", float), ("scaled_weight_decay", float),
+                                   *_Betas.__annotations__.items()])
 
 
 def _scalars(phases: _Phases, state: AdamState, lr: float, beta1: float, beta2: float, eps: float,
@@ -332,18 +333,6 @@ def _float32_hyperparameters(lr: float, eps: float, weight_decay: float) -> tupl
     `self.eps = Tensor(eps, mstype.float32)`, whatever the parameter dtype). With a loss
     scale, L2 decay takes MindSpore's float32 form (_l2_decay_then_unscaled_float32)."""
     return _float32(lr), _float32(eps), _float32(weight_decay)
-
-
-class _Betas(NamedTuple):
-    beta1: float
-    beta2: float
-    one_minus_beta1: float
-    one_minus_beta2: float
-    nesterov_beta1: float
-    beta1_power: float
-    beta2_power: float
-    bias_correction1: float
-    bias_correction2: float
 
 
 def _betas_exact(beta1: float, beta2: float, state: AdamState, step: int) -> _Betas:
