@@ -7,6 +7,7 @@ older callers read from this module)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -130,13 +131,17 @@ def judge(name: str, case: Case, reference: Trajectory,
         # The declaration is the harness's claim; the framework accepted the case, so
         # it is compared like any other and the stale claim is reported.
         result.message = f"declared unsupported ({declared}) but the framework ran it"
+    start = time.perf_counter()
     comparison: Comparison = compare(case, reference, trajectory)
+    result.timing.compare_seconds = time.perf_counter() - start
     result.violations = comparison.violations
     result.worst_ratio, result.worst = comparison.worst_ratio, comparison.worst
     result.worst_series = comparison.worst_series
     if comparison.violations:
         result.status = VIOLATION
+        start = time.perf_counter()
         result.rows = attribute(case, trajectory, comparison.violations, framework_of(name), name)
+        result.timing.attribution_seconds = time.perf_counter() - start
     return result, trajectory
 
 

@@ -47,6 +47,10 @@ class Timing:
     build_seconds: float = 0.0
     first_step_seconds: float = 0.0  # includes MindSpore's graph compile
     later_step_seconds: float = 0.0  # mean over steps 2..T
+    # The caller's judgement of the recording (harness/engine.py judge): the comparison
+    # with the spec, and attribution where it leaves tolerance (the bench's parts).
+    compare_seconds: float = 0.0
+    attribution_seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {k: round(v, 6) for k, v in self.__dict__.items()}
