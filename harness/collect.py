@@ -108,7 +108,6 @@ def case_entry(*, case: Case, run: Any, results: list, row: str, test: str | Non
     for result in results:
         impl = result.to_json()
         impl.pop("timing")  # timings vary run to run; results files must not
-        impl["violation_count"] = len(impl["violations"])
         if result.violations and run is not None:
             series = _error_series(result)
             if series:

@@ -106,7 +106,7 @@ def describe_failure(row: str, result: ImplementationResult, case: Case | None =
     unknown = [v for v in result.violations if not v.divergence]
     first = min(unknown, key=lambda v: (v.step, v.param, v.index))
     greatest = max(unknown, key=lambda v: (v.ratio, -v.step))
-    elements = len({v.key for v in result.violations})
+    elements = result.violation_count
     compared = _compared_elements(run, result.implementation) if run is not None else 0
     share = f"{elements} / {compared} ({100.0 * elements / compared:.1f}%)" if compared else f"{elements}"
     rows = sorted({r for v in unknown for r in v.rows})

@@ -34,7 +34,10 @@ class ImplementationResult:
     implementation: str
     status: str
     message: str = ""
+    # Those of a sample of the violating elements when there are many (harness/
+    # trajectory_comparison.py SAMPLE_PER_PARAMETER); violation_count counts them all.
     violations: list[Violation] = field(default_factory=list)
+    violation_count: int = 0
     worst_ratio: float = 0.0
     worst: Violation | None = None
     worst_series: np.ndarray | None = None  # the worst element's error/tolerance per step (not in to_json)
@@ -54,6 +57,7 @@ class ImplementationResult:
             "worst_ratio": to_json(self.worst_ratio),
             "worst": self.worst.to_json() if self.worst else None,
             "violations": [v.to_json() for v in self.violations],
+            "violation_count": self.violation_count,
             "timing": self.timing.to_json(),
         }
 
@@ -134,7 +138,7 @@ def judge(name: str, case: Case, reference: Trajectory,
     start = time.perf_counter()
     comparison: Comparison = compare(case, reference, trajectory)
     result.timing.compare_seconds = time.perf_counter() - start
-    result.violations = comparison.violations
+    result.violations, result.violation_count = comparison.violations, comparison.violation_count
     result.worst_ratio, result.worst = comparison.worst_ratio, comparison.worst
     result.worst_series = comparison.worst_series
     if comparison.violations:

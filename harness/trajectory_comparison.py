@@ -99,6 +99,9 @@ class Comparison:
     probed: dict[tuple, float] = field(default_factory=dict)
     # error/tolerance of the worst element (`worst`) at every step (the report plots it).
     worst_series: np.ndarray | None = None
+    # Every violating (quantity, parameter, element) and step count; `violations` holds
+    # those of a sample of the elements when there are many (compare's `sample`).
+    violation_count: int = 0
 
 
 def _identical(reference: Trajectory, actual: Trajectory) -> bool:
@@ -161,6 +164,26 @@ def state_updates(case: Case, index: int, reference: dict[str, np.ndarray], step
     return updated
 
 
+# The quantities that have a tolerance (tolerances_of), in the order they are compared.
+TOLERATED = ("param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+# Element-steps compared at a time: a parameter is compared in blocks of columns whose
+# [steps, columns] float64 arrays (tolerances, errors, ratios) stay near the cache; the
+# whole [steps, n] at once was 2.3x slower at 1e6 elements (issue 20) and held every
+# intermediate at full size. Every operation is per element (a column), so the blocks
+# give the whole comparison's numbers bit for bit (tests/test_fast_paths.py).
+BLOCK_ELEMENT_STEPS = 1 << 19
+MIN_BLOCK_COLUMNS = 64  # however many steps (a 10000-step case: blocks of 64 columns)
+# Up to this many element-steps in a case the tolerances are kept on the reference and
+# shared by every implementation compared with it (the suite's cases: 16 implementations
+# against one reference); a larger case computes them block by block for each comparison
+# instead of holding 8 arrays of [steps, n] float64.
+SHARED_TOLERANCES_MAX = 1 << 22
+# Violating elements per parameter that are reported one by one (a Violation each) and
+# attributed: all of them when this few, otherwise a deterministic sample (the first,
+# the worst and a spread: sample_elements); the rest are counted (Comparison.violation_count).
+SAMPLE_PER_PARAMETER = 128
+
+
 def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, dict[str, tuple]]:
     """Per parameter: quantity -> (tolerance, scale), each [steps, n], for steps 1..steps.
 
@@ -171,102 +194,207 @@ def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, di
     cached = reference.cache.get(key)
     if cached is not None and cached[0] is case:
         return cached[1]
-    dtype = case.dtype  # the name: bfloat16 is held in float32 but rounds like itself
-    beta1, beta2 = case.hp("betas")
-    rtol = rtol_per_step(steps, dtype, beta1, beta2)
-    out = {}
-    for spec_index, spec in enumerate(case.params):
-        ref = reference.data[spec.name]
-        grads = np.stack([step[spec_index] for step in case.grads[:steps]]).astype(np.float64)
-        weight_decay = effective_weight_decay(case, spec.name)
-        params_before = ref["param"][:steps]
-        first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2,
-                                                  state_updates(case, spec_index, ref, steps))
-        with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, as in param_tolerance
-            path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
-        second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
-        lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
-        base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol,
-                                roundings_per_step=3 if decoupled_decay(case, spec.name) else 1),
-                moment_tolerance(first_scale, dtype, rtol), moment_tolerance(second_scale, dtype, rtol))
-        param_tol, first_tol, second_tol = coupled_tolerances(
-            *base,
-            grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,
-            beta1=beta1, beta2=beta2, eps=case.hp("eps"),
-            exp_avg=ref["exp_avg"][1 : steps + 1], second_moment=ref[second_moment_name][1 : steps + 1],
-        )
-        # Where the reference went non-finite (an infinite v, a NaN moment), the
-        # first-order propagation terms are inf/inf: fall back to the element's own
-        # tolerance there rather than to none at all.
-        param_tol, first_tol, second_tol = (np.where(np.isnan(coupled), own, coupled)
-                                            for coupled, own in zip((param_tol, first_tol, second_tol), base))
-        out[spec.name] = {
-            "param": (param_tol, path_length),
-            "exp_avg": (first_tol, first_scale),
-            "exp_avg_sq": (second_tol, second_scale),
-            # max_t v_t: each v_i inside its tolerance puts the running max inside the
-            # running max of those tolerances (|max a - max b| <= max |a_i - b_i|); its
-            # scale is the largest v so far, not the current one.
-            "max_exp_avg_sq": (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0)),
-        }
+    out = {spec.name: parameter_tolerances(case, reference, steps, spec_index)
+           for spec_index, spec in enumerate(case.params)}
     reference.cache[key] = (case, out)
     return out
 
 
+def parameter_tolerances(case: Case, reference: Trajectory, steps: int, spec_index: int,
+                         columns: slice = slice(None), updated: np.ndarray | None | bool = False) -> dict[str, tuple]:
+    """quantity -> (tolerance, scale) of parameter `spec_index`'s elements `columns`, each
+    [steps, columns], for steps 1..steps. `updated`: its state_updates when already
+    computed (False: compute them here)."""
+    spec = case.params[spec_index]
+    dtype = case.dtype  # the name: bfloat16 is held in float32 but rounds like itself
+    beta1, beta2 = case.hp("betas")
+    rtol = rtol_per_step(steps, dtype, beta1, beta2)
+    ref = {quantity: values[:, columns] if values.ndim == 2 else values
+           for quantity, values in reference.data[spec.name].items()}
+    if updated is False:
+        updated = state_updates(case, spec_index, reference.data[spec.name], steps)
+    if updated is not None:
+        updated = updated[:, columns]
+    grads = np.stack([step[spec_index][columns] for step in case.grads[:steps]]).astype(np.float64)
+    weight_decay = effective_weight_decay(case, spec.name)
+    params_before = ref["param"][:steps]
+    first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2, updated)
+    with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, as in param_tolerance
+        path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
+    second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
+    lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
+    base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol,
+                            roundings_per_step=3 if decoupled_decay(case, spec.name) else 1),
+            moment_tolerance(first_scale, dtype, rtol), moment_tolerance(second_scale, dtype, rtol))
+    param_tol, first_tol, second_tol = coupled_tolerances(
+        *base,
+        grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,
+        beta1=beta1, beta2=beta2, eps=case.hp("eps"),
+        exp_avg=ref["exp_avg"][1 : steps + 1], second_moment=ref[second_moment_name][1 : steps + 1],
+    )
+    # Where the reference went non-finite (an infinite v, a NaN moment), the
+    # first-order propagation terms are inf/inf: fall back to the element's own
+    # tolerance there rather than to none at all.
+    param_tol, first_tol, second_tol = (np.where(np.isnan(coupled), own, coupled)
+                                        for coupled, own in zip((param_tol, first_tol, second_tol), base))
+    return {
+        "param": (param_tol, path_length),
+        "exp_avg": (first_tol, first_scale),
+        "exp_avg_sq": (second_tol, second_scale),
+        # max_t v_t: each v_i inside its tolerance puts the running max inside the
+        # running max of those tolerances (|max a - max b| <= max |a_i - b_i|); its
+        # scale is the largest v so far, not the current one.
+        "max_exp_avg_sq": (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0)),
+    }
+
+
+def column_blocks(elements: int, steps: int) -> list[slice]:
+    """The column blocks a parameter of `elements` is compared in over `steps` steps."""
+    width = max(MIN_BLOCK_COLUMNS, BLOCK_ELEMENT_STEPS // max(steps, 1))
+    return [slice(start, min(start + width, elements)) for start in range(0, elements, width)] or [slice(0, 0)]
+
+
+@dataclass
+class _Failing:
+    """One quantity's violating elements of one parameter: each at its first step outside
+    tolerance (0-based), with the values there; arrays in element order."""
+
+    index: np.ndarray
+    step: np.ndarray
+    expected: np.ndarray
+    actual: np.ndarray
+    error: np.ndarray
+    tolerance: np.ndarray
+    scale: np.ndarray
+    ratio: np.ndarray
+
+    @classmethod
+    def join(cls, parts: list[tuple]) -> "_Failing":
+        if not parts:
+            return cls(*(np.empty(0, dtype=np.intp),) * 2, *(np.empty(0),) * 6)
+        return cls(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def sample_elements(failing: list[_Failing], worst_elements: list[int], limit: int) -> np.ndarray:
+    """The violating elements of one parameter that are reported and attributed: all of
+    them when at most `limit`, otherwise (sorted, deterministic) per quantity the element
+    that left first, the one furthest out at its first violation, the one with the largest
+    error relative to its scale (what registry bounds are on), the worst over all steps
+    (`worst_elements`), and the rest of `limit` spread evenly over the violating elements
+    in index order (a row that explains only some elements still shows when they are not
+    rare)."""
+    everything = np.unique(np.concatenate([f.index for f in failing])) if failing else np.empty(0, dtype=np.intp)
+    if everything.size <= limit:
+        return everything
+    chosen = set(worst_elements)
+    for f in failing:
+        if f.index.size:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                relative = np.where(f.error == 0.0, 0.0, f.error / f.scale)
+            relative[np.isnan(relative)] = np.inf
+            chosen.add(int(f.index[np.argmin(f.step)]))
+            chosen.add(int(f.index[np.argmax(f.ratio)]))
+            chosen.add(int(f.index[np.argmax(relative)]))
+    spread = max(limit - len(chosen), 0)
+    if spread:
+        chosen.update(int(i) for i in everything[np.unique(np.linspace(0, everything.size - 1, spread).round()
+                                                           .astype(np.intp))])
+    return np.array(sorted(chosen), dtype=np.intp)
+
+
 def compare(case: Case, reference: Trajectory, actual: Trajectory,
-            probe: dict[tuple, int] | None = None) -> Comparison:
-    """Compare `actual` with `reference` step by step.
+            probe: dict[tuple, int] | None = None, sample: int | None = None) -> Comparison:
+    """Compare `actual` with `reference` step by step, each parameter in column blocks.
 
     probe: {(quantity, param, index): step} -> Comparison.probed holds, per key, the
     largest error/tolerance of that element up to and including that step (attribution
     uses it to rank explanations).
+    sample: violating elements per parameter reported one by one (default
+    SAMPLE_PER_PARAMETER; sample_elements); every violation is counted.
     """
     if _identical(reference, actual):
         # Every error is 0, so every ratio is 0 whatever the tolerance: the answer the
         # full comparison gives, without computing tolerances (the reference's own row).
         return Comparison([], 0.0, None, {key: 0.0 for key in (probe or {}) if _compared(reference, key)})
+    limit = SAMPLE_PER_PARAMETER if sample is None else sample
     steps = min(reference.completed_steps, actual.completed_steps)
     violations: list[Violation] = []
+    count = 0
     worst: Violation | None = None
     worst_ratio = 0.0
     probed: dict[tuple, float] = {}
     worst_series: np.ndarray | None = None
-    for spec in case.params:
+    probes_of: dict[tuple, list] = {}
+    for key, p_step in (probe or {}).items():
+        probes_of.setdefault((key[1], key[0]), []).append((key, p_step))
+    shared = steps * sum(spec.value.size for spec in case.params) <= SHARED_TOLERANCES_MAX
+    for spec_index, spec in enumerate(case.params):
         ref = reference.data[spec.name]
         act = actual.data[spec.name]
-        tolerances = tolerances_of(case, reference, steps)[spec.name]
-        for quantity, (tolerance, scale) in tolerances.items():
-            if quantity not in ref or quantity not in act:
-                continue
-            expected = ref[quantity][1 : steps + 1]
-            got = act[quantity][1 : steps + 1]
-            error = elementwise_error(expected, got)
-            # A zero tolerance gives inf, a non-finite one NaN (both handled below), a
-            # subnormal one under a large error overflows to inf: infinitely out, as it is.
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                ratio = np.where(error == 0.0, 0.0, error / tolerance)
-            # A reference gone non-finite has a non-finite tolerance after it: an error
-            # there (finite against NaN, NaN against Inf) is infinitely out, never hidden.
-            ratio[np.isnan(ratio)] = np.inf
-            if ratio.size:
-                flat = int(np.argmax(ratio))
-                t, i = divmod(flat, ratio.shape[1])
-                if ratio[t, i] > worst_ratio or worst is None and ratio[t, i] > 0:
-                    worst_ratio = float(ratio[t, i])
-                    worst = Violation(quantity, spec.name, t + 1, i, float(expected[t, i]), float(got[t, i]),
-                                      float(error[t, i]), float(tolerance[t, i]), float(scale[t, i]))
-                    worst_series = ratio[:, i].copy()
-            probes = [(key, p_step) for key, p_step in (probe or {}).items()
-                      if key[0] == quantity and key[1] == spec.name and key[2] < ratio.shape[1]]
-            if probes and ratio.size:
-                probed.update(probe_maxima(ratio, probes))
-            failing = ratio > 1.0
-            first_failing = np.argmax(failing, axis=0)  # per element: its first step outside (argmax: first True)
-            for i in np.flatnonzero(failing.any(axis=0)):
-                t = int(first_failing[i])
-                violations.append(Violation(quantity, spec.name, t + 1, int(i), float(expected[t, i]),
-                                            float(got[t, i]), float(error[t, i]), float(tolerance[t, i]),
-                                            float(scale[t, i])))
+        quantities = [q for q in TOLERATED if q in ref and q in act]
+        elements = ref["param"].shape[1]
+        updated = None if shared or not quantities else state_updates(case, spec_index, ref, steps)
+        # Per quantity: its largest ratio so far (ratio, step, element, the element's
+        # series, the Violation's values) and its violating elements, block by block.
+        best: dict[str, tuple] = {}
+        failing: dict[str, list] = {q: [] for q in quantities}
+        for columns in column_blocks(elements, steps) if quantities else []:
+            if shared:
+                tolerances = {q: (tol[:, columns], scale[:, columns])
+                              for q, (tol, scale) in tolerances_of(case, reference, steps)[spec.name].items()}
+            else:
+                tolerances = parameter_tolerances(case, reference, steps, spec_index, columns, updated)
+            for quantity in quantities:
+                tolerance, scale = tolerances[quantity]
+                expected = ref[quantity][1 : steps + 1, columns]
+                got = act[quantity][1 : steps + 1, columns]
+                error = elementwise_error(expected, got)
+                # A zero tolerance gives inf, a non-finite one NaN (both handled below), a
+                # subnormal one under a large error overflows to inf: infinitely out, as it is.
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    ratio = np.where(error == 0.0, 0.0, error / tolerance)
+                # A reference gone non-finite has a non-finite tolerance after it: an error
+                # there (finite against NaN, NaN against Inf) is infinitely out, never hidden.
+                ratio[np.isnan(ratio)] = np.inf
+                if not ratio.size:
+                    continue
+                # The whole array's argmax is the first largest in (step, element) order.
+                t, i = divmod(int(np.argmax(ratio)), ratio.shape[1])
+                held = best.get(quantity)
+                if held is None or ratio[t, i] > held[0] or (ratio[t, i] == held[0] and t < held[1]):
+                    best[quantity] = (ratio[t, i], t, columns.start + i, ratio[:, i].copy(),
+                                      (float(expected[t, i]), float(got[t, i]), float(error[t, i]),
+                                       float(tolerance[t, i]), float(scale[t, i])))
+                probes = probes_of.get((spec.name, quantity))
+                if probes:
+                    local = [((key[0], key[1], key[2] - columns.start), p_step) for key, p_step in probes
+                             if columns.start <= key[2] < columns.start + ratio.shape[1]]
+                    if local:
+                        probed.update({(q, name, index + columns.start): value for (q, name, index), value
+                                       in probe_maxima(ratio, local).items()})
+                out = ratio > 1.0
+                cols = np.flatnonzero(out.any(axis=0))
+                if cols.size:
+                    first = np.argmax(out[:, cols], axis=0)  # per element: its first step outside
+                    failing[quantity].append((cols + columns.start, first, expected[first, cols], got[first, cols],
+                                              error[first, cols], tolerance[first, cols], scale[first, cols],
+                                              ratio[first, cols]))
+        for quantity in quantities:
+            held = best.get(quantity)
+            if held is not None and (held[0] > worst_ratio or worst is None and held[0] > 0):
+                value, t, i, series, numbers = held
+                worst_ratio = float(value)
+                worst = Violation(quantity, spec.name, t + 1, i, *numbers)
+                worst_series = series
+        joined = {q: _Failing.join(parts) for q, parts in failing.items()}
+        count += sum(f.index.size for f in joined.values())
+        reported = sample_elements(list(joined.values()),
+                                   [held[2] for held in best.values() if held[0] > 1.0], limit)
+        for quantity, f in joined.items():
+            for k in np.flatnonzero(np.isin(f.index, reported)):
+                violations.append(Violation(quantity, spec.name, int(f.step[k]) + 1, int(f.index[k]),
+                                            float(f.expected[k]), float(f.actual[k]), float(f.error[k]),
+                                            float(f.tolerance[k]), float(f.scale[k])))
         if "step" in ref and "step" in act:
             ref_steps = ref["step"][1 : steps + 1]
             act_steps = act["step"][1 : steps + 1]
@@ -279,5 +407,6 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
                 t = int(mismatch[0])
                 violations.append(Violation("step", spec.name, t + 1, 0, float(ref_steps[t]), float(act_steps[t]),
                                             float(abs(act_steps[t] - ref_steps[t])), 0.0))
+                count += 1
                 worst_ratio, worst, worst_series = float("inf"), violations[-1], None
-    return Comparison(violations, worst_ratio, worst, probed, worst_series)
+    return Comparison(violations, worst_ratio, worst, probed, worst_series, count)

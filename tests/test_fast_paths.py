@@ -506,3 +506,38 @@ def test_attribution_weighing_every_violation_at_once_gives_the_key_by_key_rows(
                 assert [(v.key, v.rows, v.joint) for v in violations] == expected, (case.comment, variant, framework)
                 attributed += bool(violations)
     assert attributed >= 100
+
+
+def test_column_blocks_and_unshared_tolerances_give_the_whole_comparison_bit_for_bit(monkeypatch):
+    """compare() in blocks of columns (3 wide here), with tolerances computed per block
+    instead of shared, is the one-block comparison with shared tolerances: the same
+    violations, worst, probes and series."""
+    for case in _cases():
+        reference, differing = reference_trajectory(case), _differing(case)
+        probe = _probe(reference, (1, case.num_steps))
+        whole = compare(case, reference, differing, probe=probe)
+        with monkeypatch.context() as patch:
+            patch.setattr(compare_module, "BLOCK_ELEMENT_STEPS", 1)
+            patch.setattr(compare_module, "MIN_BLOCK_COLUMNS", 3)
+            patch.setattr(compare_module, "SHARED_TOLERANCES_MAX", 0)
+            blocked = compare(case, reference_trajectory(case), differing, probe=probe)
+        assert _same_comparison(whole, blocked) and whole.violation_count == blocked.violation_count
+
+
+def test_the_sample_is_every_violation_when_few_and_bounded_when_many():
+    case = WIDE
+    reference, differing = reference_trajectory(case), reference_trajectory(case)
+    state = differing.data["w"]
+    state["param"][1:] *= 1.0 + 1e-3 * np.arange(128) / 128  # every element out, by more further along
+    state["exp_avg"][5:, ::3] *= 1.01  # every third, from step 5
+    full = compare(case, reference, differing, sample=10**9)
+    elements = {v.index for v in full.violations}
+    assert len(elements) > 8 and full.violation_count == len(full.violations)
+    sampled = compare(case, reference, differing, sample=8)
+    kept = {v.index for v in sampled.violations}
+    assert len(kept) <= 8 + 4 * 3 + 1 and kept < elements  # the limit, plus the first / worst picks
+    assert sampled.violation_count == full.violation_count
+    assert sampled.violations == [v for v in full.violations if v.index in kept]
+    assert (sampled.worst_ratio, sampled.worst) == (full.worst_ratio, full.worst)
+    first = min(full.violations, key=lambda v: (v.step, v.param, v.index))
+    assert first in sampled.violations
