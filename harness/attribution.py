@@ -21,7 +21,9 @@ from itertools import combinations
 
 import numpy as np
 
-from harness.casefile import Case
+import dataclasses
+
+from harness.casefile import Case, ParamSpec
 from harness.trajectory_comparison import Violation, compare
 from harness.rows import COMBINABLE_SWITCHES, ROWS, UNEXPLAINED, variant_models, variant_models_implementation
 from harness.tolerance import unit_roundoff
@@ -37,6 +39,11 @@ CONFIDENT = 0.5
 GROSS = 100.0
 # A combination of more rows replaces an explanation only below this fraction of its ratio.
 IMPROVEMENT = 0.5
+# Attribution runs on the violating elements alone (element_subcase) when they are at
+# most this fraction of a case's elements: every variant run is then as small as the
+# sample of violations (harness/trajectory_comparison.py SAMPLE_PER_PARAMETER), not as
+# large as the case (a 1e6-element case, ~100 variant runs of up to every step each).
+SUBCASE_FRACTION = 0.5
 
 
 def candidate_variants(framework: str | None = None,
@@ -174,11 +181,13 @@ def forget_variant_runs() -> None:
     _variant_runs = (None, {})
 
 
-def variant_run(case: Case, variant: dict, steps: int | None = None) -> Trajectory:
+def variant_run(case: Case, variant: dict, steps: int | None = None, shared: bool = True) -> Trajectory:
     """The reference stepped through `case` (its first `steps` steps when given) with
     `variant`, its state stored in the case dtype as the implementation stores it (the
     same deterministic recording each call would make; made once per case object and
-    variant, a shorter request served by a prefix of a longer run)."""
+    variant, a shorter request served by a prefix of a longer run). `shared`: the case's
+    own spec run may be the one the engine shares (trajectory.shared_reference); not for
+    a case made here (element_subcase), which must not displace the engine's."""
     global _variant_runs
     owner, runs = _variant_runs
     if owner is not case:
@@ -191,7 +200,7 @@ def variant_run(case: Case, variant: dict, steps: int | None = None) -> Trajecto
         if not variant and case.dtype == "float64":
             # Storing in float64 keeps every value the spec computes (adapters/reference.py
             # _stored): the stored run is the spec's own run, already made for the case.
-            held = runs[key] = shared_reference(case)
+            held = runs[key] = shared_reference(case) if shared else reference_trajectory(case)
         else:
             held = runs[key] = reference_trajectory(case, {**variant, "stored_in_case_dtype": True}, steps)
     if held.completed_steps > steps:
@@ -225,6 +234,46 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
     """
     if not violations:
         return []
+    smaller = element_subcase(case, actual, violations)
+    if smaller is not None:
+        sub_case, sub_actual, sub_violations = smaller
+        union = attribute_elements(sub_case, sub_actual, sub_violations, framework, implementation, shared=False)
+        for violation, attributed in zip(violations, sub_violations):
+            violation.rows, violation.joint = attributed.rows, attributed.joint
+        return union
+    return attribute_elements(case, actual, violations, framework, implementation)
+
+
+def element_subcase(case: Case, actual: Trajectory,
+                    violations: list[Violation]) -> tuple[Case, Trajectory, list[Violation]] | None:
+    """The case and the implementation's trajectory narrowed to the violating elements
+    (each parameter a 1-d vector of them; one element where a parameter has none), with
+    the violations renumbered: the spec is elementwise for dense gradients, so each
+    element's runs, tolerances and ratios are the full case's (tests/test_attribution.py
+    compares the two). None where that does not hold or gains nothing: row-sparse
+    gradients (a lazy step acts on rows), or violating elements beyond SUBCASE_FRACTION."""
+    if case.sparse_rows:
+        return None
+    chosen = {spec.name: sorted({v.index for v in violations if v.param == spec.name and v.quantity != "step"})
+              or [0] for spec in case.params}
+    if sum(map(len, chosen.values())) > SUBCASE_FRACTION * sum(spec.value.size for spec in case.params):
+        return None
+    columns = [np.array(chosen[spec.name], dtype=np.intp) for spec in case.params]
+    position = {spec.name: {index: k for k, index in enumerate(chosen[spec.name])} for spec in case.params}
+    sub_case = dataclasses.replace(
+        case, params=tuple(ParamSpec(spec.name, (len(cols),), spec.value[cols]) for spec, cols in zip(case.params, columns)),
+        grads=tuple(tuple(gradient[cols] for gradient, cols in zip(step, columns)) for step in case.grads))
+    sub_actual = Trajectory({name: {quantity: values[:, columns[j]] if quantity != "step" else values
+                                    for quantity, values in actual.data[name].items()}
+                             for j, name in enumerate(spec.name for spec in case.params)}, actual.completed_steps)
+    sub_violations = [dataclasses.replace(v, index=v.index if v.quantity == "step" else position[v.param][v.index],
+                                          rows=[]) for v in violations]
+    return sub_case, sub_actual, sub_violations
+
+
+def attribute_elements(case: Case, actual: Trajectory, violations: list[Violation], framework: str | None = None,
+                       implementation: str | None = None, shared: bool = True) -> list[str]:
+    """attribute() on the case as given (`shared`: variant_run's)."""
     # Every reference run here stores its state in the case dtype, as the implementation
     # does: a right mechanism then matches to far below the ulp-sized floor of the
     # tolerance, and float32 storage noise (a parameter at 5e3 moved by 0.5 ulp a step)
@@ -233,7 +282,7 @@ def attribute(case: Case, actual: Trajectory, violations: list[Violation], frame
     steps = steps_probed(probe)
 
     def run(variant: dict) -> Trajectory:
-        return variant_run(case, variant, steps)
+        return variant_run(case, variant, steps, shared)
 
     base = run({})
     low_precision = unit_roundoff(case.dtype) > unit_roundoff("float32")
