@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.adapters.base import storage_dtype
 from harness.adapters.reference import ReferenceAdapter
 from harness.casefile import Case
 
@@ -15,7 +16,9 @@ from harness.casefile import Case
 @dataclass
 class Trajectory:
     """Per parameter name: quantity -> array [completed_steps + 1, n] (row 0 is the
-    state before the first step; "step" is an int array [completed_steps + 1])."""
+    state before the first step; "step" is an int array [completed_steps + 1]), float64
+    for the spec, an implementation's in the dtype it holds them (storage_dtype,
+    harness/adapters/base.py): comparing with float64 widens them exactly."""
 
     data: dict[str, dict[str, np.ndarray]]
     completed_steps: int
@@ -58,7 +61,8 @@ class Timing:
 
 class SnapshotHistory:
     """How a trajectory is recorded from any adapter: its `snapshot()` after every step,
-    each quantity stored as float64 as it arrives. A quantity first seen at a later step
+    each quantity stored as it arrives, in its storage_dtype (harness/adapters/base.py;
+    widened to float64 if a later value does not fit). A quantity first seen at a later step
     keeps zeros in the rows before it (torch creates a moment at the parameter's first
     gradient). Adapters whose reads cost more than their steps offer their own
     `history(num_steps)` with the same two methods (harness/adapters/base.py)."""
@@ -72,9 +76,12 @@ class SnapshotHistory:
         for name, quantities in self.adapter.snapshot().items():
             slot = self.values.setdefault(name, {})
             for quantity, value in quantities.items():
+                dtype = np.int64 if quantity == "step" else storage_dtype(np.asarray(value).dtype)
                 if quantity not in slot:
                     shape = (self.num_steps + 1,) if quantity == "step" else (self.num_steps + 1, np.size(value))
-                    slot[quantity] = np.zeros(shape, dtype=np.int64 if quantity == "step" else np.float64)
+                    slot[quantity] = np.zeros(shape, dtype=dtype)
+                elif np.promote_types(slot[quantity].dtype, dtype) != slot[quantity].dtype:
+                    slot[quantity] = slot[quantity].astype(np.float64)
                 slot[quantity][t] = value
 
     def data(self) -> dict[str, dict[str, np.ndarray]]:
@@ -103,7 +110,7 @@ def record(adapter: Any, case: Case, steps: int | None = None) -> tuple[Trajecto
         history.take(t)
     data = history.data()
     for name, spec in zip(data, case.params):  # row 0: the case's values, as given to the framework
-        data[name]["param"][0] = spec.value.astype(np.float64)
+        data[name]["param"][0] = spec.value
     if num_steps > 1:
         timing.later_step_seconds = later / (num_steps - 1)
     return Trajectory(data, num_steps), timing

@@ -84,6 +84,8 @@ def elementwise_error(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     """|actual - expected|; identical non-finite values (NaN and NaN, inf and inf) agree."""
     with np.errstate(invalid="ignore", over="ignore"):
         error = np.abs(actual - expected)
+    if np.isfinite(error).all():  # both sides finite everywhere: nothing to match up (one pass, not five)
+        return error
     same = (np.isnan(expected) & np.isnan(actual)) | (np.isinf(expected) & (expected == actual))
     error[same] = 0.0
     error[np.isnan(error)] = np.inf

@@ -133,5 +133,10 @@ def spacing(values: Any, dtype: Any) -> np.ndarray:
             stored = _round_to_format(magnitude, NARROW_FORMATS[name]).astype(NARROW_FORMATS[name])
         else:
             stored = magnitude.astype(STORAGE[name])
-        # np.spacing at the largest value is its next value up (inf); take the one below.
-        return np.where(stored == largest(name), stored - np.nextafter(stored, 0), np.spacing(stored)).astype(np.float64)
+        spacing_up = np.spacing(stored)
+        # np.spacing at the largest value is its next value up (inf); take the one below
+        # (only where it occurs: this runs on every tolerance, a pass per array counts).
+        at_largest = stored == largest(name)
+        if at_largest.any():
+            spacing_up[at_largest] = (stored - np.nextafter(stored, 0))[at_largest]
+        return spacing_up.astype(np.float64)

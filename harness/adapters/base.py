@@ -48,5 +48,18 @@ class Adapter(Protocol):
     def snapshot(self) -> Snapshot: ...
 
 
-def as_float64(array: Any) -> np.ndarray:
-    return np.array(array, dtype=np.float64, copy=True).reshape(-1)
+def storage_dtype(dtype: Any) -> np.dtype:
+    """The dtype a recorded quantity is kept in: the framework's own float16, float32 or
+    float64 (a 1e6-element float32 trajectory is half the memory and half the transfer
+    of float64; comparisons widen exactly: harness/trajectory_comparison.py), float32
+    for bfloat16 (exact; numpy has no bfloat16 arithmetic of its own), float64 otherwise."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float16, np.float32, np.float64):
+        return dtype
+    return np.dtype(np.float32 if dtype.name == "bfloat16" else np.float64)
+
+
+def as_stored(array: Any) -> np.ndarray:
+    """A flat copy of `array` in its storage_dtype."""
+    array = np.asarray(array)
+    return np.array(array, dtype=storage_dtype(array.dtype), copy=True).reshape(-1)

@@ -13,9 +13,10 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor
 
-from harness.adapters.base import Snapshot, as_float64
+from harness.adapters.base import Snapshot, as_stored, storage_dtype
 
 _MINDSPORE_DTYPES = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": ms.float32, "float64": ms.float64}
+_NUMPY_DTYPES = {ms.float16: np.float16, ms.float32: np.float32, ms.float64: np.float64}
 
 
 def to_tensor(values: np.ndarray, dtype: str) -> Tensor:
@@ -27,11 +28,17 @@ def to_tensor(values: np.ndarray, dtype: str) -> Tensor:
     return Tensor(values, dtype=_MINDSPORE_DTYPES[dtype])
 
 
+def float32_for_bfloat16(tensor) -> np.dtype:
+    """The storage_dtype of a Tensor's values."""
+    return np.dtype(np.float32) if tensor.dtype == ms.bfloat16 else storage_dtype(_NUMPY_DTYPES.get(tensor.dtype, np.float64))
+
+
 def to_numpy(tensor) -> np.ndarray:
-    """float64 values of a Tensor (numpy has no bfloat16: through float32, exact)."""
+    """A Tensor's values, flat, in its storage_dtype (numpy has no bfloat16: through
+    float32, exact)."""
     if tensor.dtype == ms.bfloat16:
         tensor = tensor.astype(ms.float32)
-    return as_float64(tensor.asnumpy())
+    return as_stored(tensor.asnumpy())
 
 
 # The process's execution mode: get_context("mode") costs 10.7 us (it validates the key
@@ -42,7 +49,7 @@ _current_mode = getattr(ms.context, "_get_mode", None) or (lambda: ms.get_contex
 class MindSporeHistory:
     """A trajectory read from MindSpore tensors (the adapters' history()): after every
     step each tensor's values are copied from a numpy view of its storage into that
-    step's row of a float64 array, instead of asnumpy() per tensor per step (5 us each,
+    step's row of an array in the tensor's storage_dtype, instead of asnumpy() per tensor per step (5 us each,
     most of it numpy parsing the buffer's PEP 3118 format; measured 2.10).
 
     asnumpy() returns an array sharing the tensor's storage (documented: "changes to self
@@ -55,8 +62,8 @@ class MindSporeHistory:
     def __init__(self, sources: list[tuple[str, str, Tensor]], step: Tensor, num_steps: int) -> None:
         self.sources = sources  # (parameter name, quantity, tensor), in the case's order
         self.step = step
-        self.values = [np.zeros((num_steps + 1, int(np.prod(tensor.shape))), dtype=np.float64)
-                       for _, _, tensor in sources]
+        self.values = [np.zeros((num_steps + 1, int(np.prod(tensor.shape))),
+                                dtype=float32_for_bfloat16(tensor)) for _, _, tensor in sources]
         self.steps = np.zeros(num_steps + 1, dtype=np.int64)
         self.views: list[tuple[int, np.ndarray] | None] = [None] * len(sources)
 
@@ -66,7 +73,7 @@ class MindSporeHistory:
             held, address = self.views[k], tensor.data_ptr()
             if held is None or held[0] != address:
                 held = self.views[k] = (address, tensor.asnumpy().reshape(-1))
-            self.values[k][t] = held[1]  # float64 row: exact for float16/32/64 (and ml_dtypes bfloat16)
+            self.values[k][t] = held[1]  # the tensor's own dtype (bfloat16 into float32: exact)
 
     def data(self) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {}

@@ -20,8 +20,19 @@ the functions that run it; this package, translate.py and reproducer.py never do
 
 from __future__ import annotations
 
+import os
+
 
 def setup() -> None:
-    """torch's runtime setup before its first use in a process: none. torch runs with its
-    own defaults (CPU tensors, its thread pool); the call is made like every wing's
-    (harness.adapters.setup) so that a setting, when one is needed, has its one place here."""
+    """torch's runtime setup before its first use in a process: its own defaults (CPU
+    tensors, one thread per core) when this harness runs alone, as a user's script runs.
+    Under pytest-xdist the cores are shared by PYTEST_XDIST_WORKER_COUNT harness
+    processes, each with its own torch worker: torch gets its share of the cores (at least
+    one thread), since a 1e5-element step on 2 threads of a loaded 2-core machine was
+    measured 50-150x slower than on one (issue 20). The thread count changes no value:
+    Adam's kernels are elementwise, each element computed alike in whichever thread."""
+    sharing = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if sharing > 1:
+        import torch  # the wing's framework, imported by the worker that runs it anyway
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // sharing))

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from harness.adapters.base import Snapshot
+from harness.adapters.base import Snapshot, as_stored
 from harness.adapters.torch.translate import constructor_arguments, group_arguments, optimizer_class, receives_gradient
 from harness.casefile import Case
 from reference.adam import lr_at
@@ -91,7 +91,7 @@ class TorchAdapter:
             elif not state:
                 # No gradient yet (missing gradients): torch creates the state, zeros,
                 # at the parameter's first gradient; until then it is the initial state.
-                zeros = np.zeros(entry["param"].size)
+                zeros = np.zeros(entry["param"].size, dtype=entry["param"].dtype)
                 entry.update(exp_avg=zeros, exp_avg_sq=zeros, step=0)
                 if self.case.hp("amsgrad"):
                     entry["max_exp_avg_sq"] = zeros
@@ -102,7 +102,7 @@ class TorchAdapter:
 class TorchHistory:
     """A trajectory read from torch tensors (TorchAdapter.history): after every step one
     concatenation of every parameter's value and moments into that step's row of a
-    buffer in the case dtype, converted to float64 once at the end. The same values as
+    buffer in the case dtype (bfloat16: float32, once at the end). The same values as
     snapshot() after every step, bit for bit (tests/test_torch_adapters.py), at a
     fraction of its cost.
 
@@ -154,7 +154,8 @@ class TorchHistory:
             np.concatenate(self.views, out=self.rows[t])
 
     def data(self) -> dict[str, dict[str, np.ndarray]]:
-        values = as_numpy(self.buffer).reshape(self.buffer.shape)
+        # Each quantity's columns copied once out of the buffer (a view of it; bfloat16 through float32).
+        values = self.rows if self.rows is not None else self.buffer.float().numpy()
         out, start = {}, 0
         for j, (name, size) in enumerate(zip(self.names, self.sizes)):
             entry = {}
@@ -167,10 +168,9 @@ class TorchHistory:
 
 
 def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """float64 values of a tensor: one copy in numpy (half the cost of converting in torch
-    first, and this runs for every quantity after every step); bfloat16, which numpy
-    lacks, through float32 (exact)."""
+    """A tensor's values, flat, in their storage_dtype (harness/adapters/base.py): one
+    copy in numpy; bfloat16, which numpy lacks, through float32 (exact)."""
     tensor = tensor.detach()
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
-    return tensor.numpy().reshape(-1).astype(np.float64)
+    return as_stored(tensor.numpy())
