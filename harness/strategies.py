@@ -200,12 +200,14 @@ def cases(
     groups: bool = False,
     max_elements: int = MAX_ELEMENTS,
     options: st.SearchStrategy[dict[str, Any]] | None = None,
+    shape: st.SearchStrategy[tuple[int, ...]] | None = None,
 ) -> Case:
-    """options: the hyperparameter strategy; default: the row's (`hyperparameters`)."""
+    """options: the hyperparameter strategy; default: the row's (`hyperparameters`).
+    shape: each parameter's shape; default: `shapes` up to max_elements."""
     dtype = draw(dtypes)
     num_steps = draw(steps)
     param_names = draw(st.lists(names, min_size=1, max_size=max_params, unique=True))
-    param_shapes = [draw(shapes(max_elements=max_elements)) for _ in param_names]
+    param_shapes = [draw(shape if shape is not None else shapes(max_elements=max_elements)) for _ in param_names]
     recipes = [draw(stream_recipes()) for _ in param_names]
     init_exponents = [draw(exponent_ranges()) for _ in param_names]
     hyper = draw(options if options is not None else hyperparameters(row, vary_others))
@@ -249,6 +251,37 @@ def row_cases(row: str, long_runs: bool = False, dtypes: st.SearchStrategy[str] 
     if row == "params":
         return cases(row=row, max_params=4, names=st.sampled_from(NETWORK_NAMES + PLAIN_NAMES), groups=True, **common)
     return cases(row=row, max_params=2, **common)
+
+
+# --------------------------------------------------------------------------- real tensor sizes
+
+# A real layer's parameter: 1e4 to 1e6 elements (an embedding, a transformer block's
+# projection), where kernels take their vectorised bodies, scalar tails and thread
+# partitions; few steps, within the default budget of element-steps (settings.py).
+LARGE_ELEMENTS = (10_000, 1_000_000)
+LARGE_ELEMENT_STEPS = 2_000_000
+
+
+@st.composite
+def large_shapes(draw, elements: tuple[int, int] = LARGE_ELEMENTS) -> tuple[int, ...]:
+    """A vector or a matrix of rows x 64..1024 columns, its size log-uniform in `elements`
+    (odd sizes too: a vectorised body's tail is the size modulo its width)."""
+    lo, hi = elements
+    size = int(round(10.0 ** draw(st.floats(math.log10(lo), math.log10(hi)))))
+    if draw(st.booleans()):
+        return (size,)
+    columns = draw(st.sampled_from([64, 127, 256, 768, 1024]))
+    return (max(1, size // columns), columns)
+
+
+@st.composite
+def large_cases(draw, elements: tuple[int, int] = LARGE_ELEMENTS) -> Case:
+    """The defaults row at real tensor sizes: one parameter of `large_shapes`, 1-5 steps
+    (fewer where the element-steps would pass LARGE_ELEMENT_STEPS)."""
+    shape = draw(large_shapes(elements))
+    most_steps = max(1, min(5, LARGE_ELEMENT_STEPS // math.prod(shape)))
+    return draw(cases(row="defaults", vary_others=False, steps=st.integers(1, most_steps), shape=st.just(shape),
+                      names=st.sampled_from(("embedding.weight", "fc.weight", "attention.in_proj_weight"))))
 
 
 # --------------------------------------------------------------------------- extreme gradients
