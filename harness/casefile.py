@@ -6,18 +6,28 @@ rounded to the case dtype (bfloat16: round-to-nearest-even, reference/dtypes.py)
 save every number is written as the shortest decimal that round-trips its float64
 value (float16, bfloat16 and float32 values are float64-exact), so a saved case loads
 back bit for bit.
+
+A large case is better binary: the same schema as an .npz, its numbers as arrays and
+the rest as a small JSON member (the layout: harness/casefile_npz.py). `load_case` and
+`save_case` go by the file's suffix (.json or .npz). The .npz path rebuilds the JSON
+case's object with numpy arrays in place of the number lists and checks it with the
+same `case_from_dict` (which takes a float array wherever it takes a list of numbers),
+so both forms have the same checks and the same messages; its own metadata fields
+(`steps`, `missing`) are checked before any array is read, with the budget.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.casefile_npz import grads_member, read_npz, value_member, write_npz
 from harness.nonfinite import TEXTS as NONFINITE_TEXTS, from_json, to_json
 from harness.settings import CASE_BUDGET_ENV, case_budget
 from harness.untrusted import expect_number, read_json, shown
@@ -47,6 +57,11 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
 _BOOL_KEYS = {"amsgrad", "maximize", "decoupled_weight_decay", "use_locking", "use_nesterov", "use_lazy", "use_offload"}
 _TOP_KEYS = {"schema", "optimizer", "dtype", "hyperparameters", "params", "grads", "param_groups", "comment", "sparse_rows"}
 _GROUP_KEYS = {"params", "lr", "weight_decay"}
+_PARAM_KEYS = ("name", "shape", "value")
+# An .npz case's metadata (harness/casefile_npz.py): the numbers are its arrays.
+_NPZ_TOP_KEYS = _TOP_KEYS - {"grads"} | {"steps", "missing"}
+_NPZ_PARAM_KEYS = ("name", "shape")
+_FLOAT_TYPES = (np.float16, np.float32, np.float64)
 
 
 class CaseError(ValueError):
@@ -170,21 +185,41 @@ def _plain_numbers(values: list, nonfinite: bool) -> np.ndarray | None:
     return array if nonfinite or np.isfinite(array).all() else None
 
 
+def _float_array(values: np.ndarray, size: int, where: str, nonfinite: bool) -> np.ndarray:
+    """A numpy array where the JSON form has a list of numbers (an .npz case's): float16,
+    float32 or float64, flat, `size` values, finite unless `nonfinite`; each refusal
+    words as the list's would."""
+    if values.dtype.type not in _FLOAT_TYPES:
+        raise _fail(where, f"expected float16, float32 or float64 values, got an array of {values.dtype}")
+    if values.ndim != 1:
+        raise _fail(where, f"expected a flat (1-d) array, got one of shape {values.shape}")
+    if values.size != size:
+        raise _fail(where, f"expected {size} values (product of the shape), got {values.size}")
+    if not nonfinite and not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        _number(float(values[bad]), f"{where}[{bad}]")  # raises, as for the same number in a list
+    return values
+
+
 def _array(values: Any, size: int, dtype: str, where: str, nonfinite: bool = False) -> np.ndarray:
-    if not isinstance(values, list):
-        raise _fail(where, "expected a flat list of numbers")
-    if len(values) != size:
-        raise _fail(where, f"expected {size} values (product of the shape), got {len(values)}")
-    array = _plain_numbers(values, nonfinite)
-    if array is None:  # something to say about some value: checked one by one, for its message
-        number = _gradient_number if nonfinite else _number
-        array = np.array([number(x, f"{where}[{i}]") for i, x in enumerate(values)], dtype=np.float64)
+    if isinstance(values, np.ndarray):
+        array = _float_array(values, size, where, nonfinite)
+    else:
+        if not isinstance(values, list):
+            raise _fail(where, "expected a flat list of numbers")
+        if len(values) != size:
+            raise _fail(where, f"expected {size} values (product of the shape), got {len(values)}")
+        array = _plain_numbers(values, nonfinite)
+        if array is None:  # something to say about some value: checked one by one, for its message
+            number = _gradient_number if nonfinite else _number
+            array = np.array([number(x, f"{where}[{i}]") for i, x in enumerate(values)], dtype=np.float64)
     # Decimal values are rounded to the nearest value of the case dtype (0.1 becomes
     # float32(0.1)); saving writes that value, which then round-trips exactly.
     rounded = cast(array, dtype)
     if not np.all(np.isfinite(rounded) | ~np.isfinite(array)):
         bad = int(np.flatnonzero(~np.isfinite(rounded))[0])
-        raise _fail(f"{where}[{bad}]", f"{values[bad]!r} overflows {dtype}")
+        raise _fail(f"{where}[{bad}]", f"{values[bad] if isinstance(values, list) else float(values[bad])!r} "
+                                       f"overflows {dtype}")
     return rounded
 
 
@@ -228,12 +263,14 @@ def _in_domain(key: str, value: Any, where: str) -> None:
                         f"{shown(item)} is outside the spec's domain ({why}; reference/domain.py)")
 
 
-def case_from_dict(raw: Any) -> Case:
+def _head(raw: Any, top_keys: set[str], param_keys: tuple[str, ...]) -> tuple[str, dict[str, Any], list]:
+    """The dtype, hyperparameters and parameter shapes of a case's object (JSON, or an
+    .npz case's metadata: other keys, no values), checked up to the budget."""
     if not isinstance(raw, dict):
         raise _fail("case", "expected a JSON object")
     if raw.get("schema") != SCHEMA:
         raise _fail("schema", f"expected {SCHEMA!r}, got {shown(raw.get('schema'))}")
-    unknown = sorted(set(raw) - _TOP_KEYS)
+    unknown = sorted(set(raw) - top_keys)
     if unknown:
         raise _fail("case", f"unknown key(s) {unknown}")
     if raw.get("optimizer", "adam") != "adam":
@@ -245,18 +282,27 @@ def case_from_dict(raw: Any) -> Case:
 
     raw_params = raw.get("params")
     if not isinstance(raw_params, list) or not raw_params:
-        raise _fail("params", "expected a non-empty list of {name, shape, value}")
+        raise _fail("params", f"expected a non-empty list of {{{', '.join(param_keys)}}}")
     shapes = []
     for i, p in enumerate(raw_params):
         where = f"params[{i}]"
-        if not isinstance(p, dict) or set(p) != {"name", "shape", "value"}:
-            raise _fail(where, "expected exactly the keys name, shape, value")
+        if not isinstance(p, dict) or set(p) != set(param_keys):
+            raise _fail(where, f"expected exactly the keys {', '.join(param_keys)}")
         if not isinstance(p["name"], str) or not p["name"]:
             raise _fail(f"{where}.name", "expected a non-empty string")
         shape = p["shape"]
         if not isinstance(shape, list) or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
             raise _fail(f"{where}.shape", "expected a list of positive integers ([] for a scalar)")
         shapes.append(tuple(shape))
+    return dtype, hyperparameters, shapes
+
+
+def case_from_dict(raw: Any) -> Case:
+    """The case a case file's object holds, every field checked. Where the JSON has a
+    list of numbers (a parameter's value, a gradient) a flat numpy float array is taken
+    too (an .npz case's arrays), with the same checks."""
+    dtype, hyperparameters, shapes = _head(raw, _TOP_KEYS, _PARAM_KEYS)
+    raw_params = raw["params"]
     raw_grads = raw.get("grads")
     if not isinstance(raw_grads, list) or not raw_grads:
         raise _fail("grads", "expected a non-empty list of steps, each a list with one gradient per parameter")
@@ -365,13 +411,21 @@ def _sparse_rows(raw: Any, params: list[ParamSpec], grads: list[tuple[np.ndarray
 
 
 def case_to_dict(case: Case) -> dict[str, Any]:
+    params = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
+    grads = [[None if not case.has_gradient(s, j) else [to_json(x) for x in g]
+              for j, g in enumerate(step)] for s, step in enumerate(case.grads)]
+    return _case_object(case, params, {"grads": grads})
+
+
+def _case_object(case: Case, params: list[dict[str, Any]], numbers: dict[str, Any]) -> dict[str, Any]:
+    """A case file's object: `params` entries, then `numbers` (the JSON's `grads`, an
+    .npz's `steps` and `missing`) among the fields both forms share, in the file's order."""
     out: dict[str, Any] = {"schema": SCHEMA, "optimizer": case.optimizer, "dtype": case.dtype}
     if case.comment:
         out["comment"] = case.comment
     out["hyperparameters"] = dict(case.hyperparameters)
-    out["params"] = [{"name": p.name, "shape": list(p.shape), "value": [float(x) for x in p.value]} for p in case.params]
-    out["grads"] = [[None if not case.has_gradient(s, j) else [to_json(x) for x in g]
-                     for j, g in enumerate(step)] for s, step in enumerate(case.grads)]
+    out["params"] = params
+    out.update(numbers)
     if case.param_groups:
         out["param_groups"] = group_dicts(case)
     if case.sparse_rows:
@@ -392,13 +446,101 @@ def group_dicts(case: Case) -> list[dict[str, Any]]:
     return out
 
 
-def load_case(path: str | Path) -> Case:
-    path = Path(path)
-    raw = read_json(path, CaseError, max_file_bytes())
-    try:
+# --------------------------------------------------------------------------- .npz case files
+
+def _npz_layout(meta: Any) -> tuple[str, list[tuple[int, ...]], int, set[tuple[int, int]]]:
+    """An .npz case's metadata checked as far as it can be without its arrays: dtype,
+    shapes, steps (within the budget) and the [step, parameter] pairs that are missing."""
+    dtype, _, shapes = _head(meta, _NPZ_TOP_KEYS, _NPZ_PARAM_KEYS)
+    steps = meta.get("steps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise _fail("steps", f"expected a positive integer (the number of steps), got {shown(steps)}")
+    _within_budget(sum(math.prod(shape) for shape in shapes), steps)
+    raw_missing = meta.get("missing", [])
+    if not isinstance(raw_missing, list):
+        raise _fail("missing", "expected a list of [step, parameter] index pairs")
+    missing: set[tuple[int, int]] = set()
+    for i, pair in enumerate(raw_missing):
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(k, int) and not isinstance(k, bool) for k in pair)
+                and 0 <= pair[0] < steps and 0 <= pair[1] < len(shapes)):
+            raise _fail(f"missing[{i}]", f"expected [step, parameter] with step in [0, {steps}) and parameter in "
+                                         f"[0, {len(shapes)}), got {shown(pair)}")
+        if tuple(pair) in missing:
+            raise _fail(f"missing[{i}]", f"{pair} is listed twice")
+        missing.add(tuple(pair))
+    return dtype, shapes, steps, missing
+
+
+def _load_npz(path: Path) -> Case:
+    layout: list = []
+
+    def expected(meta: Any) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+        with _naming(path):
+            layout[:] = _npz_layout(meta)
+        dtype, shapes, steps, _ = layout
+        storage = np.dtype(DTYPES[dtype])
+        sizes = [math.prod(shape) for shape in shapes]
+        return {**{value_member(j): (storage, (n,)) for j, n in enumerate(sizes)},
+                **{grads_member(j): (storage, (steps, n)) for j, n in enumerate(sizes)}}
+
+    meta, arrays = read_npz(path, CaseError, max_file_bytes(), expected)
+    _, shapes, steps, missing = layout
+    with _naming(path):
+        for s, j in sorted(missing):
+            if arrays[grads_member(j)][s].any():
+                raise _fail(f"grads[{s}][{j}]", f"missing (listed in 'missing'), yet row {s} of {grads_member(j)} "
+                                                f"is not all zeros")
+        raw = {key: value for key, value in meta.items() if key not in ("steps", "missing")}
+        raw["params"] = [dict(p, value=arrays[value_member(j)]) for j, p in enumerate(meta["params"])]
+        raw["grads"] = [[None if (s, j) in missing else arrays[grads_member(j)][s] for j in range(len(shapes))]
+                        for s in range(steps)]
         return case_from_dict(raw)
+
+
+def _npz_parts(case: Case) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An .npz case file's metadata and arrays (harness/casefile_npz.py)."""
+    missing = [[s, j] for s in range(case.num_steps) for j in range(len(case.params)) if not case.has_gradient(s, j)]
+    meta = _case_object(case, [{"name": p.name, "shape": list(p.shape)} for p in case.params],
+                        {"steps": case.num_steps, **({"missing": missing} if missing else {})})
+    arrays = {value_member(j): p.value for j, p in enumerate(case.params)}
+    for j, p in enumerate(case.params):
+        stacked = np.empty((case.num_steps, p.value.size), dtype=p.value.dtype)
+        for s, step in enumerate(case.grads):
+            stacked[s] = step[j] if case.has_gradient(s, j) else 0  # `null` in JSON: zeros here
+        arrays[grads_member(j)] = stacked
+    return meta, arrays
+
+
+@contextmanager
+def _naming(path: Path):
+    """A CaseError inside, with the file's path in front."""
+    try:
+        yield
     except CaseError as exc:
         raise CaseError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- files
+
+_FORMATS = (".json", ".npz")
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS:
+        raise CaseError(f"{path}: expected a case file named *.json or *.npz (the suffix says its format)")
+    return suffix
+
+
+def load_case(path: str | Path) -> Case:
+    """The case in a .json or .npz case file (by the suffix), every field checked."""
+    path = Path(path)
+    if _format(path) == ".npz":
+        return _load_npz(path)
+    raw = read_json(path, CaseError, max_file_bytes())
+    with _naming(path):
+        return case_from_dict(raw)
 
 
 def dumps_case(case: Case) -> str:
@@ -407,9 +549,15 @@ def dumps_case(case: Case) -> str:
 
 
 def save_case(case: Case, path: str | Path) -> Path:
+    """Write the case as the suffix says (.json or .npz), atomically (a temp file, then
+    replaced): a reader never sees half a file."""
     path = Path(path)
+    binary = _format(path) == ".npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(dumps_case(case), encoding="utf-8")
+    if binary:
+        write_npz(tmp, *_npz_parts(case))
+    else:
+        tmp.write_text(dumps_case(case), encoding="utf-8")
     tmp.replace(path)
     return path

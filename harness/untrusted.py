@@ -49,7 +49,7 @@ def _read_bytes(path: Path, error: type[Exception], max_bytes: int) -> bytes:
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _decode(data: bytes, path: Path, error: type[Exception]) -> str:
+def _decode(data: bytes, path: str | Path, error: type[Exception]) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -81,19 +81,25 @@ def _bounded_int(text: str) -> int:
 def read_json(path: str | Path, error: type[Exception], max_bytes: int) -> Any:
     """The parsed JSON document at `path`, or `error` with one line saying why not."""
     path = Path(path)
-    data = _read_bytes(path, error, max_bytes)
-    text = _decode(data, path, error)
+    return parse_json(_read_bytes(path, error, max_bytes), path, error)
+
+
+def parse_json(data: bytes, where: str | Path, error: type[Exception]) -> Any:
+    """The JSON document `data` holds, with every protection of `read_json` but the size
+    limit (the caller's: `data` is already read, e.g. a member of a zip archive within
+    its declared size), or `error` with one line starting with `where` saying why not."""
+    text = _decode(data, where, error)
     depth = json_depth(data)
     if depth > MAX_DEPTH:
-        raise error(f"{path}: nested {depth} levels deep (at most {MAX_DEPTH})")
+        raise error(f"{where}: nested {depth} levels deep (at most {MAX_DEPTH})")
     try:
         document = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise error(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except (_IntegerTooLong, RecursionError) as exc:
-        raise error(f"{path}: not usable JSON ({exc or 'nested too deep'})") from None
+        raise error(f"{where}: not usable JSON ({exc or 'nested too deep'})") from None
     if _SURROGATE_ESCAPE.search(data):
-        _refuse_lone_surrogates(document, path, error)
+        _refuse_lone_surrogates(document, where, error)
     return document
 
 
@@ -113,7 +119,7 @@ def read_toml(path: str | Path, error: type[Exception], max_bytes: int = DEFAULT
     return document
 
 
-def _refuse_lone_surrogates(document: Any, path: Path, error: type[Exception]) -> None:
+def _refuse_lone_surrogates(document: Any, path: str | Path, error: type[Exception]) -> None:
     stack: list[tuple[str, Any]] = [("", document)]
     while stack:
         where, value = stack.pop()
