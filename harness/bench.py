@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from harness import catalogue
 from harness.adapters import resolve, setup
@@ -131,7 +131,7 @@ def _harness_run(name: str, case: Case) -> HarnessRun:
 
 
 @functools.lru_cache(maxsize=None)
-def _import_seconds(module: str) -> float:
+def import_seconds(module: str) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     try:
@@ -140,19 +140,28 @@ def _import_seconds(module: str) -> float:
         return float("nan")
 
 
-def _bare_runs(name: str, cases: Sequence[Case], repeat: int = 1) -> list[tuple[float, list[float]] | None]:
+def _run_interpreter(command: list[str], env: dict[str, str], cwd: str) -> None:
+    subprocess.run(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+
+
+def bare_runs(name: str, cases: Sequence[Case], repeat: int = 1,
+              runner: Callable[[list[str], dict[str, str], str], object] = _run_interpreter,
+              env: dict[str, str] | None = None) -> list[tuple[float, list[float]] | None]:
     """Per case, the bare loop's fastest of `repeat` runs (seconds, per-step seconds), None
     where it raised; run in a fresh interpreter that imports only this implementation's
     framework, as the harness's per-framework workers do. Measured: in a process that has
-    run torch, MindSpore's GRAPH_MODE compile takes twice as long (0.14 -> 0.29 s per optimizer)."""
+    run torch, MindSpore's GRAPH_MODE compile takes twice as long (0.14 -> 0.29 s per optimizer).
+    runner(command, env, cwd) runs that interpreter (the size bench guards its time and
+    memory; it raises where the interpreter did not finish); env: its environment (default
+    this process's)."""
     with tempfile.TemporaryDirectory() as directory:
         exchange = Path(directory) / "bare.pickle"
         exchange.write_bytes(pickle.dumps((name, list(cases), repeat)))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # the same harness
+        env = dict(os.environ if env is None else env,
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # the same harness
         code = "import sys; from harness.bench import _bare_runs_in_process; _bare_runs_in_process(sys.argv[1])"
         # cwd: where MindSpore leaves its rank_0/ graph dumps
-        subprocess.run([sys.executable, "-c", code, str(exchange)], env=env, cwd=directory,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+        runner([sys.executable, "-c", code, str(exchange)], env, directory)
         return pickle.loads(exchange.read_bytes())
 
 
@@ -198,10 +207,10 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
     # Neither way runs what the harness marks unsupported (e.g. MindSpore and float64).
     harnessed = [(case, run) for case, run in harness_runs
                  if run.status not in ("unsupported", "no-counterpart", "crash")]
-    bare_runs = _bare_runs(name, [case for case, _ in harnessed], repeat)
+    bared = bare_runs(name, [case for case, _ in harnessed], repeat)
     runnable, harness_seconds, bare_seconds, compile_seconds, steps = [], 0.0, 0.0, [], 0
     parts = dict.fromkeys(("record", "isolation", "judge"), 0.0)
-    for (case, run), bare in zip(harnessed, bare_runs):
+    for (case, run), bare in zip(harnessed, bared):
         if bare is None:
             continue  # the harness ran it, the plain call could not: not comparable
         bare_seconds += bare[0]
@@ -226,7 +235,7 @@ def measure(name: str, cases: Sequence[Case], repeat: int = 1) -> dict:
         **{f"{part}_over_bare": seconds / bare_seconds if bare_seconds else float("nan")
            for part, seconds in parts.items()},
         "first_step_overhead_seconds": statistics.median(compile_seconds) if compile_seconds else 0.0,
-        "import_seconds": _import_seconds(IMPORTS[name]),
+        "import_seconds": import_seconds(IMPORTS[name]),
         "repeat": repeat,
     }
     return row

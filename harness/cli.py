@@ -8,6 +8,7 @@
     optim-parity matrix DIR [--out FILE]
     optim-parity validate [--json OUT]
     optim-parity bench [--cases N] [--repeat R] [--impl NAME ... | --impl all] [--json OUT]
+    optim-parity bench --sizes 1e3,1e5,1e6 [--steps N] [--repeat R] [--impl NAME ...] [--json OUT]
 
 Exit codes: 0 every implementation passes, is unsupported or only shows known
 divergences; 1 a violation or a crash; 2 bad input (one line on stderr); 3 a bug of the
@@ -32,7 +33,7 @@ from typing import Sequence
 
 # acceptance, bench and report are read as module attributes when a command runs (as the
 # imports inside the commands did), so that a test can replace one of their functions.
-from harness import acceptance, bench, report
+from harness import acceptance, bench, bench_sizes, report
 from harness.baselines import BASELINES_DIR, baseline_path, default_name, save_baseline
 from harness.casefile import CaseError, load_case
 from harness.catalogue import DEFAULT_IMPLEMENTATIONS, IMPLEMENTATIONS, extra_implementations
@@ -156,6 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--impl", action="extend", nargs="+", choices=[*bench.BARE, "all"], metavar="NAME",
                               help=f"implementation(s), or all (default: all {bench_count}, listed below)")
     bench_parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    bench_parser.add_argument("--sizes", type=bench_sizes.parse_sizes, metavar="N,N,...",
+                              help="size mode: per size (elements, e.g. 1e3,1e5,1e6) one float32 parameter, the "
+                                   "whole replay process against the bare loop and the harness's parts in ns per "
+                                   "element-step (its default --impl: the spec and each framework's plain Adam)")
+    bench_parser.add_argument("--steps", type=int, default=None,
+                              help=f"size mode: steps of each case (default {bench_sizes.DEFAULT_STEPS})")
     return parser
 
 
@@ -181,7 +188,7 @@ def format_result_line(result) -> str:
     if result.violations:
         first = min(result.violations, key=lambda v: (v.step, v.param, v.index))
         line += (
-            f"; {len(result.violations)} element(s) out; first: {first.quantity} {first.param!r} step {first.step}"
+            f"; {result.violation_count} element(s) out; first: {first.quantity} {first.param!r} step {first.step}"
             f" [{first.index}] expected {_exact(first.expected)} got {_exact(first.actual)}"
             f" (error {_exact(first.error)} > tolerance {_exact(first.tolerance)})"
             f"; rows={','.join(result.rows)}"
@@ -203,7 +210,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     names = list(args.impl or DEFAULT_IMPLEMENTATIONS)
     with Progress("replay", total=len(names)) as progress:
         progress.update(0, "the reference", force=True)
-        run = run_case(case, names,
+        run = run_case(case, names, keep_trajectories=False,
                        on_implementation=lambda position, name: progress.update(position, name, force=True))
     for result in run.results:
         classify(result, case, registry)
@@ -335,15 +342,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    sizes = args.sizes is not None
+    if sizes and args.cases is not None:
+        raise UsageError("bench: --cases and --sizes are two modes; give one")
+    if not sizes and args.steps is not None:
+        raise UsageError("bench: --steps needs --sizes")
     cases = bench.DEFAULT_CASES if args.cases is None else args.cases
     if cases < 1:
         raise UsageError("bench: --cases must be at least 1")
-    repeat = bench.DEFAULT_REPEAT if args.repeat is None else args.repeat
+    steps = bench_sizes.DEFAULT_STEPS if args.steps is None else args.steps
+    if steps < 1:
+        raise UsageError("bench: --steps must be at least 1")
+    repeat = (bench_sizes.DEFAULT_REPEAT if sizes else bench.DEFAULT_REPEAT) if args.repeat is None else args.repeat
     if repeat < 1:
         raise UsageError("bench: --repeat must be at least 1")
-    names = args.impl or bench.DEFAULT_IMPLEMENTATIONS
+    names = args.impl or (bench_sizes.DEFAULT_IMPLEMENTATIONS if sizes else bench.DEFAULT_IMPLEMENTATIONS)
     if "all" in names:
         names = list(bench.DEFAULT_IMPLEMENTATIONS)
+    if sizes:
+        return bench_sizes.run_size_bench(args.sizes, list(dict.fromkeys(names)), steps, args.json, repeat=repeat)
     return bench.run_bench(cases, list(dict.fromkeys(names)), args.json, repeat=repeat)
 
 

@@ -150,7 +150,8 @@ def judge(name: str, case: Case, reference: Trajectory,
 
 
 def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
-             on_implementation: Callable[[int, str], None] | None = None) -> CaseRun:
+             on_implementation: Callable[[int, str], None] | None = None,
+             keep_trajectories: bool = True) -> CaseRun:
     """Every implementation on the case, results in the order given. The frameworks'
     workers record at the same time, while the spec runs here: each framework's first
     implementation is sent before the spec's run, the next one of a framework when the
@@ -158,7 +159,10 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
     caller judges one while the workers record the next. Each recording and verdict is
     what running them one after another gives (the same calls in each process, in the
     same order). on_implementation(position, name): called before waiting for each
-    implementation's recording (the command line's progress display)."""
+    implementation's recording (the command line's progress display).
+    keep_trajectories: False drops each implementation's trajectory once judged (`replay`
+    reads only the verdicts): the caller then holds one implementation's at a time, not
+    all of them (16 float32 trajectories of a 1e6-element, 20-step case are 4 GB)."""
     names = list(implementations)
     following: dict[int, int] = {}  # position -> the next position of the same framework
     last_of: dict[str, int] = {}
@@ -186,6 +190,6 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
             started[following[position]] = start_recording(names[following[position]], case)
         result, trajectory = judge(name, case, reference, recording)
         results.append(result)
-        if trajectory is not None:
+        if trajectory is not None and keep_trajectories:
             trajectories[name] = trajectory
     return CaseRun(case, reference, results, trajectories)
