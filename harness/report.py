@@ -3,8 +3,9 @@
 `build_report` runs the deterministic sweep (harness/sweep.py): every case through
 every implementation in lockstep with the reference, classified against the registry.
 `write_report` writes a results document (harness/results.py, schema
-optim-parity/results/1) to a directory: the case files it names (cases/<id>.json,
-replay them with `optim-parity replay`), then results.json and parity.html, each
+optim-parity/results/1) to a directory: the case files it names (cases/<id>.json, or
+cases/<id>.npz for a case over results.BINARY_CASE_ELEMENT_STEPS; replay them with
+`optim-parity replay`), then results.json and parity.html, each
 atomically (temp file + rename) and only after both have been rendered: a failure
 leaves the previous report untouched.
 
@@ -15,10 +16,12 @@ Row verdicts: harness/verdicts.py.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
+from harness.casefile import case_from_dict, save_case
 from harness.catalogue import DEFAULT_IMPLEMENTATIONS, known, outside
 from harness.collect import case_entry
 from harness.console import Progress, findings_reason, statuses_reason, verdict_line
@@ -85,10 +88,26 @@ def write_report(out_dir: Path, document: dict, case_entries: list[dict], regist
     """Case files first (they are never lost), then results.json and parity.html."""
     out_dir = Path(out_dir)
     for entry in case_entries:
-        write_text_atomic(entry["case_text"], out_dir / entry["case_file"])
+        path = out_dir / entry["case_file"]
+        if path.suffix == ".npz":
+            _write_binary_case(entry["case_text"], path)
+        else:
+            write_text_atomic(entry["case_text"], path)
     page = render_parity_html(document, out_dir)  # rendered (reading the case files) before anything is replaced
     write_json(document, out_dir / results_name, compact=True)
     write_text_atomic(page, out_dir / "parity.html")
+
+
+def _write_binary_case(case_text: str, path: Path) -> None:
+    """The case of an entry's case text (harness/collect.py: JSON, the only form an entry
+    carries, through the pytest workers' parts files too) as an .npz case file, written
+    atomically by save_case; its temp file is not left behind by a failure."""
+    case = case_from_dict(json.loads(case_text))
+    try:
+        save_case(case, path)
+    except BaseException:  # a full disk, Ctrl-C, SIGTERM, as write_text_atomic
+        path.with_suffix(path.suffix + ".tmp").unlink(missing_ok=True)  # save_case's temp file
+        raise
 
 
 def print_summary(document: dict, out_dir: Path, write=print) -> None:

@@ -25,7 +25,10 @@ on hostile names.
 
 Size: one number per value, so the script grows with the case (elements x steps up to
 the violation; its summary says how large the case is). Reports pick the simplest case,
-which is small; a large one is still written out in full.
+which is small; a case of more than REPRODUCER_MAX_ELEMENT_STEPS up to its violation
+(a large-tensor case: cases/test_large_tensors.py) is never embedded: its script would
+be tens of MB in the page; its case file (.npz over harness/results.py
+BINARY_CASE_ELEMENT_STEPS) is replayed instead.
 
 This module is the framework-free machinery (the header with the JSON data literal, the
 numbers, the choice of violation, the safety checks); the templates are the wings'
@@ -331,6 +334,10 @@ def _float(x: Any) -> float:
         return math.nan
 
 
+# Element-steps (up to the violation's step) beyond which a case is not made a script.
+REPRODUCER_MAX_ELEMENT_STEPS = 100_000
+
+
 def simplicity(violation: dict, entry: dict) -> tuple:
     """Sort key of a violation for a reproducer (smallest first): float32 first, then fewer
     non-default options, fewer element-steps up to the violation's step, the smallest case
@@ -346,10 +353,12 @@ def reproducer_choice(violations: Iterable[dict], cases_by_id: dict[str, dict],
                       has_file: Callable[[str], bool] | None = None) -> dict | None:
     """The violation a reproducer of a row x implementation shows: the simplest (key
     `simplicity`) of those with a value to watch step by step (a step-count mismatch has
-    none), of a case in `cases_by_id` for which `has_file(case id)` holds (default: a
-    `case_file` is named). None when there is none."""
+    none), of a case in `cases_by_id` of at most REPRODUCER_MAX_ELEMENT_STEPS up to the
+    violation, for which `has_file(case id)` holds (default: a `case_file` is named).
+    None when there is none."""
     has_file = has_file or (lambda case_id: bool(cases_by_id[case_id].get("case_file")))
-    candidates = [v for v in violations if v.get("quantity") != "step" and v.get("case") in cases_by_id]
+    candidates = [v for v in violations if v.get("quantity") != "step" and v.get("case") in cases_by_id
+                  and _elements(cases_by_id[v["case"]]) * int(v["step"]) <= REPRODUCER_MAX_ELEMENT_STEPS]
     # has_file may read the file: asked in order, simplest first, until one has it.
     return next((v for v in sorted(candidates, key=lambda v: simplicity(v, cases_by_id[v["case"]]))
                  if has_file(v["case"])), None)

@@ -37,7 +37,9 @@ Every violation is listed under each row it is attributed to (harness/verdicts.p
 the id of its case; the cases list carries each case's recipe and per-implementation
 status. A case file (relative to the results file's directory) exists for the worst case
 of every row x implementation and for every case with an unregistered violation or a
-crash. Non-finite numbers are the strings "inf" / "nan". Deterministic: no timestamps,
+crash: cases/<id>.json, or cases/<id>.npz (the binary form, harness/casefile_npz.py) for a
+case of more than BINARY_CASE_ELEMENT_STEPS element-steps. Non-finite numbers are the
+strings "inf" / "nan". Deterministic: no timestamps,
 no timings, cases sorted by row and id. `run.examples`: the sweep's generated cases per row
 (`report --examples`); `run.shard`: which shard of how many (`--shard I/N`; absent for a
 whole run), what `merge` checks.
@@ -64,7 +66,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from harness import settings
-from harness.casefile import CaseError, load_case
+from harness.casefile import CaseError, dumps_case, load_case
 from harness.catalogue import describe, known
 from harness.coverage import coverage
 from harness.nonfinite import TEXTS, to_json
@@ -83,6 +85,15 @@ RESULTS_SCHEMA = "optim-parity/results/1"
 # half-precision paths).
 FLOAT_RELEVANT_CPU_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
                             "avx512vl", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "asimd", "sve")
+
+
+# A case of more element-steps (the sum of its parameters' sizes x its steps) than this
+# gets its case file as .npz, not .json: about 20 characters of JSON per number make such
+# a case's JSON 2 MB and more (a large-tensor case, cases/test_large_tensors.py, tens of
+# MB, seconds to parse), where the .npz is the raw bytes. Every case of the suite and the
+# sweep that gets a case file today is far below it (a few thousand), so their files stay
+# .json and their reports byte for byte what they were.
+BINARY_CASE_ELEMENT_STEPS = 100_000
 
 
 class ResultsError(ValueError):
@@ -164,7 +175,8 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
                 needs_file.add(chosen["case"])
     # (an entry rebuilt from a results file has its case text only if that file had it)
     needs_file = {case_id for case_id in needs_file if "case_text" in by_id[case_id]}
-    files = {case_id: f"cases/{_file_name(case_id)}" for case_id in sorted(needs_file)}
+    files = {case_id: f"cases/{_file_name(case_id, binary_case_file(by_id[case_id]))}"
+             for case_id in sorted(needs_file)}
     for row in rows:
         for info in row["implementations"].values():
             info["worst_case_file"] = files.get(info["worst_case"])
@@ -202,8 +214,19 @@ def _run_section(source: str, profile: str | None, seed: int | None, examples: i
     return run
 
 
-def _file_name(case_id: str) -> str:
-    return (re.sub(r"[^A-Za-z0-9._-]", "_", case_id) or "case") + ".json"
+def element_steps(entry: dict) -> int:
+    """The element-steps of a case entry (or a results file's case): the sum of its
+    parameters' sizes (1 for a scalar) times its steps."""
+    return sum(math.prod(p["shape"]) for p in entry["params"]) * entry["steps"]
+
+
+def binary_case_file(entry: dict) -> bool:
+    """Whether the case file of this case entry is an .npz (BINARY_CASE_ELEMENT_STEPS)."""
+    return element_steps(entry) > BINARY_CASE_ELEMENT_STEPS
+
+
+def _file_name(case_id: str, binary: bool = False) -> str:
+    return (re.sub(r"[^A-Za-z0-9._-]", "_", case_id) or "case") + (".npz" if binary else ".json")
 
 
 def failed(document: dict) -> bool:
@@ -502,7 +525,8 @@ def _at_most(smaller: str, larger: str) -> Rule:
 
 
 CASE_ID = r"[A-Za-z0-9_.+-]{1,200}"  # what harness/collect.py case_id and the sweep make
-CASE_FILE = r"cases/[A-Za-z0-9_.+-]{1,200}\.json"  # relative, inside the report's cases/ (read by merge)
+# relative, inside the report's cases/ (read by merge); .npz: a binary case file (BINARY_CASE_ELEMENT_STEPS)
+CASE_FILE = r"cases/[A-Za-z0-9_.+-]{1,200}\.(?:json|npz)"
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 QUANTITIES = ("param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step")
 # Counts, indices, steps: past 2**53 not a count of anything a run holds (nor exact as a float).
@@ -663,7 +687,10 @@ def _case_text(path: Path, entry: dict) -> str:
     what = f"case file of case {entry['id']}"
     try:
         case = load_case(path)
-        text = path.read_text(encoding="utf-8")  # what load_case read: UTF-8, within its size limit
+        # An .npz holds the case's values bit for bit: its JSON text is the text the case's
+        # entry had (harness/collect.py dumps_case). A .json file: what load_case read
+        # (UTF-8, within its size limit).
+        text = dumps_case(case) if path.suffix == ".npz" else path.read_text(encoding="utf-8")
     except CaseError as exc:
         raise ResultsError(f"{exc} (the {what})") from None
     except (OSError, UnicodeDecodeError) as exc:  # replaced since load_case read it
