@@ -73,19 +73,31 @@ def rtol_per_step(num_steps: int, dtype: type, beta1: float, beta2: float) -> np
 
 
 def param_tolerance(trajectory: np.ndarray, dtype: type | str, rtol: np.ndarray,
-                    roundings_per_step: int = 1) -> np.ndarray:
+                    roundings_per_step: int = 1, path_length: np.ndarray | None = None) -> np.ndarray:
     """Tolerance for w_1..w_T given the reference trajectory [T+1, n].
 
     roundings_per_step: half-ulp roundings of w per step. 1: the stored update. 3 with
     decoupled weight decay: w *= 1 - lr * wd is a separate in-place multiply (its result
     rounds) by a multiplier that is itself rounded to the dtype (off by at most 2^-p-1,
     i.e. at most half an ulp of w), before the update rounds again.
+    path_length: the trajectory's path_length, where the caller has it already.
     """
-    with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, handled by compare()
-        path_length = running_sum(np.abs(np.diff(trajectory, axis=0)))
+    if path_length is None:
+        path_length = reference_path_length(trajectory)
     stored_ulp = ulp(trajectory[1:], dtype)
     floor = 0.5 * stored_ulp + 0.5 * roundings_per_step * running_sum(stored_ulp)
     return rtol * path_length + floor
+
+
+def reference_path_length(trajectory: np.ndarray) -> np.ndarray:
+    """S_t = sum_{i<=t} |w_i - w_{i-1}| for t = 1..T of a trajectory [T+1, n]."""
+    with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, handled by compare()
+        return running_sum(np.abs(np.diff(trajectory, axis=0)))
+
+
+def finite_or(values: np.ndarray, nan: float) -> np.ndarray:
+    """np.nan_to_num(values, nan=nan), without its four passes where every value is finite."""
+    return values if np.isfinite(values).all() else np.nan_to_num(values, nan=nan)
 
 
 def coupled_tolerances(
@@ -118,8 +130,8 @@ def coupled_tolerances(
         update = lrs[:, None] * np.abs(exp_avg) / bias_correction1[:, None] / denom
         first_gain = lrs[:, None] / bias_correction1[:, None] / denom
         second_gain = np.where(second_moment > 0, update / (2.0 * second_moment), 0.0)
-    first_gain = np.nan_to_num(first_gain, nan=np.inf)
-    second_gain = np.nan_to_num(second_gain, nan=np.inf)
+    first_gain = finite_or(first_gain, nan=np.inf)
+    second_gain = finite_or(second_gain, nan=np.inf)
 
     if weight_decay == 0.0:
         fast = _uncoupled_tolerances(own_param, own_first, own_second, magnitude, first_gain, second_gain)
@@ -150,7 +162,7 @@ def _uncoupled_tolerances(own_param, own_first, own_second, magnitude, first_gai
         param_tol = own_param + propagated
     if not np.isfinite(param_tol).all():
         return None
-    return param_tol, own_first.copy(), own_second.copy()
+    return param_tol, own_first, own_second  # the caller's where() makes new arrays of them
 
 
 def _coupled_recursion(own_param, own_first, own_second, magnitude, first_gain, second_gain,

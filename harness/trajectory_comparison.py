@@ -20,8 +20,8 @@ from harness.tolerance import (
     moment_tolerance,
     param_tolerance,
     coupled_tolerances,
+    reference_path_length,
     rtol_per_step,
-    running_sum,
 )
 from reference.adam import lr_at
 
@@ -90,6 +90,25 @@ def elementwise_error(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     error[same] = 0.0
     error[np.isnan(error)] = np.inf
     return error
+
+
+def error_ratio(error: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """error / tolerance: 0 where the error is 0 (whatever the tolerance), inf where the
+    tolerance is 0 under an error, inf where either is NaN or the division overflows.
+
+    A zero tolerance gives inf, a non-finite one NaN (both handled below), a subnormal
+    one under a large error overflows to inf: infinitely out, as it is. A reference gone
+    non-finite has a non-finite tolerance after it: an error there (finite against NaN,
+    NaN against Inf) is infinitely out, never hidden. The division alone is that wherever
+    it gives no NaN (0 / t is 0 for every t > 0 and inf; a NaN comes from 0 / 0, 0 / NaN,
+    x / NaN or inf / inf): the fix-ups run only where one occurred."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = error / tolerance
+    nan = np.isnan(ratio)
+    if nan.any():
+        ratio[nan & (error == 0.0)] = 0.0
+        ratio[np.isnan(ratio)] = np.inf
+    return ratio
 
 
 @dataclass
@@ -221,12 +240,11 @@ def parameter_tolerances(case: Case, reference: Trajectory, steps: int, spec_ind
     weight_decay = effective_weight_decay(case, spec.name)
     params_before = ref["param"][:steps]
     first_scale, second_scale = moment_scales(grads, params_before, weight_decay, beta1, beta2, updated)
-    with np.errstate(invalid="ignore"):  # inf - inf where the reference went infinite: NaN, as in param_tolerance
-        path_length = running_sum(np.abs(np.diff(ref["param"][: steps + 1], axis=0)))
+    path_length = reference_path_length(ref["param"][: steps + 1])
     second_moment_name = "max_exp_avg_sq" if "max_exp_avg_sq" in ref else "exp_avg_sq"
     lrs = np.array([lr_at(case.lr_for(spec.name), t) for t in range(1, steps + 1)])
     base = (param_tolerance(ref["param"][: steps + 1], dtype, rtol,
-                            roundings_per_step=3 if decoupled_decay(case, spec.name) else 1),
+                            roundings_per_step=3 if decoupled_decay(case, spec.name) else 1, path_length=path_length),
             moment_tolerance(first_scale, dtype, rtol), moment_tolerance(second_scale, dtype, rtol))
     param_tol, first_tol, second_tol = coupled_tolerances(
         *base,
@@ -237,17 +255,23 @@ def parameter_tolerances(case: Case, reference: Trajectory, steps: int, spec_ind
     # Where the reference went non-finite (an infinite v, a NaN moment), the
     # first-order propagation terms are inf/inf: fall back to the element's own
     # tolerance there rather than to none at all.
-    param_tol, first_tol, second_tol = (np.where(np.isnan(coupled), own, coupled)
+    param_tol, first_tol, second_tol = (nan_where(coupled, own)
                                         for coupled, own in zip((param_tol, first_tol, second_tol), base))
-    return {
-        "param": (param_tol, path_length),
-        "exp_avg": (first_tol, first_scale),
-        "exp_avg_sq": (second_tol, second_scale),
+    out = {"param": (param_tol, path_length), "exp_avg": (first_tol, first_scale),
+           "exp_avg_sq": (second_tol, second_scale)}
+    if "max_exp_avg_sq" in ref:  # amsgrad: the spec keeps it
         # max_t v_t: each v_i inside its tolerance puts the running max inside the
         # running max of those tolerances (|max a - max b| <= max |a_i - b_i|); its
         # scale is the largest v so far, not the current one.
-        "max_exp_avg_sq": (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0)),
-    }
+        out["max_exp_avg_sq"] = (np.maximum.accumulate(second_tol, axis=0), np.maximum.accumulate(second_scale, axis=0))
+    return out
+
+
+def nan_where(coupled: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """np.where(np.isnan(coupled), own, coupled) (`coupled` itself where nothing is NaN:
+    one pass, not three)."""
+    nan = np.isnan(coupled)
+    return np.where(nan, own, coupled) if nan.any() else coupled
 
 
 def column_blocks(elements: int, steps: int) -> list[slice]:
@@ -353,11 +377,7 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
                 error = elementwise_error(expected, got)
                 # A zero tolerance gives inf, a non-finite one NaN (both handled below), a
                 # subnormal one under a large error overflows to inf: infinitely out, as it is.
-                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    ratio = np.where(error == 0.0, 0.0, error / tolerance)
-                # A reference gone non-finite has a non-finite tolerance after it: an error
-                # there (finite against NaN, NaN against Inf) is infinitely out, never hidden.
-                ratio[np.isnan(ratio)] = np.inf
+                ratio = error_ratio(error, tolerance)
                 if not ratio.size:
                     continue
                 # The whole array's argmax is the first largest in (step, element) order.
