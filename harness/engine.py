@@ -192,4 +192,6 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
         results.append(result)
         if trajectory is not None and keep_trajectories:
             trajectories[name] = trajectory
+        # Not held while the next one arrives (a 1e6-element, 100-step float32 one is 1.2 GB).
+        recording = trajectory = None
     return CaseRun(case, reference, results, trajectories)

@@ -46,6 +46,7 @@ from typing import Any, Callable
 import numpy as np
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import variant_run
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.catalogue import IMPLEMENTATIONS, extra_implementations, versions_match
@@ -117,25 +118,27 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
     reference = shared_reference(case)
     for index, spec in enumerate(case.params):
-        grads = np.stack([step[index] for step in case.grads]).astype(np.float64)
-        g_eff = np.abs(grads + effective_weight_decay(case, spec.name) * reference.data[spec.name]["param"][:-1])
-        with np.errstate(divide="ignore"):
-            if np.any(eps_first_step / g_eff > threshold):
-                return True
+        weight_decay = effective_weight_decay(case, spec.name)
+        for t, step in enumerate(case.grads):  # a step at a time: one step's temporaries
+            g_eff = np.abs(step[index].astype(np.float64) + weight_decay * reference.data[spec.name]["param"][t])
+            with np.errstate(divide="ignore"):
+                if np.any(eps_first_step / g_eff > threshold):
+                    return True
     return False
 
 
 def _gradients(case: Case):
-    return np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1) for step in case.grads for g in step])
+    """Every gradient, one flat float64 array at a time (a 1e6-element, 100-step case's
+    would be 800 MB at once, and each predicate's temporaries as much again)."""
+    return (np.asarray(g, dtype=np.float64).reshape(-1) for step in case.grads for g in step)
 
 
 def _has_nonfinite_gradient(case: Case) -> bool:
-    return not bool(np.all(np.isfinite(_gradients(case))))
+    return not all(np.all(np.isfinite(grads)) for grads in _gradients(case))
 
 
 def _gradient_above(entry: Divergence, case: Case, bound: Any) -> bool:
-    grads = _gradients(case)
-    return bool(np.any(np.abs(grads[np.isfinite(grads)]) > float(bound)))
+    return any(np.any(np.abs(grads[np.isfinite(grads)]) > float(bound)) for grads in _gradients(case))
 
 
 def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
@@ -145,11 +148,31 @@ def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
         magnitude = np.abs(np.asarray(values, dtype=np.float64))
         return bool(np.any((magnitude > 0) & (magnitude < tiny)))
 
-    if subnormal(_gradients(case)):
+    if any(subnormal(grads) for grads in _gradients(case)):
         return bool(arg)
-    stored = variant_run(case, {})  # stored in the case dtype; shared with attribution
-    found = any(subnormal(stored.data[p.name][q]) for p in case.params for q in ("exp_avg", "exp_avg_sq"))
+    if case.num_steps * sum(p.value.size for p in case.params) <= STORED_RUN_SHARED_MAX:
+        stored = variant_run(case, {})  # stored in the case dtype; shared with attribution
+        found = any(subnormal(stored.data[p.name][q]) for p in case.params for q in ("exp_avg", "exp_avg_sq"))
+    else:  # the same run a step at a time, nothing kept (attribution runs on a sample of elements)
+        found = any(subnormal(values[q]) for values in stored_states(case) for q in ("exp_avg", "exp_avg_sq"))
     return found == bool(arg)
+
+
+# Up to this many element-steps the stored spec run of _subnormal_values is attribution's
+# (kept, shared); beyond, attribution narrows its runs to a sample of elements
+# (harness/attribution.py element_subcase) and the whole run is not kept.
+STORED_RUN_SHARED_MAX = 1 << 22
+
+
+def stored_states(case: Case):
+    """Each parameter's state of the spec's run with its state stored in the case dtype
+    (attribution's base run, variant_run(case, {})) after every step, step 0 included,
+    one step at a time."""
+    adapter = ReferenceAdapter(case, {"stored_in_case_dtype": True})
+    yield from adapter.snapshot().values()
+    for grads in case.grads:
+        adapter.step(list(grads))
+        yield from adapter.snapshot().values()
 
 
 def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:

@@ -130,3 +130,26 @@ def _violation():
     from harness.trajectory_comparison import Violation
 
     return Violation("param", "w", 1, 0, 1.0, 1.1, 0.1, 0.01, 1.0, rows=["eps"])
+
+
+def test_the_subnormal_condition_streamed_is_the_kept_run(monkeypatch):
+    """Beyond STORED_RUN_SHARED_MAX element-steps `subnormal_values` runs the stored spec
+    a step at a time instead of keeping the run attribution shares: the same answer on
+    every committed case and test case (float16 ones have subnormal moments)."""
+    from pathlib import Path
+
+    from harness import registry
+    from harness.attribution import forget_variant_runs
+    from harness.casefile import load_case
+
+    root = Path(__file__).resolve().parent.parent
+    cases = [load_case(path) for path in sorted((root / "tests" / "data").glob("*.json"))
+             + sorted((root / "cases" / "reproducers").glob("*.json"))]
+    kept, streamed = [], []
+    for case in cases:
+        forget_variant_runs()
+        kept.append(registry._subnormal_values(None, case, True))
+        with monkeypatch.context() as patch:
+            patch.setattr(registry, "STORED_RUN_SHARED_MAX", -1)
+            streamed.append(registry._subnormal_values(None, case, True))
+    assert kept == streamed and any(kept) and not all(kept)
