@@ -23,7 +23,8 @@ import numpy as np
 
 import dataclasses
 
-from harness.casefile import Case, ParamSpec
+from harness.casefile import Case
+from harness.narrowing import narrowable, narrowed_case, narrowed_trajectory
 from harness.trajectory_comparison import Violation, compare
 from harness.rows import COMBINABLE_SWITCHES, ROWS, UNEXPLAINED, variant_models, variant_models_implementation
 from harness.tolerance import unit_roundoff
@@ -250,25 +251,19 @@ def element_subcase(case: Case, actual: Trajectory,
     (each parameter a 1-d vector of them; one element where a parameter has none), with
     the violations renumbered: the spec is elementwise for dense gradients, so each
     element's runs, tolerances and ratios are the full case's (tests/test_attribution.py
-    compares the two). None where that does not hold or gains nothing: row-sparse
+    compares the two; harness/narrowing.py). None where that does not hold or gains nothing: row-sparse
     gradients (a lazy step acts on rows), or violating elements beyond SUBCASE_FRACTION."""
-    if case.sparse_rows:
+    if not narrowable(case):
         return None
     chosen = {spec.name: sorted({v.index for v in violations if v.param == spec.name and v.quantity != "step"})
               or [0] for spec in case.params}
     if sum(map(len, chosen.values())) > SUBCASE_FRACTION * sum(spec.value.size for spec in case.params):
         return None
-    columns = [np.array(chosen[spec.name], dtype=np.intp) for spec in case.params]
-    position = {spec.name: {index: k for k, index in enumerate(chosen[spec.name])} for spec in case.params}
-    sub_case = dataclasses.replace(
-        case, params=tuple(ParamSpec(spec.name, (len(cols),), spec.value[cols]) for spec, cols in zip(case.params, columns)),
-        grads=tuple(tuple(gradient[cols] for gradient, cols in zip(step, columns)) for step in case.grads))
-    sub_actual = Trajectory({name: {quantity: values[:, columns[j]] if quantity != "step" else values
-                                    for quantity, values in actual.data[name].items()}
-                             for j, name in enumerate(spec.name for spec in case.params)}, actual.completed_steps)
+    columns = {name: np.array(indices, dtype=np.intp) for name, indices in chosen.items()}
+    position = {name: {index: k for k, index in enumerate(indices)} for name, indices in chosen.items()}
     sub_violations = [dataclasses.replace(v, index=v.index if v.quantity == "step" else position[v.param][v.index],
                                           rows=[]) for v in violations]
-    return sub_case, sub_actual, sub_violations
+    return narrowed_case(case, columns), narrowed_trajectory(case, actual, columns), sub_violations
 
 
 def attribute_elements(case: Case, actual: Trajectory, violations: list[Violation], framework: str | None = None,
