@@ -18,11 +18,11 @@ from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import attribute
 from harness.casefile import Case
 from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, framework_of, known
-from harness.trajectory_comparison import Comparison, Violation, compare
+from harness.trajectory_comparison import ColumnReference, Comparison, Violation, compare, spec_reference
 from harness.nonfinite import to_json
 from harness.recording import Recording, record_in_process
 from harness.statuses import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION
-from harness.trajectory import Timing, Trajectory, shared_reference
+from harness.trajectory import Timing, Trajectory
 
 __all__ = ["CRASH", "KNOWN", "NO_COUNTERPART", "PASS", "STATUSES", "UNSUPPORTED", "VIOLATION",  # harness/statuses.py
            "CaseRun", "ImplementationResult", "judge", "record_implementation", "run_case", "run_implementation",
@@ -65,7 +65,7 @@ class ImplementationResult:
 @dataclass
 class CaseRun:
     case: Case
-    reference: Trajectory
+    reference: Trajectory | ColumnReference  # ColumnReference: a large case's, never held whole
     results: list[ImplementationResult]
     trajectories: dict[str, Trajectory]
 
@@ -104,7 +104,7 @@ def run_implementation(name: str, case: Case, reference: Trajectory) -> tuple[Im
     return judge(name, case, reference, record_implementation(name, case))
 
 
-def judge(name: str, case: Case, reference: Trajectory,
+def judge(name: str, case: Case, reference: Trajectory | ColumnReference,
           recording: Recording) -> tuple[ImplementationResult, Trajectory | None]:
     """The verdict on a recording: its failure, or its comparison with the reference and
     the attribution of what leaves tolerance."""
@@ -180,7 +180,7 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
     followed = set(following.values())
     started = {position: spec_recording if name == "reference" else start_recording(name, case)
                for position, name in enumerate(names) if position not in followed}
-    reference = shared_reference(case)
+    reference = spec_reference(case)  # the shared run, or a ColumnReference of a large case
     results, trajectories = [], {}
     for position, name in enumerate(names):
         if on_implementation is not None:

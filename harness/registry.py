@@ -46,15 +46,14 @@ from typing import Any, Callable
 import numpy as np
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import variant_run
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.catalogue import IMPLEMENTATIONS, extra_implementations, versions_match
-from harness.trajectory_comparison import effective_weight_decay
+from harness.trajectory_comparison import KEPT_WHOLE_MAX, effective_weight_decay
 from harness.rows import ROW_IDS
 from harness.statuses import KNOWN, VIOLATION
 from harness.tolerance import unit_roundoff
-from harness.trajectory import shared_reference
+from harness.trajectory import shared_reference, spec_states
 from harness.untrusted import (expect_bool, expect_list, expect_number, expect_str, expect_table, read_toml,
                                shown)
 from reference.adam import lr_at
@@ -116,15 +115,25 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     threshold = float(roundoffs) * unit_roundoff(case.dtype)
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
-    reference = shared_reference(case)
-    for index, spec in enumerate(case.params):
-        weight_decay = effective_weight_decay(case, spec.name)
-        for t, step in enumerate(case.grads):  # a step at a time: one step's temporaries
-            g_eff = np.abs(step[index].astype(np.float64) + weight_decay * reference.data[spec.name]["param"][t])
+    # The spec's parameters before each step: the shared run, or a large case's a step at a time.
+    if _kept_whole(case):
+        reference = shared_reference(case)
+        before = ({spec.name: reference.data[spec.name]["param"][t] for spec in case.params}
+                  for t in range(case.num_steps))
+    else:
+        before = ({name: state["param"] for name, state in states.items()} for states in spec_states(case))
+    for step, params in zip(case.grads, before):  # a step at a time: one step's temporaries
+        for index, spec in enumerate(case.params):
+            g_eff = np.abs(step[index].astype(np.float64) + effective_weight_decay(case, spec.name) * params[spec.name])
             with np.errstate(divide="ignore"):
                 if np.any(eps_first_step / g_eff > threshold):
                     return True
     return False
+
+
+def _kept_whole(case: Case) -> bool:
+    """Whether the case's spec runs are kept whole and shared (harness/trajectory_comparison.py KEPT_WHOLE_MAX)."""
+    return case.num_steps * sum(p.value.size for p in case.params) <= KEPT_WHOLE_MAX
 
 
 def _gradients(case: Case):
@@ -150,29 +159,13 @@ def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
 
     if any(subnormal(grads) for grads in _gradients(case)):
         return bool(arg)
-    if case.num_steps * sum(p.value.size for p in case.params) <= STORED_RUN_SHARED_MAX:
+    if _kept_whole(case):
         stored = variant_run(case, {})  # stored in the case dtype; shared with attribution
         found = any(subnormal(stored.data[p.name][q]) for p in case.params for q in ("exp_avg", "exp_avg_sq"))
     else:  # the same run a step at a time, nothing kept (attribution runs on a sample of elements)
-        found = any(subnormal(values[q]) for values in stored_states(case) for q in ("exp_avg", "exp_avg_sq"))
+        found = any(subnormal(state[q]) for states in spec_states(case, {"stored_in_case_dtype": True})
+                    for state in states.values() for q in ("exp_avg", "exp_avg_sq"))
     return found == bool(arg)
-
-
-# Up to this many element-steps the stored spec run of _subnormal_values is attribution's
-# (kept, shared); beyond, attribution narrows its runs to a sample of elements
-# (harness/attribution.py element_subcase) and the whole run is not kept.
-STORED_RUN_SHARED_MAX = 1 << 22
-
-
-def stored_states(case: Case):
-    """Each parameter's state of the spec's run with its state stored in the case dtype
-    (attribution's base run, variant_run(case, {})) after every step, step 0 included,
-    one step at a time."""
-    adapter = ReferenceAdapter(case, {"stored_in_case_dtype": True})
-    yield from adapter.snapshot().values()
-    for grads in case.grads:
-        adapter.step(list(grads))
-        yield from adapter.snapshot().values()
 
 
 def _param_name_matches(entry: Divergence, case: Case, pattern: Any) -> bool:

@@ -121,6 +121,17 @@ def reference_trajectory(case: Case, variant: dict | None = None, steps: int | N
     return record(ReferenceAdapter(case, variant), case, steps)[0]
 
 
+def spec_states(case: Case, variant: dict | None = None):
+    """The spec's run (with `variant`) a step at a time, nothing kept: each step's
+    snapshot ({parameter: {quantity: flat values}}), step 0 (the initial state) first;
+    the rows reference_trajectory would hold, bit for bit."""
+    adapter = ReferenceAdapter(case, variant)
+    yield adapter.snapshot()
+    for grads in case.grads:
+        adapter.step(list(grads))
+        yield adapter.snapshot()
+
+
 # The base spec run of the latest case object, for everything that needs it for that case
 # (the engine's comparisons, the registry's conditions): one run per case, not one per user.
 _shared: tuple[Case | None, Trajectory | None] = (None, None)

@@ -14,7 +14,8 @@ import numpy as np
 from harness.casefile import Case
 from harness.nonfinite import to_json
 from harness.row_sparse import touched_elements
-from harness.trajectory import Trajectory
+from harness.narrowing import narrowable, narrowed_case
+from harness.trajectory import Trajectory, reference_trajectory, shared_reference
 from harness.tolerance import (
     moment_scales,
     moment_tolerance,
@@ -203,15 +204,44 @@ TOLERATED = ("param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 # give the whole comparison's numbers bit for bit (tests/test_fast_paths.py).
 BLOCK_ELEMENT_STEPS = 1 << 19
 MIN_BLOCK_COLUMNS = 64  # however many steps (a 10000-step case: blocks of 64 columns)
-# Up to this many element-steps in a case the tolerances are kept on the reference and
-# shared by every implementation compared with it (the suite's cases: 16 implementations
-# against one reference); a larger case computes them block by block for each comparison
-# instead of holding 8 arrays of [steps, n] float64.
-SHARED_TOLERANCES_MAX = 1 << 22
+# Up to this many element-steps in a case (every case of the suite) its spec run and
+# tolerances are made whole once and shared by every implementation compared with it
+# (16 implementations against one reference). A larger case with dense gradients has a
+# ColumnReference: the spec's run and the tolerances are made one column block at a time
+# in each comparison and never held whole (3 float64 quantities of a 1e6-element,
+# 100-step case are 2.4 GB; its tolerances 8 more arrays of that size).
+KEPT_WHOLE_MAX = 1 << 22
 # Violating elements per parameter that are reported one by one (a Violation each) and
 # attributed: all of them when this few, otherwise a deterministic sample (the first,
 # the worst and a spread: sample_elements); the rest are counted (Comparison.violation_count).
 SAMPLE_PER_PARAMETER = 128
+
+
+@dataclass
+class ColumnReference:
+    """The spec's run of a case made one block of columns at a time where it is compared
+    (compare), never whole: for a case over KEPT_WHOLE_MAX element-steps with dense
+    gradients (spec_reference). Each block is the spec's run of the case narrowed to
+    those columns (harness/narrowing.py), which is the whole run's columns bit for bit."""
+
+    case: Case
+
+    @property
+    def completed_steps(self) -> int:
+        return self.case.num_steps
+
+    def block(self, spec_index: int, columns: slice, steps: int) -> tuple[Case, Trajectory]:
+        """The narrowed case of parameter `spec_index`'s `columns` and its spec run of `steps` steps."""
+        sub_case = narrowed_case(self.case, {self.case.params[spec_index].name: np.arange(columns.start, columns.stop)})
+        return sub_case, reference_trajectory(sub_case, steps=steps)
+
+
+def spec_reference(case: Case) -> Trajectory | ColumnReference:
+    """What implementations of the case are compared with: the spec's run, shared
+    (trajectory.shared_reference), or a ColumnReference for a large dense case."""
+    if narrowable(case) and case.num_steps * sum(spec.value.size for spec in case.params) > KEPT_WHOLE_MAX:
+        return ColumnReference(case)
+    return shared_reference(case)
 
 
 def tolerances_of(case: Case, reference: Trajectory, steps: int) -> dict[str, dict[str, tuple]]:
@@ -347,10 +377,11 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
     sample: violating elements per parameter reported one by one (default
     SAMPLE_PER_PARAMETER; sample_elements); every violation is counted.
     """
-    if _identical(reference, actual):
+    by_columns = isinstance(reference, ColumnReference)
+    if reference is actual or not by_columns and _identical(reference, actual):
         # Every error is 0, so every ratio is 0 whatever the tolerance: the answer the
         # full comparison gives, without computing tolerances (the reference's own row).
-        return Comparison([], 0.0, None, {key: 0.0 for key in (probe or {}) if _compared(reference, key)})
+        return Comparison([], 0.0, None, {key: 0.0 for key in (probe or {}) if _compared(actual, key)})
     limit = SAMPLE_PER_PARAMETER if sample is None else sample
     steps = min(reference.completed_steps, actual.completed_steps)
     violations: list[Violation] = []
@@ -362,26 +393,35 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
     probes_of: dict[tuple, list] = {}
     for key, p_step in (probe or {}).items():
         probes_of.setdefault((key[1], key[0]), []).append((key, p_step))
-    shared = steps * sum(spec.value.size for spec in case.params) <= SHARED_TOLERANCES_MAX
+    shared = not by_columns and steps * sum(spec.value.size for spec in case.params) <= KEPT_WHOLE_MAX
     for spec_index, spec in enumerate(case.params):
-        ref = reference.data[spec.name]
         act = actual.data[spec.name]
+        elements = act["param"].shape[1]
+        if by_columns:  # the quantities the spec keeps: those of its first block
+            ref = reference.block(spec_index, slice(0, 1), steps)[1].data[spec.name]
+        else:
+            ref = reference.data[spec.name]
         quantities = [q for q in TOLERATED if q in ref and q in act]
-        elements = ref["param"].shape[1]
-        updated = None if shared or not quantities else state_updates(case, spec_index, ref, steps)
+        updated = None if shared or by_columns or not quantities else state_updates(case, spec_index, ref, steps)
         # Per quantity: its largest ratio so far (ratio, step, element, the element's
         # series, the Violation's values) and its violating elements, block by block.
         best: dict[str, tuple] = {}
         failing: dict[str, list] = {q: [] for q in quantities}
         for columns in column_blocks(elements, steps) if quantities else []:
-            if shared:
+            if by_columns:
+                sub_case, sub_reference = reference.block(spec_index, columns, steps)
+                block = sub_reference.data[spec.name]
+                tolerances = parameter_tolerances(sub_case, sub_reference, steps, spec_index)
+            elif shared:
+                block = {q: values[:, columns] if q != "step" else values for q, values in ref.items()}
                 tolerances = {q: (tol[:, columns], scale[:, columns])
                               for q, (tol, scale) in tolerances_of(case, reference, steps)[spec.name].items()}
             else:
+                block = {q: values[:, columns] if q != "step" else values for q, values in ref.items()}
                 tolerances = parameter_tolerances(case, reference, steps, spec_index, columns, updated)
             for quantity in quantities:
                 tolerance, scale = tolerances[quantity]
-                expected = ref[quantity][1 : steps + 1, columns]
+                expected = block[quantity][1 : steps + 1]
                 got = act[quantity][1 : steps + 1, columns]
                 error = elementwise_error(expected, got)
                 # A zero tolerance gives inf, a non-finite one NaN (both handled below), a

@@ -519,7 +519,7 @@ def test_column_blocks_and_unshared_tolerances_give_the_whole_comparison_bit_for
         with monkeypatch.context() as patch:
             patch.setattr(compare_module, "BLOCK_ELEMENT_STEPS", 1)
             patch.setattr(compare_module, "MIN_BLOCK_COLUMNS", 3)
-            patch.setattr(compare_module, "SHARED_TOLERANCES_MAX", 0)
+            patch.setattr(compare_module, "KEPT_WHOLE_MAX", 0)
             blocked = compare(case, reference_trajectory(case), differing, probe=probe)
         assert _same_comparison(whole, blocked) and whole.violation_count == blocked.violation_count
 
@@ -541,3 +541,31 @@ def test_the_sample_is_every_violation_when_few_and_bounded_when_many():
     assert (sampled.worst_ratio, sampled.worst) == (full.worst_ratio, full.worst)
     first = min(full.violations, key=lambda v: (v.step, v.param, v.index))
     assert first in sampled.violations
+
+
+def test_a_column_reference_compares_as_the_whole_reference_bit_for_bit(monkeypatch):
+    """A large case's spec run made one column block at a time (ColumnReference: each
+    block the run of the case narrowed to its columns) gives the comparison with the
+    whole run: the same violations, worst, probes and series, on every dense case here
+    (blocks of 3 columns)."""
+    compared = 0
+    for case in _cases():
+        if case.sparse_rows:
+            continue
+        differing = _differing(case)
+        probe = _probe(differing, (1, case.num_steps))
+        whole = compare(case, reference_trajectory(case), differing, probe=probe)
+        with monkeypatch.context() as patch:
+            patch.setattr(compare_module, "BLOCK_ELEMENT_STEPS", 1)
+            patch.setattr(compare_module, "MIN_BLOCK_COLUMNS", 3)
+            by_columns = compare(case, compare_module.ColumnReference(case), differing, probe=probe)
+        assert _same_comparison(whole, by_columns) and whole.violation_count == by_columns.violation_count
+        compared += 1
+    assert compared > 40
+
+
+def test_only_a_large_dense_case_gets_a_column_reference(monkeypatch):
+    case = WIDE  # 128 elements x 12 steps
+    assert not isinstance(compare_module.spec_reference(case), compare_module.ColumnReference)
+    monkeypatch.setattr(compare_module, "KEPT_WHOLE_MAX", 128 * 12 - 1)
+    assert isinstance(compare_module.spec_reference(case), compare_module.ColumnReference)

@@ -133,7 +133,7 @@ def _violation():
 
 
 def test_the_subnormal_condition_streamed_is_the_kept_run(monkeypatch):
-    """Beyond STORED_RUN_SHARED_MAX element-steps `subnormal_values` runs the stored spec
+    """Beyond KEPT_WHOLE_MAX element-steps `subnormal_values` runs the stored spec
     a step at a time instead of keeping the run attribution shares: the same answer on
     every committed case and test case (float16 ones have subnormal moments)."""
     from pathlib import Path
@@ -150,6 +150,29 @@ def test_the_subnormal_condition_streamed_is_the_kept_run(monkeypatch):
         forget_variant_runs()
         kept.append(registry._subnormal_values(None, case, True))
         with monkeypatch.context() as patch:
-            patch.setattr(registry, "STORED_RUN_SHARED_MAX", -1)
+            patch.setattr(registry, "KEPT_WHOLE_MAX", -1)
             streamed.append(registry._subnormal_values(None, case, True))
     assert kept == streamed and any(kept) and not all(kept)
+
+
+def test_the_eps_condition_streamed_is_the_kept_run(monkeypatch):
+    """`eps_over_gradient_above_roundoffs` on a large case reads the spec's parameters a
+    step at a time (trajectory.spec_states) instead of the shared run: the same answer
+    on every committed case and test case, at thresholds on both sides of their values."""
+    from pathlib import Path
+
+    from harness import registry
+    from harness.casefile import load_case
+
+    root = Path(__file__).resolve().parent.parent
+    cases = [load_case(path) for path in sorted((root / "tests" / "data").glob("*.json"))
+             + sorted((root / "cases" / "reproducers").glob("*.json"))]
+    answers = []
+    for case in cases:
+        for roundoffs in (0.0, 1.0, 1e3, 1e6):
+            kept = registry._eps_over_gradient_above_roundoffs(None, case, roundoffs)
+            with monkeypatch.context() as patch:
+                patch.setattr(registry, "KEPT_WHOLE_MAX", -1)
+                assert registry._eps_over_gradient_above_roundoffs(None, case, roundoffs) == kept
+            answers.append(kept)
+    assert any(answers) and not all(answers)

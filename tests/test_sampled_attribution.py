@@ -87,3 +87,29 @@ def test_the_generated_cases_sample_thousands_of_violations(monkeypatch):
     recording = record_implementation("mindspore", case)
     verdict, listed = _verdict("mindspore", case, recording, 16, 1.0, monkeypatch)
     assert verdict[1] == ["amsgrad", "betas", "eps"] and verdict[5] > 5000 and listed <= 16 * 4 + 4 * 3
+
+
+@pytest.mark.parametrize("reproducer, implementation", COMMITTED[::3], ids=[f"{Path(r).stem}-{n}" for r, n in COMMITTED[::3]])
+def test_a_large_case_path_gives_the_same_verdict(reproducer, implementation, monkeypatch):
+    """Every case taken as large (KEPT_WHOLE_MAX 0): the spec's run made by column blocks
+    in the comparison (ColumnReference), the registry's conditions a step at a time,
+    attribution on the sample. The same status, rows, registry entries, worst and count
+    as the whole runs give, on every third committed reproducer x implementation pair."""
+    from harness import registry
+    from harness.engine import run_case
+
+    case = load_case(ROOT / reproducer)
+
+    def verdict():
+        attribution.forget_variant_runs()
+        result = run_case(case, ["reference", implementation]).results[1]
+        classify(result, case, REGISTRY)
+        return (result.status, result.rows, result.divergence, result.worst_ratio,
+                result.worst.key if result.worst else None, result.violation_count)
+
+    whole = verdict()
+    with monkeypatch.context() as patch:
+        patch.setattr(trajectory_comparison, "KEPT_WHOLE_MAX", 0)
+        patch.setattr(registry, "KEPT_WHOLE_MAX", 0)
+        large = verdict()
+    assert large == whole

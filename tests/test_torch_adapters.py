@@ -66,13 +66,19 @@ def _history_cases():
             + draw_cases(sparse_cases(), 24, 8))
 
 
+@pytest.mark.parametrize("separate", [False, True], ids=["one-buffer", "an-array-per-quantity"])
 @pytest.mark.parametrize("name", [*TORCH_IMPLEMENTATIONS, "torch-lr-scheduler", "torch-sparse"])
-def test_a_torch_history_records_what_a_snapshot_after_every_step_records(name):
-    """TorchHistory (one torch.cat per step, converted at the end) against the adapter's
-    snapshot() after every step: the same quantities, bit for bit, on every case the
-    implementation runs (moments created late, amsgrad, every dtype, groups)."""
+def test_a_torch_history_records_what_a_snapshot_after_every_step_records(name, separate, monkeypatch):
+    """TorchHistory (one concatenation per step into a shared buffer, or, as for large
+    tensors, a copy per quantity into its own array) against the adapter's snapshot()
+    after every step: the same quantities, bit for bit, on every case the implementation
+    runs (moments created late, amsgrad, every dtype, groups)."""
     from history_checks import history_matches_snapshots
 
+    from harness.adapters.torch.adam import TorchHistory
+
+    if separate:
+        monkeypatch.setattr(TorchHistory, "SEPARATE_ARRAYS_ELEMENTS", 1)
     adapter_cls = load_adapter(name)
     compared = sum(history_matches_snapshots(adapter_cls, case) for case in _history_cases()
                    if outside(name, case) is None)
