@@ -278,6 +278,19 @@ def measure_size(name: str, case: Case, case_path: Path, env: dict[str, str], di
             stopped["bare"] = "the bare loop raised"
     except Unfinished as unfinished:
         stopped["bare"], bare_seconds = _why(unfinished.run), []
+    # The bare process: a fresh interpreter that imports the framework and runs the bare
+    # loop once, as a user's script would (its first step's lazy initialisation included:
+    # torch's first Adam step in a process takes about a second), `repeat` times.
+    bare_process: list[float] = []
+    exchange = Path(tempfile.mkstemp(dir=directory, suffix=".bare")[1])
+    exchange.write_bytes(pickle.dumps((name, case)))
+    try:
+        for _ in range(repeat):
+            bare_process.append(guarded([sys.executable, "-m", "harness.bare_process", str(exchange)], env,
+                                        directory).seconds)
+    except Unfinished as unfinished:
+        stopped["bare process"] = _why(unfinished.run)
+    exchange.unlink()
     # The parts: one fresh interpreter, the harness's phases `repeat` times.
     parts: dict[str, list[float]] = {part: [] for part in PARTS}
     exchange = Path(tempfile.mkstemp(dir=directory, suffix=".parts")[1])
@@ -295,6 +308,7 @@ def measure_size(name: str, case: Case, case_path: Path, env: dict[str, str], di
     exchange.unlink()
 
     harness_seconds, bare_loop = _median([r.seconds for r in replays]), _median(bare_seconds)
+    bare_whole = _median(bare_process)
     imported = import_seconds(IMPORTS[name])
     per = 1e9 / (elements * steps)
     ns = {part: (None if _median(values) is None else _median(values) * per) for part, values in parts.items()}
@@ -303,8 +317,11 @@ def measure_size(name: str, case: Case, case_path: Path, env: dict[str, str], di
         "implementation": name, "elements": elements, "steps": steps, "element_steps": elements * steps,
         "status": status, "harness_seconds": harness_seconds, "harness_runs": [r.seconds for r in replays],
         "bare_seconds": bare_loop, "bare_runs": bare_seconds, "import_seconds": imported,
-        "ratio": (harness_seconds / (bare_loop + imported)
-                  if harness_seconds is not None and bare_loop is not None else None),
+        "bare_process_seconds": bare_whole, "bare_process_runs": bare_process,
+        # The figure: the whole replay over the whole bare process.
+        "ratio": (harness_seconds / bare_whole if harness_seconds is not None and bare_whole else None),
+        "ratio_to_loop_and_import": (harness_seconds / (bare_loop + imported)
+                                     if harness_seconds is not None and bare_loop is not None else None),
         "harness_peak_rss_mib": max((r.peak_rss_mib for r in replays), default=None),
         "harness_tree_rss_mib": max((r.tree_rss_mib for r in replays), default=None),
         "bare_peak_rss_mib": bare_rss,
@@ -325,17 +342,18 @@ def _cell(x: float | None, width: int) -> str:
 
 def format_rows(rows: Sequence[dict]) -> list[str]:
     width = max([len("implementation"), *(len(r["implementation"]) for r in rows)]) + 2
-    lines = [f"{'':<{width}}{'':>9}{'':>6}{'seconds (median)':>29}{'':>7}{'peak RSS MiB':>15}"
+    lines = [f"{'':<{width}}{'':>9}{'':>6}{'seconds (median)':>39}{'':>7}{'peak RSS MiB':>15}"
              f"{'ns per element-step (median)':>52}",
-             f"{'implementation':<{width}}{'elements':>9}{'steps':>6}{'harness':>10}{'bare':>9}{'+ import':>10}"
-             f"{'ratio':>7}{'harness':>9}{'bare':>6}{'record':>9}{'transfer':>9}{'spec':>8}{'compare':>9}"
-             f"{'attrib.':>9}{'bare':>8}  status"]
+             f"{'implementation':<{width}}{'elements':>9}{'steps':>6}{'harness':>10}{'bare proc':>10}"
+             f"{'bare loop':>10}{'+ import':>9}{'ratio':>7}{'harness':>9}{'bare':>6}{'record':>9}{'transfer':>9}"
+             f"{'spec':>8}{'compare':>9}{'attrib.':>9}{'bare':>8}  status"]
     for r in rows:
         ns = r["ns_per_element_step"]
         note = "; ".join(f"{what}: {why}" for what, why in r["stopped"].items())
         lines.append(
             f"{r['implementation']:<{width}}{r['elements']:>9}{r['steps']:>6}{_cell(r['harness_seconds'], 10)}"
-            f"{_cell(r['bare_seconds'], 9)}{_cell(r['import_seconds'], 10)}{_cell(r['ratio'], 7)}"
+            f"{_cell(r['bare_process_seconds'], 10)}{_cell(r['bare_seconds'], 10)}{_cell(r['import_seconds'], 9)}"
+            f"{_cell(r['ratio'], 7)}"
             f"{_cell(r['harness_peak_rss_mib'], 9)}{_cell(r['bare_peak_rss_mib'], 6)}{_cell(ns['record'], 9)}"
             f"{_cell(ns['transfer'], 9)}{_cell(ns['spec'], 8)}{_cell(ns['compare'], 9)}"
             f"{_cell(ns['attribution'], 9)}{_cell(ns['bare'], 8)}  {r['status'] or '-'}"
@@ -387,9 +405,11 @@ def run_size_bench(sizes: Sequence[int], implementations: Sequence[str] = DEFAUL
     print(f"{len(sizes)} size(s), one float32 parameter each, {steps} steps, default hyperparameters, values and "
           f"gradients standard normal (default_rng(0)); median of {repeat} run(s) of each measurement")
     print("harness = `optim-parity replay CASE --impl reference NAME`, whole process (case file: "
-          + ", ".join(sorted(set(formats.values()))) + "); bare = the bare loop in a fresh interpreter, + import = "
-          "its framework's import; ratio = harness / (bare + import); peak RSS = the run's largest process (the "
-          "replay's caller or its worker); parts timed in a fresh interpreter, as bench's harness runs")
+          + ", ".join(sorted(set(formats.values()))) + "); bare proc = a fresh interpreter that imports the "
+          "framework and runs the bare loop once (first-use initialisation included); ratio = harness / bare proc; "
+          "bare loop = the loop alone after a warm-up, + import = its framework's import; peak RSS = the run's "
+          "largest process (the replay's caller or its worker); parts timed in a fresh interpreter, as bench's "
+          "harness runs")
     for line in format_rows(rows):
         print(line)
     for note in notes:

@@ -12,9 +12,14 @@
 A value that is not what its setting takes is a SettingsError: one line, exit 2, raised
 by `check()` before a command starts any work.
 
-The default budget fits a 2-core, 8 GB machine with the suite's workers beside it: the
-harness keeps whole float64 trajectories, measured at about 1.2 KB an element-step for
-MindSpore (2.4 GB peak at 1e5 elements x 20 steps) and 0.2 KB for torch.
+The default budget fits a 2-core, 8 GB machine with the suite's workers beside it. What
+a case costs in memory, per element-step: each process holds the case's gradients (4
+bytes in float32) and one implementation's trajectory in its own dtype (3 quantities,
+12 bytes in float32); the caller also the spec's float64 run (24 bytes) up to 4M
+element-steps, above which it is made one column block at a time
+(harness/trajectory_comparison.py ColumnReference). Measured: `replay` of a 1e6-element
+x 100-step float32 case through reference, torch and MindSpore peaks at 1.94 GiB in its
+largest process (about 20 bytes an element-step); raise the budget for such cases.
 """
 
 from __future__ import annotations

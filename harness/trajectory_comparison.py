@@ -367,9 +367,10 @@ def sample_elements(failing: list[_Failing], worst_elements: list[int], limit: i
     return np.array(sorted(chosen), dtype=np.intp)
 
 
-def compare(case: Case, reference: Trajectory, actual: Trajectory,
+def compare(case: Case, reference: Trajectory | ColumnReference, actual: Trajectory,
             probe: dict[tuple, int] | None = None, sample: int | None = None) -> Comparison:
-    """Compare `actual` with `reference` step by step, each parameter in column blocks.
+    """Compare `actual` with `reference` step by step, each parameter in column blocks
+    (a ColumnReference makes the spec's run of each block there).
 
     probe: {(quantity, param, index): step} -> Comparison.probed holds, per key, the
     largest error/tolerance of that element up to and including that step (attribution
@@ -408,24 +409,21 @@ def compare(case: Case, reference: Trajectory, actual: Trajectory,
         best: dict[str, tuple] = {}
         failing: dict[str, list] = {q: [] for q in quantities}
         for columns in column_blocks(elements, steps) if quantities else []:
+            # The spec's values and tolerances of the block's columns.
             if by_columns:
                 sub_case, sub_reference = reference.block(spec_index, columns, steps)
                 block = sub_reference.data[spec.name]
                 tolerances = parameter_tolerances(sub_case, sub_reference, steps, spec_index)
-            elif shared:
-                block = {q: values[:, columns] if q != "step" else values for q, values in ref.items()}
-                tolerances = {q: (tol[:, columns], scale[:, columns])
-                              for q, (tol, scale) in tolerances_of(case, reference, steps)[spec.name].items()}
             else:
                 block = {q: values[:, columns] if q != "step" else values for q, values in ref.items()}
-                tolerances = parameter_tolerances(case, reference, steps, spec_index, columns, updated)
+                tolerances = ({q: (tol[:, columns], scale[:, columns])
+                               for q, (tol, scale) in tolerances_of(case, reference, steps)[spec.name].items()}
+                              if shared else parameter_tolerances(case, reference, steps, spec_index, columns, updated))
             for quantity in quantities:
                 tolerance, scale = tolerances[quantity]
                 expected = block[quantity][1 : steps + 1]
                 got = act[quantity][1 : steps + 1, columns]
                 error = elementwise_error(expected, got)
-                # A zero tolerance gives inf, a non-finite one NaN (both handled below), a
-                # subnormal one under a large error overflows to inf: infinitely out, as it is.
                 ratio = error_ratio(error, tolerance)
                 if not ratio.size:
                     continue
