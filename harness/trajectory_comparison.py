@@ -139,11 +139,14 @@ def _identical(reference: Trajectory, actual: Trajectory) -> bool:
 
 
 def _equal_rows(a: np.ndarray, b: np.ndarray, equal_nan: bool) -> bool:
-    """np.array_equal(a, b, equal_nan=...), step by step: it stops at the first step that
-    differs (almost always the first compared), and holds one step's temporaries, not the
-    whole trajectory's (1.6 GB at 1e6 elements x 100 steps)."""
+    """np.array_equal(a, b, equal_nan=...); on a large trajectory step by step: it stops
+    at the first step that differs (almost always the first compared), and holds one
+    step's temporaries, not the whole trajectory's (1.6 GB at 1e6 elements x 100 steps).
+    A small one at once (a call per step of a 50-step case cost more than its comparison)."""
     if a.shape != b.shape:
         return False
+    if a.size <= BLOCK_ELEMENT_STEPS or a.ndim < 2:
+        return np.array_equal(a, b, equal_nan=equal_nan)
     return all(np.array_equal(row_a, row_b, equal_nan=equal_nan) for row_a, row_b in zip(a, b))
 
 
@@ -340,17 +343,19 @@ class _Failing:
         return cls(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def sample_elements(failing: list[_Failing], worst_elements: list[int], limit: int) -> np.ndarray:
+def sample_elements(failing: list[_Failing], worst_elements: list[int], limit: int) -> np.ndarray | None:
     """The violating elements of one parameter that are reported and attributed: all of
-    them when at most `limit`, otherwise (sorted, deterministic) per quantity the element
+    them (None) when at most `limit`, otherwise (sorted, deterministic) per quantity the element
     that left first, the one furthest out at its first violation, the one with the largest
     error relative to its scale (what registry bounds are on), the worst over all steps
     (`worst_elements`), and the rest of `limit` spread evenly over the violating elements
     in index order (a row that explains only some elements still shows when they are not
     rare)."""
-    everything = np.unique(np.concatenate([f.index for f in failing])) if failing else np.empty(0, dtype=np.intp)
+    if sum(f.index.size for f in failing) <= limit:
+        return None  # at most `limit` violations, so at most `limit` elements
+    everything = np.unique(np.concatenate([f.index for f in failing]))
     if everything.size <= limit:
-        return everything
+        return None
     chosen = set(worst_elements)
     for f in failing:
         if f.index.size:
@@ -460,7 +465,7 @@ def compare(case: Case, reference: Trajectory | ColumnReference, actual: Traject
         reported = sample_elements(list(joined.values()),
                                    [held[2] for held in best.values() if held[0] > 1.0], limit)
         for quantity, f in joined.items():
-            for k in np.flatnonzero(np.isin(f.index, reported)):
+            for k in range(f.index.size) if reported is None else np.flatnonzero(np.isin(f.index, reported)):
                 violations.append(Violation(quantity, spec.name, int(f.step[k]) + 1, int(f.index[k]),
                                             float(f.expected[k]), float(f.actual[k]), float(f.error[k]),
                                             float(f.tolerance[k]), float(f.scale[k])))
