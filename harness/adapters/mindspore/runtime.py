@@ -28,9 +28,11 @@ def to_tensor(values: np.ndarray, dtype: str) -> Tensor:
     return Tensor(values, dtype=_MINDSPORE_DTYPES[dtype])
 
 
-def float32_for_bfloat16(tensor) -> np.dtype:
-    """The storage_dtype of a Tensor's values."""
-    return np.dtype(np.float32) if tensor.dtype == ms.bfloat16 else storage_dtype(_NUMPY_DTYPES.get(tensor.dtype, np.float64))
+def tensor_storage_dtype(tensor) -> np.dtype:
+    """The storage_dtype of a Tensor's values (bfloat16: float32)."""
+    if tensor.dtype == ms.bfloat16:
+        return np.dtype(np.float32)
+    return storage_dtype(_NUMPY_DTYPES.get(tensor.dtype, np.float64))
 
 
 def to_numpy(tensor) -> np.ndarray:
@@ -49,8 +51,8 @@ _current_mode = getattr(ms.context, "_get_mode", None) or (lambda: ms.get_contex
 class MindSporeHistory:
     """A trajectory read from MindSpore tensors (the adapters' history()): after every
     step each tensor's values are copied from a numpy view of its storage into that
-    step's row of an array in the tensor's storage_dtype, instead of asnumpy() per tensor per step (5 us each,
-    most of it numpy parsing the buffer's PEP 3118 format; measured 2.10).
+    step's row of an array in the tensor's storage_dtype, instead of asnumpy() per tensor
+    per step (5 us each, most of it numpy parsing the buffer's PEP 3118 format; measured 2.10).
 
     asnumpy() returns an array sharing the tensor's storage (documented: "changes to self
     tensor will be reflected in the ndarray"; the optimizer writes its Parameters in
@@ -63,7 +65,7 @@ class MindSporeHistory:
         self.sources = sources  # (parameter name, quantity, tensor), in the case's order
         self.step = step
         self.values = [np.zeros((num_steps + 1, int(np.prod(tensor.shape))),
-                                dtype=float32_for_bfloat16(tensor)) for _, _, tensor in sources]
+                                dtype=tensor_storage_dtype(tensor)) for _, _, tensor in sources]
         self.steps = np.zeros(num_steps + 1, dtype=np.int64)
         self.views: list[tuple[int, np.ndarray] | None] = [None] * len(sources)
 
