@@ -23,6 +23,7 @@ from harness.nonfinite import to_json
 from harness.recording import Recording, record_in_process
 from harness.statuses import CRASH, KNOWN, NO_COUNTERPART, PASS, STATUSES, UNSUPPORTED, VIOLATION
 from harness.trajectory import Timing, Trajectory
+from harness.trajectory_files import release
 
 __all__ = ["CRASH", "KNOWN", "NO_COUNTERPART", "PASS", "STATUSES", "UNSUPPORTED", "VIOLATION",  # harness/statuses.py
            "CaseRun", "ImplementationResult", "judge", "record_implementation", "run_case", "run_implementation",
@@ -192,6 +193,8 @@ def run_case(case: Case, implementations: Sequence[str] = TABLE_IMPLEMENTATIONS,
         results.append(result)
         if trajectory is not None and keep_trajectories:
             trajectories[name] = trajectory
+        elif isinstance(trajectory, Trajectory):
+            release(trajectory.data)  # its files, where a worker kept it in files
         # Not held while the next one arrives (a 1e6-element, 100-step float32 one is 1.2 GB).
         recording = trajectory = None
     return CaseRun(case, reference, results, trajectories)

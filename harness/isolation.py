@@ -41,10 +41,12 @@ import atexit
 import ctypes
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -55,6 +57,7 @@ from harness import settings
 from harness.adapters import load_adapter
 from harness.casefile import Case
 from harness.recording import Recording, forget_confirmed_declarations, record_in_process
+from harness.trajectory_files import TRAJECTORY_DIR_ENV
 
 BASE_TIMEOUT_SECONDS = 120.0
 LOAD_TIMEOUT_SECONDS = 600.0
@@ -190,13 +193,14 @@ def _receive_large(connection) -> object:
 class _Worker:
     loaded: set
 
-    def __init__(self) -> None:
+    def __init__(self, trajectory_directory: str) -> None:
         self.loaded = set()
         parent_end, child_end = socket.socketpair()
         # The caller's sys.path, so the worker imports the same harness and adapters
         # (what spawn passed along); stdout/stderr stay the caller's.
         path = os.pathsep.join(p for p in sys.path if p)
-        env = dict(os.environ, PYTHONPATH=path, **{INSIDE_WORKER_ENV: "1"})
+        # Large trajectories go to files there, not whole through the socket (harness/trajectory_files.py).
+        env = dict(os.environ, PYTHONPATH=path, **{INSIDE_WORKER_ENV: "1", TRAJECTORY_DIR_ENV: trajectory_directory})
         # SIGINT ignored first thing, before the imports (the slow part of the start):
         # Ctrl-C reaches the worker too, and the caller decides what it means.
         command = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
@@ -263,6 +267,7 @@ class WorkerPool:
     def __init__(self) -> None:
         self.workers: dict[str, _Worker] = {}
         self.in_flight: dict[str, Pending] = {}
+        self.directory: str | None = None
 
     def record(self, framework: str, name: str, case: Case, timeout: float | None = None) -> Recording:
         """The implementation's recording (harness/recording.py), made in the framework's worker.
@@ -286,7 +291,7 @@ class WorkerPool:
                 pass
         worker = self.workers.get(framework)
         if worker is None or not worker.alive():
-            worker = self.workers[framework] = _Worker()
+            worker = self.workers[framework] = _Worker(self.trajectory_directory())
         timeout = case_timeout(case) if timeout is None else timeout
         if name not in worker.loaded:
             # Starting the worker and importing the framework (seconds; more on a loaded
@@ -349,12 +354,22 @@ class WorkerPool:
         if worker is not None:
             worker.stop(kill=kill)
 
+    def trajectory_directory(self) -> str:
+        """The directory the workers keep large trajectories in (made at the first worker's
+        start, removed with what is left in it when the pool closes)."""
+        if self.directory is None:
+            self.directory = tempfile.mkdtemp(prefix="optim-parity-trajectories-")
+        return self.directory
+
     def close(self, kill: bool = False) -> None:
         """Stop every worker: at once when `kill` or when it has a case in flight (its
         recording would never be read), otherwise once it has read the end."""
         for framework in list(self.workers):
             self._discard(framework, kill=kill or framework in self.in_flight)
         self.in_flight.clear()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
 
 
 _pool: WorkerPool | None = None

@@ -14,6 +14,7 @@ import numpy as np
 from mindspore import Tensor
 
 from harness.adapters.base import Snapshot, as_stored, storage_dtype
+from harness.trajectory_files import row_store
 
 _MINDSPORE_DTYPES = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": ms.float32, "float64": ms.float64}
 _NUMPY_DTYPES = {ms.float16: np.float16, ms.float32: np.float32, ms.float64: np.float64}
@@ -64,8 +65,9 @@ class MindSporeHistory:
     def __init__(self, sources: list[tuple[str, str, Tensor]], step: Tensor, num_steps: int) -> None:
         self.sources = sources  # (parameter name, quantity, tensor), in the case's order
         self.step = step
-        self.values = [np.zeros((num_steps + 1, int(np.prod(tensor.shape))),
-                                dtype=tensor_storage_dtype(tensor)) for _, _, tensor in sources]
+        # Each in memory, or in a file where the caller asks for one (harness/trajectory_files.py).
+        self.values = [row_store(num_steps + 1, int(np.prod(tensor.shape)), tensor_storage_dtype(tensor))
+                       for _, _, tensor in sources]
         self.steps = np.zeros(num_steps + 1, dtype=np.int64)
         self.views: list[tuple[int, np.ndarray] | None] = [None] * len(sources)
 

@@ -18,6 +18,7 @@ import torch
 from harness.adapters.base import Snapshot, as_stored
 from harness.adapters.torch.translate import constructor_arguments, group_arguments, optimizer_class, receives_gradient
 from harness.casefile import Case
+from harness.trajectory_files import row_store
 from reference.adam import lr_at
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
@@ -122,7 +123,8 @@ class TorchHistory:
     [steps + 1, n] array written row by row (a copy per quantity a step, which costs
     nothing beside copying a million elements): data() then hands them over as they are,
     where slicing the shared buffer into contiguous arrays held the trajectory twice (a
-    1e6-element, 100-step float32 case: 2.4 GB in the worker instead of 1.2)."""
+    1e6-element, 100-step float32 case: 2.4 GB in the worker instead of 1.2), each in a
+    file where the caller asks for one (harness/trajectory_files.py row_store)."""
 
     SEPARATE_ARRAYS_ELEMENTS = 1 << 16
 
@@ -133,7 +135,7 @@ class TorchHistory:
         self.zeros = [torch.zeros(size, dtype=dtype) for size in self.sizes]
         width = sum(self.sizes) * (1 + len(quantities))
         # One array per parameter and quantity (in the views' order), or one shared buffer.
-        self.arrays = ([np.empty((num_steps + 1, size), dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+        self.arrays = ([row_store(num_steps + 1, size, torch.empty(0, dtype=dtype).numpy().dtype)
                         for size in self.sizes for _ in range(1 + len(quantities))]
                        if dtype != torch.bfloat16 and sum(self.sizes) >= self.SEPARATE_ARRAYS_ELEMENTS else None)
         self.buffer = torch.empty((0 if self.arrays else num_steps + 1, width), dtype=dtype)
