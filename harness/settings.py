@@ -13,13 +13,14 @@ A value that is not what its setting takes is a SettingsError: one line, exit 2,
 by `check()` before a command starts any work.
 
 The default budget fits a 2-core, 8 GB machine with the suite's workers beside it. What
-a case costs in memory, per element-step: each process holds the case's gradients (4
-bytes in float32) and one implementation's trajectory in its own dtype (3 quantities,
-12 bytes in float32); the caller also the spec's float64 run (24 bytes) up to 4M
-element-steps, above which it is made one column block at a time
-(harness/trajectory_comparison.py ColumnReference). Measured: `replay` of a 1e6-element
-x 100-step float32 case through reference, torch and MindSpore peaks at 1.94 GiB in its
-largest process (about 20 bytes an element-step); raise the budget for such cases.
+a case costs in memory: every process holds the case's gradients (4 bytes an element-step
+in float32); up to 4M element-steps the caller also the spec's float64 run (24 bytes) and
+an implementation's trajectory in its dtype (12 bytes in float32), a worker its own;
+beyond, the spec's run is made one column block at a time in each comparison
+(harness/trajectory_comparison.py ColumnReference) and a worker keeps its trajectory in
+files (harness/trajectory_files.py), not in memory. Measured: `replay` of a 1e6-element
+x 100-step float32 case through reference, torch and MindSpore peaks at 1.12 GiB in its
+largest process (a MindSpore worker); raise the budget for such cases.
 """
 
 from __future__ import annotations
