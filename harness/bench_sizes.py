@@ -7,8 +7,9 @@ measurement runs `repeat` times (default 3) and its median counts:
 
     harness   the whole process, as a user meets it: `optim-parity replay CASE --impl
               reference NAME` in a fresh interpreter (the case in a temporary directory,
-              as .npz where harness.casefile.save_case writes that form, else JSON): wall
-              time and peak RSS
+              as .npz): wall time and peak RSS
+    bare proc the bare process (harness/bare_process.py): a fresh interpreter that
+              imports the framework and runs the bare loop once; ratio = harness / this
     bare      the implementation's bare loop (harness/bench.py's, in a fresh interpreter
               per implementation and size: one warm-up run, then `repeat` runs) plus the
               import time of its framework (a fresh interpreter)
@@ -46,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -56,7 +56,7 @@ import numpy as np
 from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import forget_variant_runs
 from harness.bench import BARE, IMPORTS, bare_runs, import_seconds
-from harness.casefile import Case, ParamSpec, load_case, save_case
+from harness.casefile import Case, ParamSpec, save_case
 from harness.console import Progress, verdict_line
 from harness.engine import judge, record_implementation
 from harness.recording import Recording
@@ -101,17 +101,9 @@ def size_case(elements: int, steps: int) -> Case:
 
 
 def write_case(case: Case, directory: Path) -> tuple[Path, str]:
-    """The case file the replays read: .npz where save_case writes that form (and
-    load_case reads it back), else JSON. Returns (path, "npz" | "json")."""
-    path = directory / "case.npz"
-    try:
-        save_case(case, path)
-        if zipfile.is_zipfile(path) and load_case(path).params[0].value.size == case.params[0].value.size:
-            return path, "npz"
-    except Exception:  # noqa: BLE001 -- no .npz form (yet): JSON, which every version reads
-        pass
-    path.unlink(missing_ok=True)
-    return save_case(case, directory / "case.json"), "json"
+    """The case file the replays read, in the binary form (harness/casefile_npz.py).
+    Returns (path, its form)."""
+    return save_case(case, directory / "case.npz"), "npz"
 
 
 # --------------------------------------------------------------------------- guarded runs
@@ -394,7 +386,7 @@ def run_size_bench(sizes: Sequence[int], implementations: Sequence[str] = DEFAUL
         notes.append(f"{CASE_BUDGET_ENV}={env[CASE_BUDGET_ENV]} set for the runs and this process ({max(sizes)} "
                      f"elements x {steps} steps is over the budget of {budget})")
     previous = os.environ.get(CASE_BUDGET_ENV)
-    os.environ[CASE_BUDGET_ENV] = env.get(CASE_BUDGET_ENV, str(budget))  # write_case reads the case back here
+    os.environ[CASE_BUDGET_ENV] = env.get(CASE_BUDGET_ENV, str(budget))  # as the replays have it
     try:
         rows, formats = _measure_all(sizes, implementations, steps, env, repeat, timeout, memory_cap_mib)
     finally:
