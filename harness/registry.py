@@ -49,7 +49,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from harness.attribution import variant_run
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.catalogue import IMPLEMENTATIONS, extra_implementations, versions_match
-from harness.trajectory_comparison import KEPT_WHOLE_MAX, effective_weight_decay
+from harness.trajectory_comparison import effective_weight_decay, kept_whole
 from harness.rows import ROW_IDS
 from harness.statuses import KNOWN, VIOLATION
 from harness.tolerance import unit_roundoff
@@ -116,7 +116,7 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
     beta2 = case.hp("betas")[1]
     eps_first_step = case.hp("eps") / np.sqrt(1.0 - beta2)
     # The spec's parameters before each step: the shared run, or a large case's a step at a time.
-    if _kept_whole(case):
+    if kept_whole(case):
         reference = shared_reference(case)
         before = ({spec.name: reference.data[spec.name]["param"][t] for spec in case.params}
                   for t in range(case.num_steps))
@@ -130,10 +130,6 @@ def _eps_over_gradient_above_roundoffs(entry: Divergence, case: Case, roundoffs:
                     return True
     return False
 
-
-def _kept_whole(case: Case) -> bool:
-    """Whether the case's spec runs are kept whole and shared (harness/trajectory_comparison.py KEPT_WHOLE_MAX)."""
-    return case.num_steps * sum(p.value.size for p in case.params) <= KEPT_WHOLE_MAX
 
 
 def _gradients(case: Case):
@@ -159,7 +155,7 @@ def _subnormal_values(entry: Divergence, case: Case, arg: Any) -> bool:
 
     if any(subnormal(grads) for grads in _gradients(case)):
         return bool(arg)
-    if _kept_whole(case):
+    if kept_whole(case):
         stored = variant_run(case, {})  # stored in the case dtype; shared with attribution
         found = any(subnormal(stored.data[p.name][q]) for p in case.params for q in ("exp_avg", "exp_avg_sq"))
     else:  # the same run a step at a time, nothing kept (attribution runs on a sample of elements)

@@ -239,10 +239,16 @@ class ColumnReference:
         return sub_case, reference_trajectory(sub_case, steps=steps)
 
 
+def kept_whole(case: Case, steps: int | None = None) -> bool:
+    """Whether the case's spec runs and tolerances over `steps` steps (default: all) are
+    small enough to be made whole and shared (KEPT_WHOLE_MAX)."""
+    return (case.num_steps if steps is None else steps) * sum(spec.value.size for spec in case.params) <= KEPT_WHOLE_MAX
+
+
 def spec_reference(case: Case) -> Trajectory | ColumnReference:
     """What implementations of the case are compared with: the spec's run, shared
     (trajectory.shared_reference), or a ColumnReference for a large dense case."""
-    if narrowable(case) and case.num_steps * sum(spec.value.size for spec in case.params) > KEPT_WHOLE_MAX:
+    if narrowable(case) and not kept_whole(case):
         return ColumnReference(case)
     return shared_reference(case)
 
@@ -399,7 +405,7 @@ def compare(case: Case, reference: Trajectory | ColumnReference, actual: Traject
     probes_of: dict[tuple, list] = {}
     for key, p_step in (probe or {}).items():
         probes_of.setdefault((key[1], key[0]), []).append((key, p_step))
-    shared = not by_columns and steps * sum(spec.value.size for spec in case.params) <= KEPT_WHOLE_MAX
+    shared = not by_columns and kept_whole(case, steps)
     for spec_index, spec in enumerate(case.params):
         act = actual.data[spec.name]
         elements = act["param"].shape[1]

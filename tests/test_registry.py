@@ -138,7 +138,7 @@ def test_the_subnormal_condition_streamed_is_the_kept_run(monkeypatch):
     every committed case and test case (float16 ones have subnormal moments)."""
     from pathlib import Path
 
-    from harness import registry
+    from harness import registry, trajectory_comparison
     from harness.attribution import forget_variant_runs
     from harness.casefile import load_case
 
@@ -150,7 +150,7 @@ def test_the_subnormal_condition_streamed_is_the_kept_run(monkeypatch):
         forget_variant_runs()
         kept.append(registry._subnormal_values(None, case, True))
         with monkeypatch.context() as patch:
-            patch.setattr(registry, "KEPT_WHOLE_MAX", -1)
+            patch.setattr(trajectory_comparison, "KEPT_WHOLE_MAX", -1)
             streamed.append(registry._subnormal_values(None, case, True))
     assert kept == streamed and any(kept) and not all(kept)
 
@@ -161,7 +161,7 @@ def test_the_eps_condition_streamed_is_the_kept_run(monkeypatch):
     on every committed case and test case, at thresholds on both sides of their values."""
     from pathlib import Path
 
-    from harness import registry
+    from harness import registry, trajectory_comparison
     from harness.casefile import load_case
 
     root = Path(__file__).resolve().parent.parent
@@ -172,7 +172,7 @@ def test_the_eps_condition_streamed_is_the_kept_run(monkeypatch):
         for roundoffs in (0.0, 1.0, 1e3, 1e6):
             kept = registry._eps_over_gradient_above_roundoffs(None, case, roundoffs)
             with monkeypatch.context() as patch:
-                patch.setattr(registry, "KEPT_WHOLE_MAX", -1)
+                patch.setattr(trajectory_comparison, "KEPT_WHOLE_MAX", -1)
                 assert registry._eps_over_gradient_above_roundoffs(None, case, roundoffs) == kept
             answers.append(kept)
     assert any(answers) and not all(answers)
