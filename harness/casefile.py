@@ -53,6 +53,9 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "loss_scale": 1.0,
     "use_lazy": False,
     "use_offload": False,
+    # optax's eps_root (optax/_src/transform.py scale_by_adam): added to v^_t inside the
+    # square root, sqrt(v^_t + eps_root) + eps; 0 in every other framework's Adam.
+    "eps_root": 0.0,
 }
 _BOOL_KEYS = {"amsgrad", "maximize", "decoupled_weight_decay", "use_locking", "use_nesterov", "use_lazy", "use_offload"}
 _TOP_KEYS = {"schema", "optimizer", "dtype", "hyperparameters", "params", "grads", "param_groups", "comment", "sparse_rows"}

@@ -68,6 +68,10 @@ FACTORS: dict[str, tuple[Any, ...]] = {
     "dtype": ("float32", "float64", "float16", "bfloat16"),
     "layout": ("dense", "row_sparse", "missing"),
     "groups": ("none", "groups"),
+    # Last, so that for an implementation without eps_root (one expressible class) the
+    # greedy covering rows of every other factor are the ones they were before it existed
+    # (harness/coverage.py sets factors in this order; eps_root=zero then joins each row).
+    "eps_root": ("zero", "nonzero"),
 }
 OPTION_FACTORS = tuple(f for f in FACTORS if f not in ("dtype", "layout", "groups"))
 
@@ -98,6 +102,7 @@ def features(case: Case) -> dict[str, Any]:
         "dtype": case.dtype,
         "layout": "row_sparse" if case.sparse_rows else ("missing" if case.missing else "dense"),
         "groups": "groups" if case.param_groups else "none",
+        "eps_root": "zero" if case.hp("eps_root") == 0.0 else "nonzero",
     }
     for key in ("decoupled_weight_decay", "amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy",
                 "use_offload"):
@@ -253,8 +258,10 @@ def versions_match(specifiers: Mapping[str, str], installed: Callable[[str], str
 # the dense gradient of a gather, zeros in the rows not listed: non-lazy Adam). loss_scale:
 # torch receives the unscaled gradients, which is what loss scaling recovers; use_locking,
 # use_offload and use_lazy with dense gradients do not change single-process math.
+_NO_EPS_ROOT = "eps_root > 0: optax's eps_root (inside the square root) has no counterpart in"
 _TORCH_DENSE = (
     no_counterpart("use_nesterov=True: torch.optim has no Nesterov Adam", use_nesterov=True),
+    no_counterpart(f"{_NO_EPS_ROOT} torch.optim", eps_root="nonzero"),
     no_counterpart("lazy Adam (use_lazy with row-sparse gradients): torch.optim.Adam updates every row",
                    use_lazy=True, layout="row_sparse"),
 )
@@ -262,6 +269,7 @@ _TORCH_DENSE = (
 # What every nn.Adam form shares (mindspore/nn/optim/adam.py, measured on MindSpore 2.10 CPU).
 _NN_ADAM = (
     no_counterpart("maximize=True: nn.Adam has no maximize", maximize=True),
+    no_counterpart(f"{_NO_EPS_ROOT} nn.Adam", eps_root="nonzero"),
     no_counterpart("decoupled_weight_decay=True: nn.Adam's weight decay is L2 (AdamWeightDecay is another class)",
                    decoupled_weight_decay=True),
     # The CPU Adam kernel's infer check: "input argument[grad] must be a type of {Float16, Float32}".
@@ -310,6 +318,7 @@ _LR_INDEXED = unsupported("a learning_rate list shorter than the run: MindSpore 
 
 # mindspore.mint.optim.Adam: the torch-style API (lr, betas, eps, weight_decay, amsgrad, maximize).
 _MINT = (
+    no_counterpart(f"{_NO_EPS_ROOT} mint.optim.Adam", eps_root="nonzero"),
     no_counterpart("a per-step lr list: mint takes a float or a scalar Tensor (schedules are LRScheduler objects)",
                    lr="list"),
     no_counterpart("decoupled_weight_decay=True: mint.optim.Adam's weight decay is L2 (mint.optim.AdamW is another "
@@ -337,8 +346,137 @@ _MINT_PYNATIVE = (
 # framework -> its wing (harness/adapters/): the package whose setup() prepares the
 # framework's runtime and whose translate.py turns a case into its arguments. The numpy
 # reference has no wing of its own to set up: harness/adapters/reference.py.
-WINGS: dict[str, str] = {"torch": "harness.adapters.torch", "mindspore": "harness.adapters.mindspore"}
+WINGS: dict[str, str] = {"torch": "harness.adapters.torch", "mindspore": "harness.adapters.mindspore",
+                         "optax": "harness.adapters.optax", "keras": "harness.adapters.keras",
+                         "paddle": "harness.adapters.paddle"}
 _TORCH, _MS, _REFERENCE = WINGS["torch"], WINGS["mindspore"], "harness.adapters.reference"
+_OPTAX, _KERAS, _PADDLE = WINGS["optax"], WINGS["keras"], WINGS["paddle"]
+
+# ---- mindspore AdamW records (nn.AdamWeightDecay, experimental.optim.AdamW, mint.optim.AdamW)
+# What the three AdamW classes cannot ask for: L2 weight decay (they always decouple),
+# and nn.Adam's MindSpore-only options.
+_MS_ADAMW = (
+    no_counterpart("L2 weight decay (decoupled_weight_decay=False with weight_decay > 0): the AdamW classes only "
+                   "decouple", decoupled_weight_decay=False, weight_decay="nonzero"),
+    *(no_counterpart(f"{key}=True: a MindSpore nn.Adam option the AdamW classes do not take", **{key: True})
+      for key in ("use_locking", "use_nesterov", "use_lazy", "use_offload")),
+    no_counterpart("loss_scale: a MindSpore nn.Adam option the AdamW classes do not take", loss_scale="other"),
+)
+_MINDSPORE_ADAMW_RECORDS: tuple[Implementation, ...] = (
+    Implementation("mindspore-adamweightdecay", "mindspore", f"{_MS}.adamw:MindSporeAdamWeightDecayAdapter",
+                   "mindspore.nn.AdamWeightDecay(params, learning_rate, beta1, beta2, eps, weight_decay); "
+                   "optimizer(grads)", "PyNative (MindSpore's default; construct is @jit)", _MS_ADAMW + (
+                       no_counterpart("amsgrad=True: nn.AdamWeightDecay has no amsgrad", amsgrad=True),
+                       no_counterpart("maximize=True: nn.AdamWeightDecay has no maximize", maximize=True),
+                       # "Select CPU operator[AdamWeightDecay] fail! Unsupported data type!"
+                       unsupported("dtype bfloat16: no CPU AdamWeightDecay kernel for bfloat16", dtype="bfloat16"),
+                       # _check_param_value: beta1, beta2 in the open interval (0, 1).
+                       unsupported("betas outside MindSpore's open interval (0, 1)",
+                                   betas_outside_open_interval=True),
+                       _LR_INDEXED),
+                   optimizer="mindspore.nn.AdamWeightDecay", bare_loop=f"{_MS}.bare:adam_weight_decay",
+                   reproducer=f"{_MS}.reproducer:NN_ADAM_WEIGHT_DECAY"),
+    Implementation("mindspore-experimental-adamw", "mindspore", f"{_MS}.adamw:MindSporeExperimentalAdamWAdapter",
+                   "mindspore.experimental.optim.AdamW(params, lr, betas, eps, weight_decay, amsgrad, maximize=); "
+                   "optimizer(grads)", "PyNative (MindSpore's default; its arithmetic is an @jit method)",
+                   _MS_ADAMW + (
+                       # AdamW.__init__: `if lr < 0.0` on a list: "TypeError: '<' not supported".
+                       no_counterpart("a per-step lr list: experimental AdamW takes a float or a Tensor (schedules "
+                                      "are LRScheduler objects)", lr="list"),
+                       # "Select CPU operator[TensorMove] fail! Unsupported data type!"
+                       unsupported("dtype bfloat16: no CPU TensorMove kernel for bfloat16", dtype="bfloat16"),
+                   ),
+                   optimizer="mindspore.experimental.optim.AdamW", bare_loop=f"{_MS}.bare:experimental_adamw",
+                   reproducer=f"{_MS}.reproducer:EXPERIMENTAL_ADAMW"),
+    Implementation("mindspore-mint-adamw", "mindspore", f"{_MS}.adamw:MindSporeMintAdamWAdapter",
+                   "mindspore.mint.optim.AdamW(params, lr, betas, eps, weight_decay, amsgrad, maximize=); "
+                   "optimizer(grads)", "PyNative (MindSpore's default: no mode is set)", _MS_ADAMW + (
+                       no_counterpart("a per-step lr list: mint takes a float (schedules are LRScheduler objects)",
+                                      lr="list"),
+                       # Measured (2.10): the first step raises "RuntimeError: The kernel AdamW
+                       # unregistered." (GRAPH_MODE: "Unsupported op [AdamW] on CPU"); the class
+                       # documents "Supported Platforms: Ascend".
+                       unsupported("the CPU backend: the first step raises 'RuntimeError: The kernel AdamW "
+                                   "unregistered.' (gen.AdamW has no CPU kernel; documented for Ascend only)"),
+                   ),
+                   optimizer="mindspore.mint.optim.AdamW", bare_loop=f"{_MS}.bare:mint_adamw",
+                   reproducer=f"{_MS}.reproducer:MINT_ADAMW"),
+)
+# ---- end mindspore AdamW records
+
+# ---- optax records (optax.adam / optax.adamw, jax_enable_x64 off and on, mu_dtype)
+# What every optax record shares (optax 0.2.8, optax/_src/alias.py adam / adamw; the
+# translation is harness/adapters/optax/translate.py). Passed under their own names,
+# optax's aliases reject these with a TypeError.
+_OPTAX_SHARED = (
+    no_counterpart("amsgrad=True: optax.adam has no amsgrad (optax.amsgrad is another alias, whose maximum is "
+                   "taken over the bias-corrected nu, optax/_src/transform.py scale_by_amsgrad)", amsgrad=True),
+    no_counterpart("maximize=True: optax has no maximize (users negate the loss)", maximize=True),
+    no_counterpart("use_nesterov=True: optax's nesterov=True is Dozat's NAdam, b1 m_t / (1 - b1^(t+1)) + "
+                   "(1 - b1) g_t / (1 - b1^t), not MindSpore's (b1 m_t + (1 - b1) g_t) / (1 - b1^t) "
+                   "(step 1, b1 = 0.9: 1.47 g against 1.9 g)", use_nesterov=True),
+    no_counterpart("loss_scale: optax has no loss scaling (its gradients are the unscaled ones)",
+                   loss_scale="other"),
+    no_counterpart("lazy Adam (use_lazy with row-sparse gradients): optax updates every element of the dense "
+                   "gradient of a gather", use_lazy=True, layout="row_sparse"),
+    no_counterpart("parameter groups: optax.adam takes one set of hyperparameters for the whole tree "
+                   "(per-subtree values are optax.partition of several optimizers, each with its own count)",
+                   groups="groups"),
+)
+# Without jax_enable_x64 jax has no float64 arrays (measured, jax 0.7.1): the case's
+# float64 values asked for as float64 come back float32 with jax's warning.
+_OPTAX_NO_X64 = (
+    unsupported("dtype float64 without jax_enable_x64: jax has no float64 arrays (UserWarning: Explicitly "
+                "requested dtype float64 requested in asarray is not available, and will be truncated to dtype "
+                "float32); the -x64 records run it", dtype="float64"),
+)
+_OPTAX_ADAM_ONLY = (
+    no_counterpart("decoupled_weight_decay=True: optax.adam has no weight decay of its own; decoupled decay is "
+                   "optax.adamw", decoupled_weight_decay=True, weight_decay="nonzero"),
+)
+_OPTAX_ADAMW_ONLY = (
+    no_counterpart("L2 weight decay (decoupled_weight_decay=False with weight_decay > 0): optax.adamw only "
+                   "decouples", decoupled_weight_decay=False, weight_decay="nonzero"),
+)
+_OPTAX_ADAM_CALL = ("optax.adam(learning_rate, b1, b2, eps, eps_root); with L2 weight decay "
+                    "optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(...)); a per-step lr as "
+                    "learning_rate=lambda count: table[count]")
+_OPTAX_ADAMW_CALL = ("optax.adamw(learning_rate, b1, b2, eps, eps_root, weight_decay) (optax's default "
+                     "weight_decay 1e-4, torch AdamW's 1e-2: the case's is passed); a per-step lr as "
+                     "learning_rate=lambda count: table[count]")
+_OPTAX_MODE = ("jax.jit of the training step: updates, state = tx.update(grads, state, params); "
+               "params = optax.apply_updates(params, updates) (CPU)")
+_OPTAX_RECORDS: tuple[Implementation, ...] = (
+    Implementation("optax-adam", "optax", f"{_OPTAX}.adam:OptaxAdapter", _OPTAX_ADAM_CALL,
+                   _OPTAX_MODE + ", jax_enable_x64 off (jax's default)", _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY,
+                   optimizer="optax.adam", bare_loop=f"{_OPTAX}.bare:adam", reproducer=f"{_OPTAX}.reproducer:ADAM"),
+    Implementation("optax-adamw", "optax", f"{_OPTAX}.adam:OptaxAdamWAdapter", _OPTAX_ADAMW_CALL,
+                   _OPTAX_MODE + ", jax_enable_x64 off (jax's default)", _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAMW_ONLY,
+                   optimizer="optax.adamw", bare_loop=f"{_OPTAX}.bare:adam", reproducer=f"{_OPTAX}.reproducer:ADAM"),
+    Implementation("optax-adam-x64", "optax", f"{_OPTAX}.adam:OptaxAdamX64Adapter", _OPTAX_ADAM_CALL,
+                   _OPTAX_MODE + ", under jax.experimental.enable_x64()", _OPTAX_SHARED + _OPTAX_ADAM_ONLY,
+                   optimizer="optax.adam", options={"jax_enable_x64": True}, bare_loop=f"{_OPTAX}.bare:adam",
+                   reproducer=f"{_OPTAX}.reproducer:ADAM"),
+    Implementation("optax-adamw-x64", "optax", f"{_OPTAX}.adam:OptaxAdamWX64Adapter", _OPTAX_ADAMW_CALL,
+                   _OPTAX_MODE + ", under jax.experimental.enable_x64()", _OPTAX_SHARED + _OPTAX_ADAMW_ONLY,
+                   optimizer="optax.adamw", options={"jax_enable_x64": True}, bare_loop=f"{_OPTAX}.bare:adam",
+                   reproducer=f"{_OPTAX}.reproducer:ADAM"),
+    Implementation("optax-adam-mu-bfloat16", "optax", f"{_OPTAX}.adam:OptaxAdamMuBfloat16Adapter",
+                   "optax.adam(learning_rate, b1, b2, eps, eps_root, mu_dtype=jnp.bfloat16) (the first moment "
+                   "kept in bfloat16, as large-model training configs set it)",
+                   _OPTAX_MODE + ", jax_enable_x64 off (jax's default)", _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY,
+                   optimizer="optax.adam", options={"mu_dtype": "bfloat16"}, bare_loop=f"{_OPTAX}.bare:adam",
+                   reproducer=f"{_OPTAX}.reproducer:ADAM"),
+)
+# ---- end optax records
+
+# ---- keras records (keras.optimizers.Adam / AdamW on the jax backend)
+_KERAS_RECORDS: tuple[Implementation, ...] = ()
+# ---- end keras records
+
+# ---- paddle records (paddle.optimizer.Adam / AdamW, lazy_mode, multi_precision)
+_PADDLE_RECORDS: tuple[Implementation, ...] = ()
+# ---- end paddle records
 
 IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in (
     Implementation("reference", "reference", f"{_REFERENCE}:ReferenceAdapter",
@@ -392,6 +530,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in 
                                       decoupled_weight_decay=True),
                        no_counterpart("amsgrad=True: SparseAdam has no amsgrad", amsgrad=True),
                        no_counterpart("use_nesterov=True: torch.optim has no Nesterov Adam", use_nesterov=True),
+                       no_counterpart(f"{_NO_EPS_ROOT} torch.optim", eps_root="nonzero"),
                        # torch/optim/sparse_adam.py: "Invalid learning rate" unless 0 < lr.
                        unsupported("lr = 0: SparseAdam requires 0 < lr (Adam accepts 0)", lr="zero"),
                    ), optimizer="torch.optim.SparseAdam", bare_loop=f"{_TORCH}.bare:sparse_adam",
@@ -450,6 +589,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in 
                                         versions={"mindspore": ">=2.10"}),),
                    optimizer="mindspore.mint.optim.Adam", bare_loop=f"{_MS}.bare:mint_adam_graph",
                    reproducer=f"{_MS}.reproducer:MINT_GRAPH"),
+    *_MINDSPORE_ADAMW_RECORDS, *_OPTAX_RECORDS, *_KERAS_RECORDS, *_PADDLE_RECORDS,
 )}
 
 DEFAULT_IMPLEMENTATIONS = tuple(IMPLEMENTATIONS)

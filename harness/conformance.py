@@ -18,10 +18,10 @@ import numpy as np
 
 from harness import collect
 from harness.casefile import Case, load_case, save_case
-from harness.catalogue import TABLE_IMPLEMENTATIONS, installed_version
+from harness.catalogue import TABLE_IMPLEMENTATIONS, framework_of, installed_version
 from harness.engine import CaseRun, ImplementationResult, run_case
 from harness.registry import DEFAULT_REGISTRY, Divergence, classify, load_registry
-from harness.rows import ROWS_BY_ID
+from harness.rows import FRAMEWORKS, ROWS_BY_ID
 from harness.statuses import CRASH, KNOWN, VIOLATION
 
 FAILURES_DIR = Path(__file__).resolve().parent.parent / "reports" / "failures"
@@ -56,13 +56,17 @@ def _checked_run(case: Case, implementations: Sequence[str], registry: Sequence[
     return run
 
 
-def _row_words(row_id: str) -> str:
-    """A row as the difference table names it: `eps (torch eps / MindSpore eps)`."""
+def _row_words(row_id: str, framework: str | None = None) -> str:
+    """A row as the difference table names it, the concept and each side's word for it:
+    `eps (torch eps / MindSpore eps)`, or with another framework's implementation,
+    `eps (torch eps / keras epsilon)`."""
     row = ROWS_BY_ID.get(row_id)
     if row is None:
         return row_id
-    torch_name = row.torch_name or "no torch counterpart"
-    return f"{row_id} (torch {torch_name} / MindSpore {row.mindspore_name})"
+    other = framework if framework in FRAMEWORKS and framework != "torch" else "mindspore"
+    label = "MindSpore" if other == "mindspore" else other
+    return (f"{row_id} (torch {row.word('torch') or 'has no counterpart'} / "
+            f"{label} {row.word(other) or 'has no counterpart'})")
 
 
 def _compared_elements(run: CaseRun, implementation: str) -> int:
@@ -101,8 +105,9 @@ def describe_failure(row: str, result: ImplementationResult, case: Case | None =
     what diverged, how many elements out of how many, the greatest error against its
     tolerance with the values at full precision, the rows attribution named in words, and
     why the registry does not explain it."""
+    framework = framework_of(result.implementation)
     if result.status == CRASH:
-        return f"row {_row_words(row)}: {result.implementation} crashed: {result.message.splitlines()[0]}"
+        return f"row {_row_words(row, framework)}: {result.implementation} crashed: {result.message.splitlines()[0]}"
     unknown = [v for v in result.violations if not v.divergence]
     first = min(unknown, key=lambda v: (v.step, v.param, v.index))
     greatest = max(unknown, key=lambda v: (v.ratio, -v.step))
@@ -115,12 +120,12 @@ def describe_failure(row: str, result: ImplementationResult, case: Case | None =
         return f"{v.quantity} of {v.param!r}, element {v.index}, step {v.step}"
 
     lines = [
-        f"{result.implementation} diverges from the spec in row {_row_words(row)}, not predicted by the registry.",
+        f"{result.implementation} diverges from the spec in row {_row_words(row, framework)}, not predicted by the registry.",
         f"Mismatched elements: {share}, {len(unknown)} of them unexplained by the registry.",
         f"Greatest error / tolerance: {greatest.ratio:.3g} at {where(greatest)}: expected {greatest.expected!r}, "
         f"actual {greatest.actual!r} (error {greatest.error!r} > tolerance {greatest.tolerance!r}).",
         f"First mismatch: {where(first)}: expected {first.expected!r}, actual {first.actual!r}.",
-        "Attributed to: " + (", ".join(_row_words(r) for r in rows) if rows else
+        "Attributed to: " + (", ".join(_row_words(r, framework) for r in rows) if rows else
                              "no row (unexplained: a defect of the implementation or the spec)")
         + (" (jointly)" if any(v.joint for v in unknown) else "") + ".",
     ]

@@ -64,7 +64,7 @@ _ENTRY_KEYS = {"id", "row", "implementation", "when", "mechanism", "source", "bo
                "reproducer"}
 _OPTIONAL_KEYS = {"versions"}
 # The packages an entry's `versions` may name.
-VERSIONED_PACKAGES = ("torch", "mindspore")
+VERSIONED_PACKAGES = ("torch", "mindspore", "jax", "jaxlib", "optax", "keras", "paddlepaddle")
 
 
 class RegistryError(ValueError):

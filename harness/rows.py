@@ -1,4 +1,5 @@
-"""The seed's PyTorch <-> MindSpore difference table for Adam, as data.
+"""The difference table for the Adam family, as data: the seed's PyTorch <-> MindSpore
+rows, generalised to concepts every framework maps onto.
 
 Source: MindSpore docs, "比较与torch.optim.Adam的差异" (note/api_mapping/pytorch_diff/Adam.md,
 r2.1), kept in shared/seed/. Each row holds the names on both sides, the claim the seed
@@ -8,6 +9,15 @@ documented or suspected semantic differences (used by attribution: if switching 
 them brings an implementation back inside tolerance, the row explains the violation).
 
 The seed's "kwargs" row is split into use_lazy and use_offload.
+
+Each row is a concept (a hyperparameter, or how parameters are passed) with every
+framework's own word for it (`names`: torch, mindspore, optax, keras, paddle; None where
+the framework has no counterpart), so that attribution names the concept and each
+framework's word for it (`word`). The seed's own columns (torch_name, mindspore_name and
+its claim) stay as the seed wrote them. Rows beyond the seed (eps_root: optax's) have no
+claim from it. Each optimizer's defaults, which differ between frameworks, are
+harness/framework_defaults.py; the second seed table (MindSpore's AdamW page) is
+SEED_TABLES below.
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ CASE_DTYPE = "case dtype"
 
 SHARED = "shared"
 MINDSPORE_ONLY = "mindspore-only"
+OPTAX_ONLY = "optax-only"  # a concept no row of the seed has (eps_root)
+
+FRAMEWORKS = ("torch", "mindspore", "optax", "keras", "paddle")
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class Row:
     id: str
     kind: str  # SHARED or MINDSPORE_ONLY
     torch_name: str | None
-    mindspore_name: str
+    mindspore_name: str | None
     claim_zh: str
     claim_en: str
     # Canonical hyperparameter key(s) the row governs.
@@ -41,6 +54,17 @@ class Row:
     # Reference switches (keywords of reference.adam.adam_step, plus the reference
     # adapter's per-parameter options) that model this row's semantic differences.
     variants: tuple[dict[str, Any], ...] = ()
+    # The frameworks beyond the seed's two: framework -> its word for the concept (None:
+    # no counterpart). torch's and MindSpore's are torch_name and mindspore_name.
+    names: dict[str, str | None] = field(default_factory=dict)
+
+    def word(self, framework: str) -> str | None:
+        """The framework's own word for this row's concept (None: it has none)."""
+        if framework == "torch":
+            return self.torch_name
+        if framework == "mindspore":
+            return self.mindspore_name
+        return self.names.get(framework)
 
 
 ROWS: tuple[Row, ...] = (
@@ -70,6 +94,7 @@ ROWS: tuple[Row, ...] = (
         # the step counter) is lost, the moments are kept (mint in PyNative, MindSpore 2.10).
         variants=({"moments_dtype": CASE_DTYPE}, {"moments_dtype": CASE_DTYPE, "gradient_square_dtype": CASE_DTYPE},
                   {"storage_dtype": None}, {"missing_gradient": "zero"}, {"parameter_update_lost": True}),
+        names={"optax": "params (a pytree: tx.init(params), tx.update(grads, state, params))", "keras": "apply_gradients(zip(grads, variables))", "paddle": "parameters"},
     ),
     Row(
         id="lr",
@@ -81,6 +106,7 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("lr",),
         torch_args={"lr": "lr"},
         mindspore_args={"lr": "learning_rate"},
+        names={"optax": "learning_rate", "keras": "learning_rate", "paddle": "learning_rate"},
     ),
     Row(
         id="eps",
@@ -95,6 +121,7 @@ ROWS: tuple[Row, ...] = (
         # eps added to a denominator held in the parameter's dtype vanishes below half
         # its smallest subnormal (float16: 1e-8 -> 0), torch's single-tensor/foreach path.
         variants=({"eps_placement": "before_bias_correction"}, {"denominator_dtype": CASE_DTYPE}),
+        names={"optax": "eps", "keras": "epsilon", "paddle": "epsilon"},
     ),
     Row(
         id="weight_decay",
@@ -112,6 +139,7 @@ ROWS: tuple[Row, ...] = (
         # different class on both sides; as a variant here it only landed borderline
         # elements inside tolerance by coincidence, so it is not offered.
         variants=({"weight_decay_exempt_substrings": ("beta", "gamma")},),
+        names={"optax": "weight_decay (optax.adamw; optax.adam has none)", "keras": "weight_decay (decoupled, every optimizer)", "paddle": "weight_decay (Adam: L2Decay; AdamW: decoupled coefficient)"},
     ),
     Row(
         id="amsgrad",
@@ -144,6 +172,7 @@ ROWS: tuple[Row, ...] = (
             {"hyperparameters_float32": True, "betas_precision": "float32_scalars_eager"},
             {"hyperparameters_float32": True, "betas_precision": "float32_scalars_eager", "amsgrad": "toggle"},
         ),
+        names={"optax": None, "keras": "amsgrad", "paddle": "amsgrad"},
     ),
     Row(
         id="betas",
@@ -165,7 +194,12 @@ ROWS: tuple[Row, ...] = (
         variants=({"betas_precision": "float32", "flush_subnormals": True}, {"betas_precision": "float32_direct"},
                   {"beta1_as_lerp_weight": True},
                   {"bias_correction_float32": "sqrt_rounded_down"}, {"bias_correction_float32": "sqrt_rounded_up"},
-                  {"moments_increment_form": True}),
+                  {"moments_increment_form": True},
+                  # nn.AdamWeightDecay: no bias correction at all; its kernel's moments are
+                  # nn.Adam's kernel form (float32 betas, increment form, flush to zero).
+                  {"bias_correction": False},
+                  {"bias_correction": False, "betas_precision": "float32", "flush_subnormals": True}),
+        names={"optax": "b1, b2", "keras": "beta_1, beta_2", "paddle": "beta1, beta2"},
     ),
     Row(
         id="use_locking",
@@ -177,6 +211,7 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("use_locking",),
         torch_args={"use_locking": None},
         mindspore_args={"use_locking": "use_locking"},
+        names={"optax": None, "keras": None, "paddle": None},
     ),
     Row(
         id="use_nesterov",
@@ -189,6 +224,7 @@ ROWS: tuple[Row, ...] = (
         torch_args={"use_nesterov": None},
         mindspore_args={"use_nesterov": "use_nesterov"},
         variants=({"nesterov": "toggle"},),
+        names={"optax": "nesterov", "keras": None, "paddle": None},
     ),
     Row(
         id="loss_scale",
@@ -206,6 +242,7 @@ ROWS: tuple[Row, ...] = (
         # weight_decay_before_unscale switch), but MindSpore 2.10 was measured not to do
         # that (cases/reproducers history, README); a variant that is never right only
         # steals attributions from the weight_decay row.
+        names={"optax": None, "keras": None, "paddle": None},
     ),
     Row(
         id="use_lazy",
@@ -224,6 +261,7 @@ ROWS: tuple[Row, ...] = (
         # target='CPU', lazy or not); or, without use_lazy, the in-graph path: that decay,
         # and each copy's square scatter-added into v instead of the square of their sum.
         variants=({"row_sparse": "separate"}, {"row_sparse": "decay_per_copy"}, {"row_sparse": "in_graph"}),
+        names={"optax": None, "keras": None, "paddle": "lazy_mode"},
     ),
     Row(
         id="use_offload",
@@ -235,6 +273,19 @@ ROWS: tuple[Row, ...] = (
         canonical_keys=("use_offload",),
         torch_args={"use_offload": None},
         mindspore_args={"use_offload": "use_offload"},
+        names={"optax": None, "keras": None, "paddle": None},
+    ),
+    Row(
+        id="eps_root",
+        kind=OPTAX_ONLY,
+        torch_name=None,
+        mindspore_name=None,
+        claim_zh="-",
+        claim_en="not in the seed's table: optax's eps_root, added to v_hat inside the square root",
+        canonical_keys=("eps_root",),
+        torch_args={"eps_root": None},
+        mindspore_args={},
+        names={"optax": "eps_root", "keras": None, "paddle": None},
     ),
 )
 
@@ -264,6 +315,7 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "beta1_as_lerp_weight": ("torch",),
     "bias_correction_float32": ("torch",),
     "moments_increment_form": ("torch",),
+    "bias_correction": ("mindspore",),
 }
 
 
@@ -294,6 +346,7 @@ def exercised_rows(case: Any) -> list[str]:
 SWITCH_IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
     "parameter_update_lost": ("mindspore-mint",),
     "moments_increment_form": ("torch-sparse",),
+    "bias_correction": ("mindspore-adamweightdecay",),
 }
 
 
@@ -305,7 +358,7 @@ def variant_models_implementation(variant: dict, implementation: str) -> bool:
 def variant_models(variant: dict, framework: str) -> bool:
     """Whether every switch of `variant` models code of `framework` (a framework this
     table does not know, e.g. a test-only implementation, takes every variant)."""
-    if framework not in ("torch", "mindspore"):
+    if framework not in FRAMEWORKS:
         return True
     return all(framework in SWITCH_FRAMEWORKS.get(switch, (framework,)) for switch in variant)
 

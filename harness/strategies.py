@@ -134,6 +134,12 @@ def beta2s() -> st.SearchStrategy[float]:
                      st.floats(0.5, 0.999999))
 
 
+def eps_roots() -> st.SearchStrategy[float]:
+    """optax's eps_root: 0 is its default; values from far below to far above a typical v^_t
+    (g^2 for |g| in 1e-3..10), where it moves the denominator."""
+    return st.one_of(st.sampled_from([1e-16, 1e-8, 1e-6, 1e-3]), st.floats(1e-16, 1.0).map(lambda x: float(f"{x:.6g}")))
+
+
 def loss_scales() -> st.SearchStrategy[float]:
     return st.sampled_from([1.0, 2.0, 128.0, 1024.0, 65536.0, 1000.0, 3.0])
 
@@ -151,6 +157,7 @@ ROW_HYPERPARAMETERS: dict[str, dict[str, st.SearchStrategy]] = {
     "loss_scale": {"loss_scale": loss_scales()},
     "use_lazy": {"use_lazy": st.just(True)},
     "use_offload": {"use_offload": st.just(True)},
+    "eps_root": {"eps_root": eps_roots()},
 }
 
 
@@ -515,6 +522,8 @@ def _hyperparameters_of(assignment: dict[str, Any], rng: np.random.Generator, st
         hyper["weight_decay"] = _log10_uniform(rng, -4, -1)
     if assignment["loss_scale"] == "other":
         hyper["loss_scale"] = float(rng.choice(_LOSS_SCALES))
+    if assignment.get("eps_root") == "nonzero":  # drawn only then: other cases keep their numbers
+        hyper["eps_root"] = _log10_uniform(rng, -16, -4)
     for key in ("decoupled_weight_decay", "amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy",
                 "use_offload"):
         if assignment[key]:

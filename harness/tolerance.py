@@ -104,6 +104,7 @@ def coupled_tolerances(
     own_param: np.ndarray, own_first: np.ndarray, own_second: np.ndarray, *,
     grads: np.ndarray, params_before: np.ndarray, weight_decay: float, lrs: np.ndarray,
     beta1: float, beta2: float, eps: float, exp_avg: np.ndarray, second_moment: np.ndarray,
+    eps_root: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parameter, exp_avg and second-moment tolerances with their mutual propagation.
 
@@ -119,12 +120,16 @@ def coupled_tolerances(
     than the terms it is made of) and where weight decay makes the trajectory amplify
     its own errors (the bound then grows as the dynamics do). Without weight decay and
     cancellation it adds about rtol_t * |update| per step.
+    With optax's eps_root the denominator is sqrt(v_hat + eps_root) + eps: the gains are
+    taken at v + eps_root * bc2 (with eps_root = 0 the same numbers, bit for bit).
     """
     steps = own_param.shape[0]
     t = np.arange(1, steps + 1, dtype=np.float64)
     bias_correction1 = 1.0 - beta1**t
     bias_correction2 = 1.0 - beta2**t
     magnitude = _gradient_magnitude(grads, params_before, weight_decay)
+    if eps_root:
+        second_moment = second_moment + eps_root * bias_correction2[:, None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         denom = np.sqrt(second_moment / bias_correction2[:, None]) + eps
         update = lrs[:, None] * np.abs(exp_avg) / bias_correction1[:, None] / denom

@@ -297,7 +297,7 @@ def parameter_tolerances(case: Case, reference: Trajectory, steps: int, spec_ind
     param_tol, first_tol, second_tol = coupled_tolerances(
         *base,
         grads=grads, params_before=params_before, weight_decay=weight_decay, lrs=lrs,
-        beta1=beta1, beta2=beta2, eps=case.hp("eps"),
+        beta1=beta1, beta2=beta2, eps=case.hp("eps"), eps_root=case.hp("eps_root"),
         exp_avg=ref["exp_avg"][1 : steps + 1], second_moment=ref[second_moment_name][1 : steps + 1],
     )
     # Where the reference went non-finite (an infinite v, a NaN moment), the

@@ -33,6 +33,8 @@ bias_correction, mu_hat / (sqrt(nu_hat + eps_root) + eps)):
                                                     tensor dtype, MindSpore's fused kernel
     denominator  sqrt(v^_t) + eps                   eps_placement, float32 bias correction and
                                                     its sqrt rounding, amsgrad max, dtype
+                                                    eps_root (optax: sqrt(v^_t + eps_root))
+                                                    bias_correction (none: MindSpore's AdamWeightDecay)
     update       lr * m^_t / denominator            bias-correction forms, nesterov
     storage      what the implementation keeps      storage_dtype range, moments_dtype,
                                                     flush-to-zero, lazy_rows
@@ -180,6 +182,8 @@ def adam_step(
     bias_correction_float32: bool | str = False,
     gradient_square: Optional[np.ndarray] = None,
     moments_increment_form: bool = False,
+    eps_root: float = 0.0,
+    bias_correction: bool = True,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
 
@@ -211,6 +215,8 @@ def adam_step(
         flush_subnormals, moments_increment_form, kernel_dtype, storage_dtype, moments_dtype, denominator_dtype,
         gradient_square_dtype, loss_scale != 1.0, gradient_square is not None)
     s = _scalars(phases, state, lr, beta1, beta2, eps, weight_decay, loss_scale)
+    if not bias_correction:
+        s = _without_bias_correction(s)
 
     g, w = np.array(grad, dtype=np.float64, copy=True), state.param.copy()
     for transform in phases.gradient:  # g_t = grad f(w_{t-1}), as the optimizer receives it
@@ -219,7 +225,10 @@ def adam_step(
     for stored in phases.stored_moments:
         m, v = stored(m), stored(v)
     vmax = phases.amsgrad_max(state.max_exp_avg_sq, v)
-    denominator = phases.denominator(vmax if amsgrad else v, s)  # sqrt(v^_t) + eps
+    second_moment = vmax if amsgrad else v
+    if eps_root:
+        second_moment = _with_eps_root(second_moment, eps_root, s)
+    denominator = phases.denominator(second_moment, s)  # sqrt(v^_t) + eps
     update = phases.update(phases.numerator(m, g, s), denominator, s)  # lr * m^_t / denominator
     new_w = w - update  # w_t
     for stored in phases.stored_param:
@@ -724,6 +733,30 @@ def _nesterov_numerator(m: np.ndarray, g: np.ndarray, s: _Scalars) -> np.ndarray
     `var -= lr_t * (m * beta1 + (1 - beta1) * grad) / (sqrt(v) + epsilon)`);
     Dozat, "Incorporating Nesterov Momentum into Adam" (2016) for the idea."""
     return s.nesterov_beta1 * m + s.one_minus_beta1 * g
+
+
+def _with_eps_root(v: np.ndarray, eps_root: float, s: _Scalars) -> np.ndarray:
+    """eps_root: the denominator is sqrt(v^_t + eps_root) + eps, eps_root added to the bias-
+    corrected second moment inside the square root (a hyperparameter, 0 everywhere but
+    optax: optax/_src/transform.py scale_by_adam, `mu_hat / (jnp.sqrt(nu_hat + eps_root)
+    + eps)`, documented as keeping the square root's gradient finite when the optimizer
+    is differentiated through). Given as v_t + eps_root * (1 - beta2^t), so that every
+    bias-correction form (which divide v_t by 1 - beta2^t, or fold that into lr) adds it
+    to v^_t; only the spec's own float64 rounding of the sum differs between forms."""
+    return v + eps_root * s.bias_correction2
+
+
+def _without_bias_correction(s: _Scalars) -> _Scalars:
+    """bias_correction=False: no bias correction at all, 1 - beta^t taken as 1, so
+    w_t = w_{t-1} - lr * m_t / (sqrt(v_t) + eps) (with decoupled decay: also
+    - lr * weight_decay * w_{t-1}); the early updates are (1 - beta1^t) / sqrt(1 - beta2^t)
+    of Algorithm 1's (0.1 / 0.0316 = 3.16x smaller at step 1 for the default betas where
+    sqrt(v) >> eps). Source: mindspore/nn/optim/adam.py AdamWeightDecay (its documented
+    formula, and construct, which passes no beta powers), the CPU kernel
+    nnacl/fp32/adam_fp32.c AdamWeightDecayFp32: var -= lr * (m / (sqrt(v) + epsilon) +
+    decay * var). Every bias-correction form reads bias_correction1/2 from the scalars
+    except bias_correction_float32's (there it does nothing); beta^t is still kept."""
+    return s._replace(bias_correction1=1.0, bias_correction2=1.0)
 
 
 def _denominator_algorithm1(v: np.ndarray, s: _Scalars, *, dtype: Optional[str]) -> np.ndarray:

@@ -2,11 +2,11 @@
 
 Algorithm 1 of Kingma & Ba is defined for a step size lr >= 0, decay rates
 beta1, beta2 in [0, 1) (so that 1 - beta^t > 0), eps >= 0 and, as the frameworks add
-them, L2 weight decay >= 0 and a loss scale > 0. All of them are finite real numbers
+them, L2 weight decay >= 0, a loss scale > 0 and optax's eps_root >= 0. All of them are finite real numbers
 (a bool is not a number here, though Python lets it pass as one); the switches
 (amsgrad, maximize, use_*) are booleans.
 
-lr, eps, weight decay and the loss scale are also at most float32's largest value
+lr, eps, eps_root, weight decay and the loss scale are also at most float32's largest value
 (3.4e38). Beyond it the value exists in neither framework's arithmetic (MindSpore holds
 them as float32; torch's float32 kernels take lr / (1 - beta1^t) as a float32 scalar),
 and the spec's own float64 run overflows in an order of its choosing: with lr = 1e308
@@ -25,7 +25,8 @@ import numbers
 from typing import Any
 
 SWITCHES = ("amsgrad", "maximize", "use_locking", "use_nesterov", "use_lazy", "use_offload")
-_LOWER_BOUNDS = {"lr": (0.0, True), "eps": (0.0, True), "weight_decay": (0.0, True), "loss_scale": (0.0, False)}
+_LOWER_BOUNDS = {"lr": (0.0, True), "eps": (0.0, True), "eps_root": (0.0, True), "weight_decay": (0.0, True),
+                 "loss_scale": (0.0, False)}
 LARGEST = 3.4028234663852886e38  # float32's largest finite value
 
 

@@ -347,7 +347,7 @@ def test_inert_switches_change_nothing(run):
 def test_every_keyword_of_adam_step_is_a_switch_a_number_or_an_array():
     """Switches (what chooses phase functions) names every keyword of adam_step that is
     not a number or an array, so no switch can bypass the recipe."""
-    numbers_and_arrays = {"lr", "beta1", "beta2", "eps", "weight_decay", "loss_scale", "lazy_rows",
+    numbers_and_arrays = {"lr", "beta1", "beta2", "eps", "eps_root", "weight_decay", "loss_scale", "lazy_rows",
                           "gradient_square"}
     assert set(KEYWORDS) - numbers_and_arrays == set(spec.Switches._fields) - {"loss_scaled",
                                                                                 "gradient_square_given"}

@@ -53,7 +53,8 @@ class ReferenceAdapter:
             # ATen's lerp holds the weight in opmath: float32 for float16/bfloat16 tensors.
             passthrough.setdefault("kernel_dtype", "float32" if case.dtype in ("float16", "bfloat16") else case.dtype)
         self.step_options = dict(
-            beta1=beta1, beta2=beta2, eps=case.hp("eps"), amsgrad=self.amsgrad, maximize=case.hp("maximize"),
+            beta1=beta1, beta2=beta2, eps=case.hp("eps"), eps_root=case.hp("eps_root"), amsgrad=self.amsgrad,
+            maximize=case.hp("maximize"),
             nesterov=self._switch("nesterov", case.hp("use_nesterov")), loss_scale=case.hp("loss_scale"),
             # Values beyond the case dtype's range are +-inf as they are formed
             # (reference/adam.py); the params row's variant lifts that (storage_dtype None).
@@ -170,7 +171,7 @@ def bare_loop(case: Case, implementation: str = "reference") -> list[float]:
     beta1, beta2 = case.hp("betas")
     for grads in case.grads:
         states = [adam_step(s, g.astype(np.float64), lr=case.hp("lr"), beta1=beta1, beta2=beta2, eps=case.hp("eps"),
-                            storage_dtype=case.dtype)
+                            eps_root=case.hp("eps_root"), storage_dtype=case.dtype)
                   for s, g in zip(states, grads)]
     return [0.0] * len(case.grads)
 

@@ -41,12 +41,24 @@ from harness.rows import ROWS
 from reference.dtypes import cast
 
 NN_ADAM, MINT = "mindspore.nn.Adam", "mindspore.mint.optim.Adam"
+# The AdamW classes (harness/adapters/mindspore/adamw.py): nn.AdamWeightDecay takes
+# nn.Adam's names (learning_rate, beta1/beta2, eps, weight_decay); the other two take
+# torch's (lr, betas, eps, weight_decay, amsgrad, maximize), as mint.optim.Adam does.
+NN_ADAM_WEIGHT_DECAY = "mindspore.nn.AdamWeightDecay"
+EXPERIMENTAL_ADAMW, MINT_ADAMW = "mindspore.experimental.optim.AdamW", "mindspore.mint.optim.AdamW"
+TORCH_STYLE = (MINT, EXPERIMENTAL_ADAMW, MINT_ADAMW)
+# Options nn.AdamWeightDecay has no counterpart for, passed under MindSpore's name for
+# them (nn.Adam's use_amsgrad, use_locking, ...; torch's maximize) when set, so its
+# __init__ rejects them with its own TypeError (the catalogue says "no counterpart").
+ADAM_WEIGHT_DECAY_NO_COUNTERPART = {"amsgrad": "use_amsgrad", "maximize": "maximize", "use_locking": "use_locking",
+                                    "use_nesterov": "use_nesterov", "loss_scale": "loss_scale",
+                                    "use_lazy": "use_lazy", "use_offload": "use_offload", "eps_root": "eps_root"}
 
 # Options with no mint counterpart (nn.Adam's MindSpore-only ones, torch's
 # decoupled_weight_decay): passed under those names when set, so mint.optim.Adam rejects
 # them with its own TypeError (the catalogue says "no counterpart").
 MINT_NO_COUNTERPART = ("use_locking", "use_nesterov", "loss_scale", "use_lazy", "use_offload",
-                       "decoupled_weight_decay")
+                       "decoupled_weight_decay", "eps_root")
 
 
 def keyword_arguments(key: str, value: Any) -> dict | None:
@@ -68,8 +80,13 @@ def constructor_arguments(case: Case, implementation: str, per_step_lr: Callable
     """The keyword arguments the implementation's optimizer (nn.Adam or mint.optim.Adam,
     its record's `optimizer`) is built with for the case. per_step_lr: how nn.Adam is
     given a per-step lr list (a list; the adapters' other forms, nn_adam.LR_FORMS)."""
-    if lookup(implementation).optimizer == MINT:
+    optimizer = lookup(implementation).optimizer
+    if optimizer == MINT:
         return _mint_arguments(case)
+    if optimizer in (EXPERIMENTAL_ADAMW, MINT_ADAMW):
+        return _torch_style_adamw_arguments(case)
+    if optimizer == NN_ADAM_WEIGHT_DECAY:
+        return _adam_weight_decay_arguments(case, per_step_lr)
     kwargs: dict = {}
     for key in ("eps", "weight_decay", "amsgrad", "betas", "use_locking", "use_nesterov", "loss_scale", "use_lazy",
                 "use_offload"):
@@ -82,6 +99,8 @@ def constructor_arguments(case: Case, implementation: str, per_step_lr: Callable
         kwargs["maximize"] = True
     if case.hp("decoupled_weight_decay"):
         kwargs["decoupled_weight_decay"] = True
+    if case.hp("eps_root"):
+        kwargs["eps_root"] = case.hp("eps_root")
     return kwargs
 
 
@@ -102,12 +121,47 @@ def _mint_arguments(case: Case) -> dict:
     return kwargs
 
 
+def l2_decay_asked(case: Case) -> bool:
+    """Whether the case asks for L2 weight decay (decoupled_weight_decay=False with some
+    parameter's weight decay nonzero), which the AdamW classes cannot express."""
+    return not case.hp("decoupled_weight_decay") and any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
+
+
+def _torch_style_adamw_arguments(case: Case) -> dict:
+    """experimental.optim.AdamW's and mint.optim.AdamW's keyword arguments: mint.optim.Adam's
+    translation, with decoupled_weight_decay passed (under that name, which they do not
+    take: their own TypeError) only where the case asks for L2 decay; they always decouple."""
+    kwargs = _mint_arguments(case)
+    kwargs.pop("decoupled_weight_decay", None)
+    if l2_decay_asked(case):
+        kwargs["decoupled_weight_decay"] = False
+    return kwargs
+
+
+def _adam_weight_decay_arguments(case: Case, per_step_lr: Callable[[list], Any] = list) -> dict:
+    """nn.AdamWeightDecay's keyword arguments: learning_rate (a number or a per-step list),
+    beta1, beta2, eps and weight_decay, always passed (its defaults, eps 1e-6 and
+    weight_decay 0.0, are not the case's); what it has no counterpart for under
+    ADAM_WEIGHT_DECAY_NO_COUNTERPART's names, L2 decay as decoupled_weight_decay=False."""
+    kwargs: dict = {}
+    for key in ("eps", "weight_decay", "betas"):
+        kwargs.update(keyword_arguments(key, case.hp(key)))
+    lr = case.hp("lr")
+    kwargs.update(keyword_arguments("lr", per_step_lr(lr) if isinstance(lr, list) else lr))
+    for key, name in ADAM_WEIGHT_DECAY_NO_COUNTERPART.items():
+        if case.hp(key) != DEFAULT_HYPERPARAMETERS[key]:
+            kwargs[name] = case.hp(key)
+    if l2_decay_asked(case):
+        kwargs["decoupled_weight_decay"] = False
+    return kwargs
+
+
 def group_arguments(case: Case, implementation: str) -> list[dict]:
     """The case's parameter groups as the optimizer takes them, parameters by name ([]
     without groups: a flat parameter list): lr and weight_decay where a group sets them
     (mint: as floats)."""
     groups = group_dicts(case)
-    if lookup(implementation).optimizer == MINT:
+    if lookup(implementation).optimizer in TORCH_STYLE:
         return [{k: v if k == "params" else float(v) for k, v in group.items()} for group in groups]
     return groups
 

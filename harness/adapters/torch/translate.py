@@ -15,7 +15,7 @@ how its value is passed is here:
     weight_decay            `weight_decay`; `decoupled_weight_decay` as it is (AdamW: see
                             constructor_arguments)
     amsgrad, maximize       as they are
-    use_nesterov            no counterpart: passed under its own name when set, so torch
+    use_nesterov, eps_root  no counterpart: passed under its own name when set, so torch
                             rejects it with its own error (the catalogue: no counterpart)
     loss_scale              not passed: torch receives the unscaled gradients, which is what
                             loss scaling recovers
@@ -40,7 +40,7 @@ from reference.adam import lr_at
 # under their own names when set, so torch rejects them with its own TypeError (the
 # catalogue says "no counterpart"). loss_scale, use_locking, use_offload: as for
 # torch.optim.Adam (unscaled gradients; no change to single-process math).
-SPARSE_NO_COUNTERPART = ("weight_decay", "amsgrad", "decoupled_weight_decay", "use_nesterov")
+SPARSE_NO_COUNTERPART = ("weight_decay", "amsgrad", "decoupled_weight_decay", "use_nesterov", "eps_root")
 
 
 def keyword_arguments(key: str, value: Any) -> dict | None:
@@ -79,6 +79,8 @@ def constructor_arguments(case: Case, implementation: str) -> dict:
     # rejects them with its own error (the catalogue says "no counterpart").
     if case.hp("use_nesterov"):
         kwargs["use_nesterov"] = True
+    if case.hp("eps_root"):
+        kwargs["eps_root"] = case.hp("eps_root")
     kwargs = {**kwargs, **lookup(implementation).options}
     if cls == "AdamW":
         # AdamW has no decoupled_weight_decay keyword: it always decouples. Asked for L2
