@@ -251,6 +251,22 @@ def versions_match(specifiers: Mapping[str, str], installed: Callable[[str], str
     return True
 
 
+# framework -> the distributions it needs: what registry entries' and exclusions'
+# `versions` may name, what results.json lists, what the version matrix varies. The
+# frameworks beyond torch and MindSpore are the optional extra "family" (pyproject.toml):
+# without it their implementations are not in DEFAULT_IMPLEMENTATIONS.
+FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
+    "reference": (), "torch": ("torch",), "mindspore": ("mindspore",), "optax": ("jax", "jaxlib", "optax"),
+    "keras": ("keras", "jax", "jaxlib"), "paddle": ("paddlepaddle",)}
+PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p for ps in FRAMEWORK_PACKAGES.values() for p in ps))
+
+
+def framework_available(framework: str) -> bool:
+    """Whether every distribution the framework needs is installed (read from metadata:
+    nothing is imported). A framework the table does not know (a test-only one): yes."""
+    return all(installed_version(package) is not None for package in FRAMEWORK_PACKAGES.get(framework, ()))
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 # What every dense torch.optim form shares: torch has no Nesterov Adam (passed under its
@@ -361,6 +377,7 @@ _MS_ADAMW = (
     *(no_counterpart(f"{key}=True: a MindSpore nn.Adam option the AdamW classes do not take", **{key: True})
       for key in ("use_locking", "use_nesterov", "use_lazy", "use_offload")),
     no_counterpart("loss_scale: a MindSpore nn.Adam option the AdamW classes do not take", loss_scale="other"),
+    no_counterpart(f"{_NO_EPS_ROOT} MindSpore's AdamW classes", eps_root="nonzero"),
 )
 _MINDSPORE_ADAMW_RECORDS: tuple[Implementation, ...] = (
     Implementation("mindspore-adamweightdecay", "mindspore", f"{_MS}.adamw:MindSporeAdamWeightDecayAdapter",
@@ -426,9 +443,8 @@ _OPTAX_SHARED = (
 # Without jax_enable_x64 jax has no float64 arrays (measured, jax 0.7.1): the case's
 # float64 values asked for as float64 come back float32 with jax's warning.
 _OPTAX_NO_X64 = (
-    unsupported("dtype float64 without jax_enable_x64: jax has no float64 arrays (UserWarning: Explicitly "
-                "requested dtype float64 requested in asarray is not available, and will be truncated to dtype "
-                "float32); the -x64 records run it", dtype="float64"),
+    unsupported("dtype float64 without jax_enable_x64: jax has no float64 arrays, it warns and truncates them to "
+                "float32 (the -x64 records run float64)", dtype="float64"),
 )
 _OPTAX_ADAM_ONLY = (
     no_counterpart("decoupled_weight_decay=True: optax.adam has no weight decay of its own; decoupled decay is "
@@ -471,11 +487,97 @@ _OPTAX_RECORDS: tuple[Implementation, ...] = (
 # ---- end optax records
 
 # ---- keras records (keras.optimizers.Adam / AdamW on the jax backend)
-_KERAS_RECORDS: tuple[Implementation, ...] = ()
+def _keras_step_without_gradients(case: Case) -> bool:
+    """Some step at which no parameter has a gradient (every one missing)."""
+    return any(len(missing) == len(case.params) for missing in case.missing)
+
+
+# A finer condition of the Keras records (apply_gradients with only None gradients).
+_PREDICATES.setdefault("step_without_gradients", _keras_step_without_gradients)
+
+# What keras.optimizers.Adam and AdamW share (keras/src/optimizers/adam.py, adamw.py,
+# base_optimizer.py; measured on Keras 3.15.1, jax 0.7.1, CPU, jax_enable_x64 off).
+# Options Keras does not take are passed under their own names: BaseOptimizer raises
+# ValueError "Argument(s) not recognized: {...}". Weight decay is decoupled in every
+# Keras optimizer (base_optimizer.py _apply_weight_decay: var -= var * wd * lr, before
+# the update); loss_scale is Keras's loss_scale_factor (gradients divided by it);
+# use_locking, use_offload: single-process math unchanged.
+_KERAS_ADAM = (
+    no_counterpart("maximize=True: Keras's Adam has no maximize", maximize=True),
+    no_counterpart(f"{_NO_EPS_ROOT} keras.optimizers.Adam", eps_root="nonzero"),
+    no_counterpart("use_nesterov=True: Keras's Adam has no Nesterov form (Nadam is another algorithm)",
+                   use_nesterov=True),
+    no_counterpart("L2 weight decay (decoupled_weight_decay=False with weight_decay > 0): Keras's weight_decay is "
+                   "decoupled in every optimizer", decoupled_weight_decay=False, weight_decay="nonzero"),
+    no_counterpart("lazy Adam (use_lazy with row-sparse gradients): on the jax backend Keras updates every row",
+                   use_lazy=True, layout="row_sparse"),
+    no_counterpart("parameter groups: a Keras optimizer has one learning_rate and one weight_decay for all its "
+                   "variables", groups="groups"),
+    # jax_enable_x64 off (JAX's default): keras.Variable(dtype="float64") holds float32
+    # values and Keras computes in float32; the adapter makes JAX's warning its error.
+    unsupported("dtype float64: on the jax backend without jax_enable_x64 (JAX's default) a float64 variable is "
+                "float32: UserWarning 'Explicitly requested dtype float64 requested in asarray is not available, "
+                "and will be truncated to dtype float32'", dtype="float64"),
+    unsupported("a step at which no parameter has a gradient: apply_gradients raises ValueError 'No gradients "
+                "provided for any variable.'", step_without_gradients=True),
+)
+
+_KERAS_RECORDS: tuple[Implementation, ...] = (
+    Implementation("keras-adam", "keras", f"{_KERAS}.adam:KerasAdapter",
+                   "keras.optimizers.Adam(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=, "
+                   "loss_scale_factor=); optimizer.apply_gradients(zip(grads, variables))",
+                   "eager (jax backend, op by op; CPU)", _KERAS_ADAM, optimizer="keras.optimizers.Adam",
+                   bare_loop=f"{_KERAS}.bare:adam", reproducer=f"{_KERAS}.reproducer:ADAM"),
+    Implementation("keras-adamw", "keras", f"{_KERAS}.adam:KerasAdamWAdapter",
+                   "keras.optimizers.AdamW(learning_rate, weight_decay, beta_1, beta_2, epsilon, amsgrad, "
+                   "loss_scale_factor=); optimizer.apply_gradients(zip(grads, variables))",
+                   "eager (jax backend, op by op; CPU)", _KERAS_ADAM, optimizer="keras.optimizers.AdamW",
+                   bare_loop=f"{_KERAS}.bare:adam", reproducer=f"{_KERAS}.reproducer:ADAMW"),
+)
 # ---- end keras records
 
 # ---- paddle records (paddle.optimizer.Adam / AdamW, lazy_mode, multi_precision)
-_PADDLE_RECORDS: tuple[Implementation, ...] = ()
+# What paddle.optimizer.Adam and AdamW share (python/paddle/optimizer/adam.py, adamw.py;
+# measured on paddle 3.3.1 CPU, dygraph).
+_PADDLE_SHARED = (
+    no_counterpart("maximize=True: paddle's Adam/AdamW have no maximize", maximize=True),
+    no_counterpart("use_nesterov=True: paddle's Adam has no Nesterov form", use_nesterov=True),
+    no_counterpart("loss_scale: paddle's optimizers take no loss scale (paddle.amp.GradScaler unscales before "
+                   "step)", loss_scale="other"),
+    # A group's learning_rate is a ratio of the optimizer's: a LambdaDecay schedule would scale it too.
+    no_counterpart("a group with its own lr under a per-step lr: a group's learning_rate is a ratio of the "
+                   "scheduled one", lr="list", group_lr=True),
+    # "The kernel with key (CPU, Undefined(AnyLayout), float16) of kernel `adam` is not
+    # registered ... Paddle support following DataTypes: float64, float32." (bfloat16 alike;
+    # with multi_precision=True the same: the kernel is chosen by the parameter's dtype.)
+    unsupported("dtype float16/bfloat16: the CPU adam/adamw kernels are registered for float32 and float64 only "
+                "(RuntimeError: kernel not registered), multi_precision or not", dtype=("float16", "bfloat16")),
+)
+_PADDLE_RECORDS: tuple[Implementation, ...] = (
+    Implementation("paddle-adam", "paddle", f"{_PADDLE}.adam:PaddleAdapter",
+                   "paddle.optimizer.Adam(learning_rate, beta1, beta2, epsilon, parameters, weight_decay, lazy_mode, "
+                   "amsgrad); loss.backward(); opt.step(); opt.clear_grad()", "dygraph (paddle's default), CPU",
+                   _PADDLE_SHARED + (
+                       no_counterpart("decoupled_weight_decay=True: Adam's weight_decay is L2Decay (AdamW is another "
+                                      "class)", decoupled_weight_decay=True, weight_decay="nonzero"),
+                       # Adam.step: "Adam don't support weight_decay with sparse parameters, please set it to None."
+                       unsupported("row-sparse (SelectedRows) gradients with weight decay: Adam.step raises "
+                                   "RuntimeError", layout="row_sparse", weight_decay="nonzero"),
+                   ), optimizer="paddle.optimizer.Adam"),
+    Implementation("paddle-adamw", "paddle", f"{_PADDLE}.adam:PaddleAdamWAdapter",
+                   "paddle.optimizer.AdamW(learning_rate, beta1, beta2, epsilon, parameters, weight_decay, lazy_mode, "
+                   "amsgrad); loss.backward(); opt.step(); opt.clear_grad()", "dygraph (paddle's default), CPU",
+                   _PADDLE_SHARED + (
+                       no_counterpart("L2 weight decay (decoupled_weight_decay=False with weight_decay > 0): AdamW "
+                                      "only decouples", decoupled_weight_decay=False, weight_decay="nonzero"),
+                       # Measured: OSError "Invalid dimension to be accessed. Now only supports access to
+                       # dimension 0 to 9, but received dimension is -1617068416" (a garbage dimension),
+                       # lazy_mode or not; its docstring: "AdamW doesn't support sparse parameter optimization".
+                       unsupported("row-sparse (SelectedRows) gradients: AdamW's step raises OSError 'Invalid "
+                                   "dimension to be accessed' (its docs: no sparse parameter optimization)",
+                                   layout="row_sparse"),
+                   ), optimizer="paddle.optimizer.AdamW"),
+)
 # ---- end paddle records
 
 IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in (
@@ -592,7 +694,9 @@ IMPLEMENTATIONS: dict[str, Implementation] = {record.name: record for record in 
     *_MINDSPORE_ADAMW_RECORDS, *_OPTAX_RECORDS, *_KERAS_RECORDS, *_PADDLE_RECORDS,
 )}
 
-DEFAULT_IMPLEMENTATIONS = tuple(IMPLEMENTATIONS)
+# Every implementation whose framework is installed (the optional extra's may be absent).
+DEFAULT_IMPLEMENTATIONS = tuple(name for name, record in IMPLEMENTATIONS.items()
+                                if framework_available(record.framework))
 # The seed's two frameworks as the table names them, and the spec: what the per-row modules run.
 TABLE_IMPLEMENTATIONS = ("reference", "torch", "mindspore")
 

@@ -48,7 +48,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.attribution import variant_run
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
-from harness.catalogue import IMPLEMENTATIONS, extra_implementations, versions_match
+from harness.catalogue import IMPLEMENTATIONS, PACKAGES, extra_implementations, versions_match
 from harness.trajectory_comparison import effective_weight_decay, kept_whole
 from harness.rows import ROW_IDS
 from harness.statuses import KNOWN, VIOLATION
@@ -64,7 +64,7 @@ _ENTRY_KEYS = {"id", "row", "implementation", "when", "mechanism", "source", "bo
                "reproducer"}
 _OPTIONAL_KEYS = {"versions"}
 # The packages an entry's `versions` may name.
-VERSIONED_PACKAGES = ("torch", "mindspore", "jax", "jaxlib", "optax", "keras", "paddlepaddle")
+VERSIONED_PACKAGES = PACKAGES
 
 
 class RegistryError(ValueError):

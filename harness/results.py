@@ -67,7 +67,7 @@ from typing import Any, Callable, Iterable
 
 from harness import settings
 from harness.casefile import CaseError, dumps_case, load_case
-from harness.catalogue import describe, known
+from harness.catalogue import PACKAGES, describe, known
 from harness.coverage import coverage
 from harness.nonfinite import TEXTS, to_json
 from harness.reproducer_script import reproducer_choice
@@ -102,7 +102,7 @@ class ResultsError(ValueError):
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for package in ("optim-parity", "numpy", "torch", "mindspore", "hypothesis"):
+    for package in ("optim-parity", "numpy", *PACKAGES, "hypothesis"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -575,7 +575,8 @@ def results_schema() -> Object:
          "attributed_violations": COUNT, "unregistered_violations": COUNT, "worst_relative_error": number,
          "worst_pass_ratio": number, "violations": ListOf(row_violation)})
     row = Object({"row": text, "kind": text, "torch_name": text, "mindspore_name": text, "claim_zh": text,
-               "claim_en": text, "cases": COUNT, "implementations": MapOf(row_implementation, keys=name)})
+               "claim_en": text, "cases": COUNT, "implementations": MapOf(row_implementation, keys=name)},
+              {"names": MapOf(Nullable(text), keys=name)})
     versions = MapOf(text, keys=name)
     registry_entry = Object({"id": text, "row": text, "implementation": names, "when": MapOf(AnyJSON()),
                           "mechanism": text, "source": text, "bound": text, "max_relative_error": number,

@@ -28,7 +28,8 @@ from collections import Counter, defaultdict
 
 from harness.catalogue import framework_of
 from harness.nonfinite import from_json, to_json
-from harness.rows import DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, MINDSPORE_ONLY, ROW_IDS, ROWS, UNEXPLAINED
+from harness.rows import (DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, FRAMEWORKS, MINDSPORE_ONLY, ROW_IDS, ROWS, ROWS_BY_ID,
+                          UNEXPLAINED)
 from harness.statuses import CRASH, NO_COUNTERPART as NO_COUNTERPART_STATUS, PASS, UNSUPPORTED
 
 DEFAULTS = "defaults"
@@ -67,14 +68,14 @@ def verdict_class(verdict: str) -> str:
 
 
 def implementation_order(name: str) -> tuple[int, str]:
-    order = ("reference", "torch", "mindspore")
+    order = ("reference",) + FRAMEWORKS
     framework = framework_of(name)
     return (order.index(framework) if framework in order else len(order), name)
 
 
 def _table() -> list[tuple[str, str, str, str, str, str]]:
     table = [(DEFAULTS, "(all defaults)", "(all defaults)", DEFAULTS_CLAIM_ZH, DEFAULTS_CLAIM_EN, "overall")]
-    table += [(r.id, r.torch_name or "-", r.mindspore_name, r.claim_zh, r.claim_en, r.kind) for r in ROWS]
+    table += [(r.id, r.torch_name or "-", r.mindspore_name or "-", r.claim_zh, r.claim_en, r.kind) for r in ROWS]
     return table + list(BEYOND_TABLE)
 
 
@@ -152,7 +153,10 @@ def row_verdicts(cases: list[dict], entry_rows: dict[str, str], implementations:
                 "worst_pass_ratio": to_json(own["worst_pass_ratio"]),
                 "violations": violations,
             }
+        concept = ROWS_BY_ID.get(row_id)
         verdicts.append({"row": row_id, "kind": kind, "torch_name": torch_name, "mindspore_name": ms_name,
+                         # every framework's word for the row's concept (None: no counterpart)
+                         "names": {fw: concept.word(fw) for fw in FRAMEWORKS} if concept is not None else {},
                          "claim_zh": claim_zh, "claim_en": claim_en, "cases": case_counts[row_id],
                          "implementations": per_impl})
     return verdicts

@@ -84,6 +84,10 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert rows["weight_decay"]["cases"] == 1 and rows["eps"]["cases"] == 0
     assert rows["weight_decay"]["implementations"]["torch"]["statuses"] == {"pass": 1}
     assert rows["eps"]["claim_en"] and rows["lr"]["mindspore_name"] == "learning_rate"
+    # the concept table: every framework's word for the row
+    assert rows["eps"]["names"] == {"torch": "eps", "mindspore": "eps", "optax": "eps", "keras": "epsilon",
+                                    "paddle": "epsilon"}
+    assert rows["eps_root"]["names"]["optax"] == "eps_root" and rows["eps_root"]["names"]["torch"] is None
     # mindspore did not run: it has no column
     assert {name for r in doc["rows"] for name in r["implementations"]} == {"torch"}
     # The worst case of every exercised row x implementation is kept as a case file.
@@ -91,7 +95,7 @@ def test_report_structure_and_verdicts(tmp_path, capsys):
     assert rows["weight_decay"]["implementations"]["torch"]["worst_case_file"] == "cases/wd-000.json"
     assert by_id["wd-000"]["case_file"] == "cases/wd-000.json"
     assert dumps_case(load_case(tmp_path / "cases" / "wd-000.json")) == dumps_case(_plain_cases()[0].case)
-    assert doc["summary"]["torch"]["consistent"] == 4 and doc["summary"]["torch"]["not-exercised"] == 9  # params: 2 parameters
+    assert doc["summary"]["torch"]["consistent"] == 4 and doc["summary"]["torch"]["not-exercised"] == 10  # params: 2 parameters
     assert doc["coverage"]["torch"]["pairs_covered"] < doc["coverage"]["torch"]["pairs_expressible"]
 
     page = (tmp_path / "parity.html").read_text(encoding="utf-8")
