@@ -68,6 +68,7 @@ from typing import Any, Callable, Iterable
 from harness import settings
 from harness.casefile import CaseError, dumps_case, load_case
 from harness.catalogue import PACKAGES, describe, known
+from harness.framework_defaults import differences_from_torch
 from harness.coverage import coverage
 from harness.nonfinite import TEXTS, to_json
 from harness.reproducer_script import reproducer_choice
@@ -75,7 +76,7 @@ from harness.shard import in_shard
 from harness.statuses import CRASH, STATUSES, VIOLATION
 from harness.untrusted import read_json
 from harness.acceptance import acceptance_summary
-from harness.verdicts import CLASSES, REPORT_ROWS, implementation_order, row_verdicts, summary
+from harness.verdicts import CLASSES, REPORT_ROWS, implementation_order, row_verdicts, seed_table_verdicts, summary
 
 RESULT_SCHEMA = "optim-parity/result/1"
 RESULTS_SCHEMA = "optim-parity/results/1"
@@ -196,6 +197,8 @@ def results_document(entries: list[dict], registry, *, source: str, profile: str
         "coverage": coverage(cases, compared),
         "catalogue": {name: describe(name) for name in compared if known(name)},
         "rows": rows,
+        "seed_tables": seed_table_verdicts(rows),
+        "defaults": differences_from_torch(),
         "cases": listed,
     }
     if validation:
@@ -578,6 +581,15 @@ def results_schema() -> Object:
                "claim_en": text, "cases": COUNT, "implementations": MapOf(row_implementation, keys=name)},
               {"names": MapOf(Nullable(text), keys=name)})
     versions = MapOf(text, keys=name)
+    seed_claim = Object({"row": text, "torch_name": text, "mindspore_name": text, "claim_zh": text, "claim_en": text,
+                         "defaults": Object({"torch": AnyJSON(), "mindspore": AnyJSON(), "measured": Nullable(text),
+                                             "verdict": text}),
+                         "implementations": MapOf(Object({"verdict": text, "verdict_class": Text(choices=CLASSES)}),
+                                                  keys=name)})
+    seed_table = Object({"id": text, "title": text, "source": text, "torch_entry": text, "mindspore_entry": text,
+                         "overall_claim_zh": text, "overall_claim_en": text, "claims": ListOf(seed_claim)})
+    default_difference = Object({"entry_point": text, "concept": text, "parameter": text, "default": AnyJSON(),
+                                 "torch": text, "torch_default": AnyJSON()})
     registry_entry = Object({"id": text, "row": text, "implementation": names, "when": MapOf(AnyJSON()),
                           "mechanism": text, "source": text, "bound": text, "max_relative_error": number,
                           "reproducer": text},
@@ -604,7 +616,10 @@ def results_schema() -> Object:
         "catalogue": MapOf(catalogue_record, keys=name),
         "rows": ListOf(row, unique="row"),
         "cases": ListOf(case, unique="id"),
-    }, {"validation": ListOf(validation_row), "baseline_of": text})
+    }, {"validation": ListOf(validation_row), "baseline_of": text,
+        # harness/verdicts.py seed_table_verdicts and harness/framework_defaults.py (files
+        # from before they existed have neither)
+        "seed_tables": ListOf(seed_table, unique="id"), "defaults": ListOf(default_difference)})
 
 
 def validate_results(document: Any, path: str | Path) -> dict:

@@ -93,7 +93,13 @@ ROWS: tuple[Row, ...] = (
         # The parameters are never written: the in-place update of the parameter (and of
         # the step counter) is lost, the moments are kept (mint in PyNative, MindSpore 2.10).
         variants=({"moments_dtype": CASE_DTYPE}, {"moments_dtype": CASE_DTYPE, "gradient_square_dtype": CASE_DTYPE},
-                  {"storage_dtype": None}, {"missing_gradient": "zero"}, {"parameter_update_lost": True}),
+                  {"storage_dtype": None}, {"missing_gradient": "zero"}, {"parameter_update_lost": True},
+                  # optax.adam(mu_dtype=jnp.bfloat16): the first moment kept in bfloat16, its
+                  # decay term a bfloat16 product (beta1 0.9 -> 0.8984375).
+                  {"first_moment_dtype": "bfloat16"},
+                  # Keras: a missing gradient skips the variable, but its step is the
+                  # optimizer's global iterations (the next update's bias correction).
+                  {"missing_gradient_step": "global"}),
         names={"optax": "params (a pytree: tx.init(params), tx.update(grads, state, params))", "keras": "apply_gradients(zip(grads, variables))", "paddle": "parameters"},
     ),
     Row(
@@ -120,7 +126,9 @@ ROWS: tuple[Row, ...] = (
         mindspore_args={"eps": "eps"},
         # eps added to a denominator held in the parameter's dtype vanishes below half
         # its smallest subnormal (float16: 1e-8 -> 0), torch's single-tensor/foreach path.
-        variants=({"eps_placement": "before_bias_correction"}, {"denominator_dtype": CASE_DTYPE}),
+        # optax: eps and eps_root weakly typed, so rounded to the parameters' dtype (float16: 0).
+        variants=({"eps_placement": "before_bias_correction"}, {"denominator_dtype": CASE_DTYPE},
+                  {"eps_in_dtype": CASE_DTYPE}),
         names={"optax": "eps", "keras": "epsilon", "paddle": "epsilon"},
     ),
     Row(
@@ -138,7 +146,9 @@ ROWS: tuple[Row, ...] = (
         # Decoupled decay (the spec's weight_decay_mode="decoupled") is AdamW's, a
         # different class on both sides; as a variant here it only landed borderline
         # elements inside tolerance by coincidence, so it is not offered.
-        variants=({"weight_decay_exempt_substrings": ("beta", "gamma")},),
+        # paddle's AdamW kernels take the decoupled coefficient as a C++ float: float32 in a
+        # float64 run.
+        variants=({"weight_decay_exempt_substrings": ("beta", "gamma")}, {"weight_decay_float32": True}),
         names={"optax": "weight_decay (optax.adamw; optax.adam has none)", "keras": "weight_decay (decoupled, every optimizer)", "paddle": "weight_decay (Adam: L2Decay; AdamW: decoupled coefficient)"},
     ),
     Row(
@@ -195,10 +205,23 @@ ROWS: tuple[Row, ...] = (
                   {"beta1_as_lerp_weight": True},
                   {"bias_correction_float32": "sqrt_rounded_down"}, {"bias_correction_float32": "sqrt_rounded_up"},
                   {"moments_increment_form": True},
-                  # nn.AdamWeightDecay: no bias correction at all; its kernel's moments are
-                  # nn.Adam's kernel form (float32 betas, increment form, flush to zero).
-                  {"bias_correction": False},
-                  {"bias_correction": False, "betas_precision": "float32", "flush_subnormals": True}),
+                  # paddle's CPU kernels: betas, beta powers (running products) and bias
+                  # corrections in the parameter's dtype, direct form (float32 for float32).
+                  {"betas_precision": "kernel_dtype"},
+                  # ... and its SelectedRows (row-sparse) kernel, which takes the bias
+                  # corrections from the beta powers it has already advanced: 1 - beta^(t+1).
+                  {"betas_precision": "kernel_dtype_step_ahead"},
+                  # Keras's Adam: the betas cast to the variable's dtype and raised to t in
+                  # it (bias corrections in it), complements 1 - beta from double, the
+                  # increment form in the variable's dtype; with the eps row's eps-hat the
+                  # step size and the update are ops in that dtype too.
+                  {"betas_precision": "dtype_powers", "kernel_dtype": CASE_DTYPE, "moments_increment_form": True},
+                  # nn.AdamWeightDecay: no bias correction at all; and its CPU kernel as a
+                  # whole (float32 betas in nn.Adam's kernel form, flush to zero; float16
+                  # parameters computed in float16, float64 ones in float32).
+                  {"bias_correction": False}, {"adam_weight_decay_kernel": CASE_DTYPE},
+                  # optax without jax_enable_x64: 1 - fl32(fl32(beta)^t).
+                  {"float32_beta_powers": True}),
         names={"optax": "b1, b2", "keras": "beta_1, beta_2", "paddle": "beta1, beta2"},
     ),
     Row(
@@ -302,20 +325,29 @@ UNEXPLAINED = "unexplained"
 # SparseAdam too; the dtype switches: torch's and mint's float16 paths alike, and
 # storage_dtype None is torch's fused kernel as much as nn.Adam's float32 CPU kernel).
 SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
-    "betas_precision": ("mindspore",),
+    # paddle's CPU kernels: float32 betas in the direct form for float32 parameters, the
+    # beta powers float32 running products (phi/kernels/funcs/adam_functors.h).
+    "betas_precision": ("mindspore", "keras", "paddle"),
     "flush_subnormals": ("mindspore",),
     "hyperparameters_float32": ("mindspore",),
     # MindSpore's amsgrad kernel (v > vmax ? v : vmax) and torch's fused CPU kernel (std::max).
     "amsgrad_max_keeps_on_nan": ("mindspore", "torch"),
     "weight_decay_exempt_substrings": ("mindspore",),
-    "missing_gradient": ("mindspore",),
+    "weight_decay_float32": ("paddle",),
+    # jax.grad gives a parameter the loss does not use zeros, which optax users pass on.
+    "missing_gradient": ("mindspore", "optax", "paddle"),
+    "missing_gradient_step": ("keras",),
     "parameter_update_lost": ("mindspore",),
     "nesterov": ("mindspore",),
     "row_sparse": ("mindspore",),
     "beta1_as_lerp_weight": ("torch",),
     "bias_correction_float32": ("torch",),
-    "moments_increment_form": ("torch",),
+    "moments_increment_form": ("torch", "keras"),
+    "first_moment_dtype": ("optax",),
+    "float32_beta_powers": ("optax",),
+    "eps_in_dtype": ("optax",),
     "bias_correction": ("mindspore",),
+    "adam_weight_decay_kernel": ("mindspore",),
 }
 
 
@@ -324,7 +356,7 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
 # combines with the other variants of its row in attribution (harness/attribution.py),
 # where a row's variants are otherwise alternatives (mint in float16 with a missing
 # gradient: zeros fed in, and moments held in float16, both params-row mechanisms).
-COMBINABLE_SWITCHES = frozenset({"missing_gradient", "parameter_update_lost"})
+COMBINABLE_SWITCHES = frozenset({"missing_gradient", "parameter_update_lost", "missing_gradient_step"})
 
 
 def exercised_rows(case: Any) -> list[str]:
@@ -345,8 +377,12 @@ def exercised_rows(case: Any) -> list[str]:
 # does it): offered to that implementation alone.
 SWITCH_IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
     "parameter_update_lost": ("mindspore-mint",),
-    "moments_increment_form": ("torch-sparse",),
+    "moments_increment_form": ("torch-sparse", "keras-adam", "keras-adamw"),
+    "first_moment_dtype": ("optax-adam-mu-bfloat16",),
+    # jax_enable_x64 off: the -x64 records form beta^t in float64.
+    "float32_beta_powers": ("optax-adam", "optax-adamw", "optax-adam-mu-bfloat16"),
     "bias_correction": ("mindspore-adamweightdecay",),
+    "adam_weight_decay_kernel": ("mindspore-adamweightdecay",),
 }
 
 
@@ -366,3 +402,65 @@ def variant_models(variant: dict, framework: str) -> bool:
 # The seed's overall claim, measured by cases/test_defaults.py.
 DEFAULTS_CLAIM_ZH = "`mindspore.nn.Adam` 可以覆盖 `torch.optim.Adam` 的功能，且默认参数下功能一致。"
 DEFAULTS_CLAIM_EN = "mindspore.nn.Adam covers torch.optim.Adam's functionality, and under default arguments they behave the same."
+
+
+# --------------------------------------------------------------------------- seed tables
+
+SAME_DEFAULTS = "same"
+DIFFERENT_DEFAULTS = "different"
+
+
+@dataclass(frozen=True)
+class SeedClaim:
+    """One row of a seed page's table: a concept (a row of ROWS) and what the page says."""
+
+    row: str  # the concept's row id in ROWS
+    torch_name: str | None
+    mindspore_name: str | None
+    claim_zh: str
+    claim_en: str
+    # What the claim says of the two defaults: SAME_DEFAULTS, DIFFERENT_DEFAULTS, or None
+    # (nothing); measured against harness/framework_defaults.py.
+    defaults_claim: str | None = None
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    id: str
+    title: str
+    source: str
+    # The two entry points (harness/framework_defaults.py) and the implementations that
+    # call them as the page's users do (harness/catalogue.py).
+    torch_entry: str
+    mindspore_entry: str
+    implementations: tuple[str, ...]
+    overall_claim_zh: str
+    overall_claim_en: str
+    claims: tuple[SeedClaim, ...]
+
+
+# The second seed: MindSpore's API-mapping page for AdamW (harness/seeds/README.md).
+ADAMW_SEED = SeedTable(
+    id="adamw",
+    title="torch.optim.AdamW ↔ mindspore.nn.AdamWeightDecay",
+    source="mindspore-ai/docs docs/mindspore/source_zh_cn/note/api_mapping/pytorch_diff/AdamWeightDecay.md "
+           "(master; harness/seeds/README.md)",
+    torch_entry="torch.optim.AdamW",
+    mindspore_entry="mindspore.nn.AdamWeightDecay",
+    implementations=("torch-adamw", "mindspore-adamweightdecay"),
+    overall_claim_zh="PyTorch和MindSpore此优化器实现算法不同，详情请参考官网公式。",
+    overall_claim_en="PyTorch and MindSpore implement this optimizer with different algorithms (see the formulas).",
+    claims=(
+        SeedClaim("params", "params", "params", "功能一致", "consistent"),
+        SeedClaim("lr", "lr", "learning_rate", "功能一致，参数名及默认值不同",
+                  "same function, different parameter name and default", DIFFERENT_DEFAULTS),
+        SeedClaim("betas", "betas", "beta1, beta2", "功能一致，参数名不同", "same function, different parameter names"),
+        SeedClaim("eps", "eps", "eps", "功能一致，默认值不同", "same function, different default", DIFFERENT_DEFAULTS),
+        SeedClaim("weight_decay", "weight_decay", "weight_decay", "功能一致", "consistent"),
+        SeedClaim("amsgrad", "amsgrad", None, "PyTorch的 `amsgrad` 表示是否应用amsgrad算法，MindSpore无此参数",
+                  "PyTorch's amsgrad selects the AMSGrad algorithm; MindSpore has no such parameter"),
+    ),
+)
+# Tables beyond the first seed's (whose rows are ROWS, measured per row for every
+# implementation): each claim measured by its implementations' verdicts on the claim's row.
+SEED_TABLES: tuple[SeedTable, ...] = (ADAMW_SEED,)

@@ -28,8 +28,9 @@ from collections import Counter, defaultdict
 
 from harness.catalogue import framework_of
 from harness.nonfinite import from_json, to_json
-from harness.rows import (DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, FRAMEWORKS, MINDSPORE_ONLY, ROW_IDS, ROWS, ROWS_BY_ID,
-                          UNEXPLAINED)
+from harness.framework_defaults import ENTRY_POINTS_BY_PATH, concept_default
+from harness.rows import (DEFAULTS_CLAIM_EN, DEFAULTS_CLAIM_ZH, DIFFERENT_DEFAULTS, FRAMEWORKS, MINDSPORE_ONLY,
+                          ROW_IDS, ROWS, ROWS_BY_ID, SAME_DEFAULTS, SEED_TABLES, UNEXPLAINED)
 from harness.statuses import CRASH, NO_COUNTERPART as NO_COUNTERPART_STATUS, PASS, UNSUPPORTED
 
 DEFAULTS = "defaults"
@@ -198,4 +199,48 @@ def summary(rows: list[dict], implementations: list[str]) -> dict:
     for name in implementations:
         counts = Counter(row["implementations"][name]["verdict_class"] for row in rows)
         out[name] = {cls: counts[cls] for cls in CLASSES}
+    return out
+
+
+def _defaults_verdict(claim, torch_default, mindspore_default) -> dict:
+    """What the claim says of the two defaults against what the signatures declare."""
+    if "(none)" in (torch_default, mindspore_default):
+        return {"torch": torch_default, "mindspore": mindspore_default, "measured": None, "verdict": "-"}
+    same = torch_default == mindspore_default or (
+        isinstance(torch_default, (int, float)) and isinstance(mindspore_default, (int, float))
+        and float(torch_default) == float(mindspore_default))
+    measured = SAME_DEFAULTS if same else DIFFERENT_DEFAULTS
+    if claim.defaults_claim is None:
+        verdict = "same" if same else "differ (the table does not say so)"
+    else:
+        verdict = "as claimed" if claim.defaults_claim == measured else "not as claimed"
+    return {"torch": torch_default, "mindspore": mindspore_default, "measured": measured, "verdict": verdict}
+
+
+def seed_table_verdicts(rows: list[dict]) -> list[dict]:
+    """The seed tables beyond the first (harness/rows.py SEED_TABLES): each claim with the
+    verdicts of the table's implementations on the claim's row (those that ran) and what
+    the claim says of the defaults against the entry points' signatures
+    (harness/framework_defaults.py)."""
+    by_row = {row["row"]: row for row in rows}
+    out = []
+    for table in SEED_TABLES:
+        torch_entry = ENTRY_POINTS_BY_PATH[table.torch_entry]
+        mindspore_entry = ENTRY_POINTS_BY_PATH[table.mindspore_entry]
+        claims = []
+        for claim in table.claims:
+            measured = (by_row.get(claim.row) or {}).get("implementations", {})
+            claims.append({
+                "row": claim.row, "torch_name": claim.torch_name or "-", "mindspore_name": claim.mindspore_name or "-",
+                "claim_zh": claim.claim_zh, "claim_en": claim.claim_en,
+                "defaults": _defaults_verdict(claim, concept_default(torch_entry, claim.row),
+                                              concept_default(mindspore_entry, claim.row)),
+                "implementations": {name: {"verdict": measured[name]["verdict"],
+                                           "verdict_class": measured[name]["verdict_class"]}
+                                    for name in table.implementations if name in measured},
+            })
+        out.append({"id": table.id, "title": table.title, "source": table.source,
+                    "torch_entry": table.torch_entry, "mindspore_entry": table.mindspore_entry,
+                    "overall_claim_zh": table.overall_claim_zh, "overall_claim_en": table.overall_claim_en,
+                    "claims": claims})
     return out
