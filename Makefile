@@ -12,7 +12,7 @@ WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[frameworks,test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[frameworks,family,test]'
 	touch $(STAMP)
 
 # The conformance suite under the default (ci) profile, collected into one report.
