@@ -2,7 +2,8 @@
 
 `optim-parity matrix reports/matrix --out reports/matrix/index.html` reads every
 reports/matrix/<env>/results.json (written by the tox `matrix-*` environments), orders
-them by (torch version, MindSpore version), and writes one page: a verdict cell per row,
+them by the frameworks' versions (torch, MindSpore, then the optional extra's: jax,
+jaxlib, optax, keras, paddlepaddle; harness/catalogue.py PACKAGES), and writes one page: a verdict cell per row,
 implementation and version, and what changed between consecutive versions (the output
 of `optim-parity compare`, harness/results_diff.py). A summary goes to matrix.json beside it.
 The page's template: harness/templates/matrix.html.j2.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from harness.catalogue import PACKAGES
 from harness.results_diff import diff_results, format_diff
 from harness.results import ResultsError, load_results, write_json, write_text_atomic
 from harness.verdicts import implementation_order
@@ -30,14 +32,18 @@ def load_matrix(directory: Path) -> list[tuple[str, dict]]:
 
     def key(item):
         packages = item[1]["environment"]["packages"]
-        return (_version_key(packages.get("torch", "0")), _version_key(packages.get("mindspore", "0")), item[0])
+        return (*(_version_key(packages.get(package, "0")) for package in PACKAGES), item[0])
 
     return sorted(documents, key=key)
 
 
 def _label(document: dict) -> str:
+    """The versions a column stands for: MindSpore and torch, then every other framework
+    package the run had installed."""
     packages = document["environment"]["packages"]
-    return f"MindSpore {packages.get('mindspore')} / torch {packages.get('torch')}"
+    others = [f"{package} {packages[package]}" for package in PACKAGES
+              if package not in ("torch", "mindspore") and packages.get(package, "not installed") != "not installed"]
+    return " / ".join([f"MindSpore {packages.get('mindspore')}", f"torch {packages.get('torch')}", *others])
 
 
 def matrix_summary(documents: list[tuple[str, dict]]) -> dict:
