@@ -271,3 +271,31 @@ def test_report_runs_every_implementation_unless_narrowed(monkeypatch):
     assert main(["report", "--out", "unused", "--impl", "mindspore-mint", "torch"]) == 0
     assert seen["implementations"] == ["reference", "mindspore-mint", "torch"]
     assert main(["report", "--examples", "0"]) == 2
+
+
+def test_the_adamw_seed_table_and_the_defaults_are_measured_in_the_report(tmp_path):
+    """The second seed table (MindSpore's AdamW page): every claim with the verdicts of the
+    implementations that ran its row and what it says of the defaults against the
+    signatures; and the defaults that differ from torch's, in results.json and the page."""
+    decoupled = _case([[[0.1, -0.2, 0.4]], [[0.3, 0.1, -0.1]]], [[0.5, 1.5, -1.0]], weight_decay=0.01,
+                      decoupled_weight_decay=True)
+    cases = [SweepCase("adamw-000", "weight_decay", "generated", decoupled)]
+    assert build_report(tmp_path, registry=[], cases=cases, implementations=("reference", "torch-adamw")) == 0
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    (table,) = doc["seed_tables"]
+    assert table["torch_entry"] == "torch.optim.AdamW" and table["mindspore_entry"] == "mindspore.nn.AdamWeightDecay"
+    claims = {c["row"]: c for c in table["claims"]}
+    assert list(claims) == ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]
+    # lr: the page says the defaults differ; both signatures say 0.001.
+    assert claims["lr"]["defaults"] == {"torch": 0.001, "mindspore": 0.001, "measured": "same",
+                                        "verdict": "not as claimed"}
+    assert claims["eps"]["defaults"]["verdict"] == "as claimed"
+    # weight_decay: "consistent", silent on the defaults, which differ (0.01 and 0.0).
+    assert claims["weight_decay"]["defaults"]["verdict"] == "differ (the table does not say so)"
+    assert claims["weight_decay"]["implementations"]["torch-adamw"]["verdict"] == "consistent within tolerance"
+    assert claims["amsgrad"]["defaults"]["verdict"] == "-"
+    assert {"entry_point": "keras.optimizers.Adam", "concept": "eps", "parameter": "epsilon", "default": 1e-07,
+            "torch": "torch.optim.Adam", "torch_default": 1e-08} in doc["defaults"]
+    page = (tmp_path / "parity.html").read_text(encoding="utf-8")
+    assert 'id="seed-adamw"' in page and "mindspore.nn.AdamWeightDecay" in page
+    assert 'id="defaults"' in page and "keras.optimizers.AdamW" in page
