@@ -88,15 +88,20 @@ ROWS: tuple[Row, ...] = (
         # beyond the dtype's range is used as formed and only the stored one is +-inf
         # (storage_dtype None; attribution stores every state in the case dtype).
         # A parameter without a gradient at a step (torch: .grad None, skipped) updated
-        # with a zero gradient instead (nn.Adam takes one gradient per parameter).
+        # with a zero gradient instead (nn.Adam takes one gradient per parameter), or only
+        # after the parameter's first gradient (Paddle: clear_grad() leaves zeros).
         # mint forms g * g as a tensor of the dtype too (overflow above |g| = 255.9 in float16).
         # The parameters are never written: the in-place update of the parameter (and of
         # the step counter) is lost, the moments are kept (mint in PyNative, MindSpore 2.10).
         variants=({"moments_dtype": CASE_DTYPE}, {"moments_dtype": CASE_DTYPE, "gradient_square_dtype": CASE_DTYPE},
-                  {"storage_dtype": None}, {"missing_gradient": "zero"}, {"parameter_update_lost": True},
+                  {"storage_dtype": None}, {"missing_gradient": "zero"},
+                  {"missing_gradient": "zero_after_first"}, {"parameter_update_lost": True},
                   # optax.adam(mu_dtype=jnp.bfloat16): the first moment kept in bfloat16, its
                   # decay term a bfloat16 product (beta1 0.9 -> 0.8984375).
                   {"first_moment_dtype": "bfloat16"},
+                  # optax: the moments in the float16 dtype in the direct form (no lerp).
+                  {"moments_dtype": CASE_DTYPE, "moments_direct_form": True},
+                  {"moments_dtype": CASE_DTYPE, "gradient_square_dtype": CASE_DTYPE, "moments_direct_form": True},
                   # Keras: a missing gradient skips the variable, but its step is the
                   # optimizer's global iterations (the next update's bias correction).
                   {"missing_gradient_step": "global"}),
@@ -181,6 +186,11 @@ ROWS: tuple[Row, ...] = (
             # double first (the Python expression runs before the op).
             {"hyperparameters_float32": True, "betas_precision": "float32_scalars_eager"},
             {"hyperparameters_float32": True, "betas_precision": "float32_scalars_eager", "amsgrad": "toggle"},
+            # optax.amsgrad: the maximum of the bias-corrected v_hat, not of the raw v.
+            {"amsgrad_max_of_corrected": True},
+            # experimental.optim.AdamW on float64: mint's float32 scalars, and the update reads
+            # the moments rounded to float32 (decay factor fl32(1 - fl32(lr * wd))).
+            {"hyperparameters_float32": True, "betas_precision": "float32_scalars", "update_reads_float32": True},
         ),
         names={"optax": None, "keras": "amsgrad", "paddle": "amsgrad"},
     ),
@@ -207,10 +217,16 @@ ROWS: tuple[Row, ...] = (
                   {"moments_increment_form": True},
                   # paddle's CPU kernels: betas, beta powers (running products) and bias
                   # corrections in the parameter's dtype, direct form (float32 for float32).
-                  {"betas_precision": "kernel_dtype"},
+                  {"betas_precision": "kernel_dtype", "kernel_dtype": CASE_DTYPE},
                   # ... and its SelectedRows (row-sparse) kernel, which takes the bias
                   # corrections from the beta powers it has already advanced: 1 - beta^(t+1).
-                  {"betas_precision": "kernel_dtype_step_ahead"},
+                  # row_sparse "selected_rows": that path sums repeated rows, as the spec
+                  # reads them (nothing for the reference adapter to do); the key makes it a
+                  # row-sparse path's variant, offered for row-sparse cases only (a step
+                  # ahead is also what a zero gradient in place of a missing one does to the
+                  # bias correction: there it is the params row's mechanism).
+                  {"betas_precision": "kernel_dtype_step_ahead", "kernel_dtype": CASE_DTYPE,
+                   "row_sparse": "selected_rows"},
                   # Keras's Adam: the betas cast to the variable's dtype and raised to t in
                   # it (bias corrections in it), complements 1 - beta from double, the
                   # increment form in the variable's dtype; with the eps row's eps-hat the
@@ -265,7 +281,10 @@ ROWS: tuple[Row, ...] = (
         # weight_decay_before_unscale switch), but MindSpore 2.10 was measured not to do
         # that (cases/reproducers history, README); a variant that is never right only
         # steals attributions from the weight_decay row.
-        names={"optax": None, "keras": None, "paddle": None},
+        # Keras's loss_scale_factor divides the gradients by the scale as a number of their
+        # dtype (float16: fl16(65536) = inf, every gradient 0 or NaN).
+        variants=({"loss_scale_in_dtype": True},),
+        names={"optax": None, "keras": "loss_scale_factor", "paddle": None},
     ),
     Row(
         id="use_lazy",
@@ -328,6 +347,9 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     # paddle's CPU kernels: float32 betas in the direct form for float32 parameters, the
     # beta powers float32 running products (phi/kernels/funcs/adam_functors.h).
     "betas_precision": ("mindspore", "keras", "paddle"),
+    # Arithmetic in the parameter's dtype: Keras' and paddle's kernels (keeps their betas
+    # variants from MindSpore's attributions, where they fitted by coincidence).
+    "kernel_dtype": ("keras", "paddle"),
     "flush_subnormals": ("mindspore",),
     "hyperparameters_float32": ("mindspore",),
     # MindSpore's amsgrad kernel (v > vmax ? v : vmax) and torch's fused CPU kernel (std::max).
@@ -337,17 +359,21 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     # jax.grad gives a parameter the loss does not use zeros, which optax users pass on.
     "missing_gradient": ("mindspore", "optax", "paddle"),
     "missing_gradient_step": ("keras",),
+    "loss_scale_in_dtype": ("keras",),
     "parameter_update_lost": ("mindspore",),
     "nesterov": ("mindspore",),
-    "row_sparse": ("mindspore",),
+    "row_sparse": ("mindspore", "paddle"),
     "beta1_as_lerp_weight": ("torch",),
     "bias_correction_float32": ("torch",),
     "moments_increment_form": ("torch", "keras"),
     "first_moment_dtype": ("optax",),
     "float32_beta_powers": ("optax",),
     "eps_in_dtype": ("optax",),
+    "moments_direct_form": ("optax",),
+    "amsgrad_max_of_corrected": ("optax",),
     "bias_correction": ("mindspore",),
     "adam_weight_decay_kernel": ("mindspore",),
+    "update_reads_float32": ("mindspore",),
 }
 
 
@@ -380,9 +406,11 @@ SWITCH_IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
     "moments_increment_form": ("torch-sparse", "keras-adam", "keras-adamw"),
     "first_moment_dtype": ("optax-adam-mu-bfloat16",),
     # jax_enable_x64 off: the -x64 records form beta^t in float64.
-    "float32_beta_powers": ("optax-adam", "optax-adamw", "optax-adam-mu-bfloat16"),
+    "float32_beta_powers": ("optax-adam", "optax-adamw", "optax-adam-mu-bfloat16", "optax-amsgrad"),
+    "amsgrad_max_of_corrected": ("optax-amsgrad",),
     "bias_correction": ("mindspore-adamweightdecay",),
     "adam_weight_decay_kernel": ("mindspore-adamweightdecay",),
+    "update_reads_float32": ("mindspore-experimental-adamw",),
 }
 
 

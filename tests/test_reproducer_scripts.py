@@ -51,6 +51,8 @@ PLAN = {
                                                                             "loss_scale": 1024.0}),
     "mindspore-mint": ("mindspore-mint-pynative-in-place-add-lost.json", {}),
     "mindspore-mint-graph": ("mindspore-mint-betas-float32.json", {}),
+    "paddle-adam": ("paddle-sparse-bias-correction-step-ahead.json", {}),
+    "paddle-adamw": ("paddle-clear-grad-zero-gradient.json", {"lr": [0.01, 0.02, 0.005]}),
 }
 # A bfloat16 case (no implementation diverges on one): its script must still print the
 # framework's value the harness recorded for the watched element, and the spec's.

@@ -23,7 +23,7 @@ from reference.dtypes import BFLOAT16, STORAGE, round_to
 
 # Variant keys that the adapter resolves itself instead of passing through to adam_step.
 _ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "row_sparse", "missing_gradient",
-                 "parameter_update_lost"}
+                 "parameter_update_lost", "missing_gradient_step", "loss_scale_in_dtype"}
 
 
 class ReferenceAdapter:
@@ -74,6 +74,23 @@ class ReferenceAdapter:
         self.decay_per_copy = sparse in ("decay_per_copy", "in_graph")
         self.squares_per_copy = not self.lazy and sparse == "in_graph"
         self.missing_as_zero = self.variant.get("missing_gradient") == "zero"
+        # missing_gradient="zero_after_first": a parameter without a gradient is skipped
+        # until its first gradient, fed zeros after it (Paddle's clear_grad() leaves a zero
+        # gradient where it had one, python/paddle/optimizer/optimizer.py clear_grad
+        # set_to_zero=True; before a first backward the parameter has no gradient at all).
+        self.missing_zero_after_first = self.variant.get("missing_gradient") == "zero_after_first"
+        # missing_gradient_step="global": a parameter without a gradient is skipped, but its
+        # step count is the optimizer's, which every step advances (Keras's `iterations`,
+        # keras/src/optimizers/base_optimizer.py: one counter for all variables), so its
+        # next update takes the global step's bias correction.
+        self.missing_counts_step = self.variant.get("missing_gradient_step") == "global"
+        # loss_scale_in_dtype: the loss-scaled gradient is divided by the loss scale as a
+        # number of the case dtype (Keras's g / loss_scale_factor with a Python float, a
+        # weakly typed scalar of the gradient's dtype: fl16(65536) = inf, so in float16
+        # every gradient becomes 0, or NaN where g * L overflowed).
+        self.loss_scale = case.hp("loss_scale")
+        if self.variant.get("loss_scale_in_dtype"):
+            self.step_options["loss_scale"] = float(round_to(np.float64(self.loss_scale), case.dtype))
         # The in-place writes of the parameter and of the step counter are lost (mint's
         # `parameters.add_` and `state_step.add_` in PyNative, MindSpore 2.10 CPU); the
         # moments, written with copy_, are kept.
@@ -87,14 +104,17 @@ class ReferenceAdapter:
 
     def step(self, grads: list[np.ndarray]) -> None:
         case = self.case
-        loss_scale = self.step_options["loss_scale"]
+        loss_scale = self.loss_scale
         t = self.steps_taken
         self.steps_taken += 1
         for i, grad in enumerate(grads):
-            if not self.missing_as_zero and not case.has_gradient(t, i):
+            fed_zeros = self.missing_as_zero or (self.missing_zero_after_first and self.states[i].step > 0)
+            if not fed_zeros and not case.has_gradient(t, i):
                 # The spec: a parameter without a gradient is not part of this step's
                 # objective: no update, no state change, its own step count (and so its
                 # bias correction) does not advance. (Variant "zero": a zero gradient.)
+                if self.missing_counts_step:
+                    self.states[i] = dataclasses.replace(self.states[i], step=self.states[i].step + 1)
                 continue
             state = self.states[i]
             weight_decay = self.weight_decays[i]
