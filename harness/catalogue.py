@@ -402,6 +402,14 @@ _MINDSPORE_ADAMW_RECORDS: tuple[Implementation, ...] = (
                                       "are LRScheduler objects)", lr="list"),
                        # "Select CPU operator[TensorMove] fail! Unsupported data type!"
                        unsupported("dtype bfloat16: no CPU TensorMove kernel for bfloat16", dtype="bfloat16"),
+                       # Measured (2.10): a 0-d float16 parameter, amsgrad or not, raises at step 1
+                       # "TypeError: Data type conversion is not supported for a 'Parameter', nor
+                       # for the input tensor of an in-place operator, so data type Float16, which
+                       # cannot be converted to data type Float32 automatically" (0-d against the
+                       # 0-d float32 lr / step-size Tensors, the result is float32); 1-d and up run.
+                       unsupported("0-d float16 parameters: step 1 raises TypeError 'Data type conversion is not "
+                                   "supported for a Parameter ... Float16 ... to Float32'", dtype="float16",
+                                   scalar_params=True),
                    ),
                    optimizer="mindspore.experimental.optim.AdamW", bare_loop=f"{_MS}.bare:experimental_adamw",
                    reproducer=f"{_MS}.reproducer:EXPERIMENTAL_ADAMW"),
@@ -462,12 +470,13 @@ _OPTAX_ADAMW_CALL = ("optax.adamw(learning_rate, b1, b2, eps, eps_root, weight_d
                      "learning_rate=lambda count: table[count]")
 _OPTAX_MODE = ("jax.jit of the training step: updates, state = tx.update(grads, state, params); "
                "params = optax.apply_updates(params, updates) (CPU)")
+_OPTAX_MODE_DEFAULT = _OPTAX_MODE + ", jax_enable_x64 off (jax's default)"
 _OPTAX_RECORDS: tuple[Implementation, ...] = (
     Implementation("optax-adam", "optax", f"{_OPTAX}.adam:OptaxAdapter", _OPTAX_ADAM_CALL,
-                   _OPTAX_MODE + ", jax_enable_x64 off (jax's default)", _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY,
+                   _OPTAX_MODE_DEFAULT, _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY,
                    optimizer="optax.adam", bare_loop=f"{_OPTAX}.bare:adam", reproducer=f"{_OPTAX}.reproducer:ADAM"),
     Implementation("optax-adamw", "optax", f"{_OPTAX}.adam:OptaxAdamWAdapter", _OPTAX_ADAMW_CALL,
-                   _OPTAX_MODE + ", jax_enable_x64 off (jax's default)", _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAMW_ONLY,
+                   _OPTAX_MODE_DEFAULT, _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAMW_ONLY,
                    optimizer="optax.adamw", bare_loop=f"{_OPTAX}.bare:adam", reproducer=f"{_OPTAX}.reproducer:ADAM"),
     Implementation("optax-adam-x64", "optax", f"{_OPTAX}.adam:OptaxAdamX64Adapter", _OPTAX_ADAM_CALL,
                    _OPTAX_MODE + ", under jax.experimental.enable_x64()", _OPTAX_SHARED + _OPTAX_ADAM_ONLY,
@@ -479,9 +488,20 @@ _OPTAX_RECORDS: tuple[Implementation, ...] = (
                    reproducer=f"{_OPTAX}.reproducer:ADAM"),
     Implementation("optax-adam-mu-bfloat16", "optax", f"{_OPTAX}.adam:OptaxAdamMuBfloat16Adapter",
                    "optax.adam(learning_rate, b1, b2, eps, eps_root, mu_dtype=jnp.bfloat16) (the first moment "
-                   "kept in bfloat16, as large-model training configs set it)",
-                   _OPTAX_MODE + ", jax_enable_x64 off (jax's default)", _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY,
+                   "kept in bfloat16, as large-model training configs set it); L2 decay and a per-step lr as for "
+                   "optax-adam",
+                   _OPTAX_MODE_DEFAULT, _OPTAX_SHARED + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY,
                    optimizer="optax.adam", options={"mu_dtype": "bfloat16"}, bare_loop=f"{_OPTAX}.bare:adam",
+                   reproducer=f"{_OPTAX}.reproducer:ADAM"),
+    # torch's amsgrad=True in optax: another alias, optax.amsgrad (whose maximum is taken over
+    # the bias-corrected nu: registered).
+    Implementation("optax-amsgrad", "optax", f"{_OPTAX}.adam:OptaxAmsgradAdapter",
+                   "optax.amsgrad(learning_rate, b1, b2, eps, eps_root); L2 decay and a per-step lr as for "
+                   "optax-adam", _OPTAX_MODE_DEFAULT,
+                   tuple(e for e in _OPTAX_SHARED if "amsgrad" not in e.when) + _OPTAX_NO_X64 + _OPTAX_ADAM_ONLY + (
+                       no_counterpart("amsgrad=False: optax.amsgrad always keeps the maximum (plain Adam is "
+                                      "optax.adam)", amsgrad=False),),
+                   optimizer="optax.amsgrad", bare_loop=f"{_OPTAX}.bare:adam",
                    reproducer=f"{_OPTAX}.reproducer:ADAM"),
 )
 # ---- end optax records
@@ -544,6 +564,7 @@ _PADDLE_SHARED = (
     no_counterpart("use_nesterov=True: paddle's Adam has no Nesterov form", use_nesterov=True),
     no_counterpart("loss_scale: paddle's optimizers take no loss scale (paddle.amp.GradScaler unscales before "
                    "step)", loss_scale="other"),
+    no_counterpart("eps_root: paddle's Adam/AdamW add epsilon outside the square root only", eps_root="nonzero"),
     # A group's learning_rate is a ratio of the optimizer's: a LambdaDecay schedule would scale it too.
     no_counterpart("a group with its own lr under a per-step lr: a group's learning_rate is a ratio of the "
                    "scheduled one", lr="list", group_lr=True),
@@ -563,7 +584,8 @@ _PADDLE_RECORDS: tuple[Implementation, ...] = (
                        # Adam.step: "Adam don't support weight_decay with sparse parameters, please set it to None."
                        unsupported("row-sparse (SelectedRows) gradients with weight decay: Adam.step raises "
                                    "RuntimeError", layout="row_sparse", weight_decay="nonzero"),
-                   ), optimizer="paddle.optimizer.Adam"),
+                   ), optimizer="paddle.optimizer.Adam", bare_loop=f"{_PADDLE}.bare:adam",
+                   reproducer=f"{_PADDLE}.reproducer:ADAM"),
     Implementation("paddle-adamw", "paddle", f"{_PADDLE}.adam:PaddleAdamWAdapter",
                    "paddle.optimizer.AdamW(learning_rate, beta1, beta2, epsilon, parameters, weight_decay, lazy_mode, "
                    "amsgrad); loss.backward(); opt.step(); opt.clear_grad()", "dygraph (paddle's default), CPU",
@@ -576,7 +598,8 @@ _PADDLE_RECORDS: tuple[Implementation, ...] = (
                        unsupported("row-sparse (SelectedRows) gradients: AdamW's step raises OSError 'Invalid "
                                    "dimension to be accessed' (its docs: no sparse parameter optimization)",
                                    layout="row_sparse"),
-                   ), optimizer="paddle.optimizer.AdamW"),
+                   ), optimizer="paddle.optimizer.AdamW", bare_loop=f"{_PADDLE}.bare:adam",
+                   reproducer=f"{_PADDLE}.reproducer:ADAMW"),
 )
 # ---- end paddle records
 

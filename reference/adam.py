@@ -70,6 +70,9 @@ BETAS_FLOAT32 = "float32"
 BETAS_FLOAT32_SCALARS = "float32_scalars"
 BETAS_FLOAT32_SCALARS_EAGER = "float32_scalars_eager"
 BETAS_FLOAT32_DIRECT = "float32_direct"
+BETAS_KERNEL_DTYPE = "kernel_dtype"
+BETAS_KERNEL_DTYPE_STEP_AHEAD = "kernel_dtype_step_ahead"
+BETAS_DTYPE_POWERS = "dtype_powers"
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,14 @@ def adam_step(
     moments_increment_form: bool = False,
     eps_root: float = 0.0,
     bias_correction: bool = True,
+    adam_weight_decay_kernel: Optional[str] = None,
+    update_reads_float32: bool = False,
+    first_moment_dtype: Optional[str] = None,
+    float32_beta_powers: bool = False,
+    eps_in_dtype: Optional[str] = None,
+    moments_direct_form: bool = False,
+    amsgrad_max_of_corrected: bool = False,
+    weight_decay_float32: bool = False,
 ) -> AdamState:
     """One Adam update of one parameter tensor; returns the new state.
 
@@ -207,32 +218,62 @@ def adam_step(
                  denominator_dtype, amsgrad (_AMSGRAD_MAX: amsgrad_max_keeps_on_nan)
     update       nesterov (_nesterov_numerator), the bias-correction forms of _UPDATES
     storage      storage_dtype (_beyond_range_of), moments_dtype (_in_dtype),
-                 flush_subnormals (_flushed_in_kernel), lazy_rows (_lazy)
+                 flush_subnormals (_flushed_in_kernel), lazy_rows (_lazy),
+                 first_moment_dtype (_first_moment_decayed_in_dtype: optax's mu_dtype);
+    scalars      float32_beta_powers (_float32_beta_powers: optax without x64), eps_in_dtype
+                 (_eps_in_dtype: optax's weakly typed eps, eps_root)
+    moments      moments_direct_form (_moments_direct_in_dtype: optax's form in the dtype)
+    denominator  amsgrad_max_of_corrected (_amsgrad_max_of_corrected: optax.amsgrad)
     """
     phases = _recipe(  # the Switches, in their order
         weight_decay_mode, betas_precision, eps_placement, bias_correction_float32, maximize, nesterov, amsgrad,
         amsgrad_max_keeps_on_nan, weight_decay_before_unscale, hyperparameters_float32, beta1_as_lerp_weight,
         flush_subnormals, moments_increment_form, kernel_dtype, storage_dtype, moments_dtype, denominator_dtype,
         gradient_square_dtype, loss_scale != 1.0, gradient_square is not None)
+    if weight_decay_float32:
+        # The weight decay coefficient is a float32 number whatever the parameters' dtype:
+        # paddle's AdamW kernels take `float coeff` (phi/kernels/adamw_kernel.h
+        # AdamwDenseKernel; python/paddle/optimizer/adamw.py passes self._weight_decay).
+        weight_decay = _float32(weight_decay)
+    if eps_in_dtype is not None:
+        eps, eps_root = _eps_in_dtype(eps, eps_root, eps_in_dtype)
     s = _scalars(phases, state, lr, beta1, beta2, eps, weight_decay, loss_scale)
     if not bias_correction:
         s = _without_bias_correction(s)
+    if adam_weight_decay_kernel is not None:
+        return _adam_weight_decay_kernel(state, grad, s, adam_weight_decay_kernel)
+    if float32_beta_powers:
+        s = _float32_beta_powers(s, beta1, beta2)
 
     g, w = np.array(grad, dtype=np.float64, copy=True), state.param.copy()
     for transform in phases.gradient:  # g_t = grad f(w_{t-1}), as the optimizer receives it
         g, w = transform(g, w, s)
-    m, v = phases.moments(g, state, s, gradient_square)  # m_t, v_t
+    read = _moments_read_in_float32(state) if update_reads_float32 else state
+    m, v = phases.moments(g, read, s, gradient_square)  # m_t, v_t
+    if moments_direct_form:
+        m, v = _moments_direct_in_dtype(g, state, s, gradient_square_dtype)
+    if first_moment_dtype is not None:
+        m = _first_moment_decayed_in_dtype(g, state, s, first_moment_dtype)
     for stored in phases.stored_moments:
         m, v = stored(m), stored(v)
     vmax = phases.amsgrad_max(state.max_exp_avg_sq, v)
     second_moment = vmax if amsgrad else v
+    if amsgrad and amsgrad_max_of_corrected:
+        vmax, second_moment = _amsgrad_max_of_corrected(state.max_exp_avg_sq, v, s)
+    m_read = m
+    if update_reads_float32:
+        w, m_read, v_read = _update_reads_float32(state, w, m, v, s, weight_decay_mode)
+        vmax = phases.amsgrad_max(read.max_exp_avg_sq, v_read)
+        second_moment = vmax if amsgrad else v_read
     if eps_root:
         second_moment = _with_eps_root(second_moment, eps_root, s)
     denominator = phases.denominator(second_moment, s)  # sqrt(v^_t) + eps
-    update = phases.update(phases.numerator(m, g, s), denominator, s)  # lr * m^_t / denominator
+    update = phases.update(phases.numerator(m_read, g, s), denominator, s)  # lr * m^_t / denominator
     new_w = w - update  # w_t
     for stored in phases.stored_param:
         new_w = stored(new_w)
+    if first_moment_dtype is not None:
+        m = round_to(m, first_moment_dtype)  # stored in its dtype after this step used it
 
     if lazy_rows is not None:
         new_w, m, v, vmax = _lazy(state, lazy_rows, new_w, m, v, vmax)
@@ -416,10 +457,66 @@ def _betas_float32_scalars(beta1: float, beta2: float, state: AdamState, step: i
                   _float32(1.0 - beta1_power), _float32(1.0 - beta2_power))
 
 
+def _betas_in_kernel_dtype(beta1: float, beta2: float, state: AdamState, step: int, *,
+                           kernel_dtype: str = "float64", step_ahead: bool = False) -> _Betas:
+    """betas_precision="kernel_dtype": beta1, beta2, 1 - beta and the beta powers are
+    numbers of the kernel's dtype (the parameter's: float32 for a float32 parameter, exact
+    float64 for a float64 one), beta^t a running product in it, fl(beta * beta^(t-1)),
+    the bias corrections 1 - beta^t taken in it; the moments take the direct form
+    beta * m + (1 - beta) * g. Source: paddle/phi/kernels/funcs/adam_functors.h
+    (AdamFunctor<T, CPUAdam>: T beta1_, beta2_; moment1_out = beta1_ * mom1 + (1 - beta1_) * g;
+    lr *= sqrt(1 - beta2_pow) / (1 - beta1_pow)) and python/paddle/optimizer/adam.py
+    _add_moments_pows (beta1_pow_acc / beta2_pow_acc: accumulators of the parameter's
+    dtype, float32 for float16/bfloat16, filled with beta and multiplied by it every step).
+    For float32 this is "float32_direct"; for float64 it is Algorithm 1 up to float64
+    rounding of the running product.
+    "kernel_dtype_step_ahead" (step_ahead): the bias corrections are taken from the beta
+    powers one step ahead, 1 - beta^(t+1): paddle's CPU SelectedRows kernel
+    (phi/kernels/selected_rows/cpu/adam_kernel.cc, AdamDenseParamSparseGradKernel) writes
+    beta1_pow_out = beta1 * beta1_pow before running SparseAdamFunctor<T, CPUAdam>, and
+    beta1_pow_out is beta1_pow (Adam's in-place adam_), so the functor reads the advanced
+    power (the .cc file is not in the wheel, only adam_functors.h; the order is what the
+    measurement shows: the first update with betas (0.9, 0.99993) is 0.744 of the spec's,
+    sqrt(1 - b2^2) / (1 - b1^2) over sqrt(1 - b2) / (1 - b1)); the stored powers advance
+    once per step as in the dense kernel."""
+    def kd(x: float) -> float:
+        return float(round_to(np.float64(x), kernel_dtype))
+
+    b1, b2 = kd(beta1), kd(beta2)
+    beta1_power, beta2_power = kd(state.beta1_power * b1), kd(state.beta2_power * b2)
+    corrected1, corrected2 = (kd(beta1_power * b1), kd(beta2_power * b2)) if step_ahead else (beta1_power, beta2_power)
+    return _Betas(b1, b2, kd(1.0 - b1), kd(1.0 - b2), b1, beta1_power, beta2_power,
+                  kd(1.0 - corrected1), kd(1.0 - corrected2))
+
+
+def _betas_dtype_powers(beta1: float, beta2: float, state: AdamState, step: int, *,
+                        kernel_dtype: str = "float64") -> _Betas:
+    """betas_precision="dtype_powers": the betas cast to the kernel's dtype (the
+    variable's) and raised to the power t in it, beta^t = fl(fl(beta)^t) (the rounded base
+    raised in double, rounded once; XLA's float32 pow is within an ulp of that), the bias
+    corrections 1 - beta^t taken in it; the moments' complements 1 - beta are taken in
+    double and rounded to the dtype (a Python float times a tensor). Combined with
+    eps_placement="before_bias_correction" the step size is formed in the dtype too
+    (_update_eps_hat_in_dtype). Source: keras/src/optimizers/adam.py Adam.update_step
+    (beta_1_power = ops.power(ops.cast(self.beta_1, variable.dtype), local_step);
+    alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power);
+    m += (g - m) * (1 - self.beta_1))."""
+    def kd(x: float) -> float:
+        return float(round_to(np.float64(x), kernel_dtype))
+
+    b1, b2 = kd(beta1), kd(beta2)
+    beta1_power, beta2_power = kd(b1**step), kd(b2**step)
+    return _Betas(b1, b2, kd(1.0 - beta1), kd(1.0 - beta2), b1, beta1_power, beta2_power,
+                  kd(1.0 - beta1_power), kd(1.0 - beta2_power))
+
+
 _BETAS: dict[str, Callable[..., _Betas]] = {
     BETAS_EXACT: _betas_exact,
     BETAS_FLOAT32: _betas_float32_kernel,
     BETAS_FLOAT32_DIRECT: _betas_float32_direct,
+    BETAS_KERNEL_DTYPE: _betas_in_kernel_dtype,
+    BETAS_KERNEL_DTYPE_STEP_AHEAD: functools.partial(_betas_in_kernel_dtype, step_ahead=True),
+    BETAS_DTYPE_POWERS: _betas_dtype_powers,
     BETAS_FLOAT32_SCALARS: _betas_float32_scalars,
     BETAS_FLOAT32_SCALARS_EAGER: functools.partial(_betas_float32_scalars, complement_in_double=True),
 }
@@ -746,17 +843,165 @@ def _with_eps_root(v: np.ndarray, eps_root: float, s: _Scalars) -> np.ndarray:
     return v + eps_root * s.bias_correction2
 
 
+def _amsgrad_max_of_corrected(vmax: np.ndarray, v: np.ndarray, s: _Scalars) -> tuple[np.ndarray, np.ndarray]:
+    """amsgrad_max_of_corrected: the running maximum is taken over the bias-corrected
+    second moment, vmax_t = max(vmax_{t-1}, v_t / (1 - beta2^t)), and the denominator is
+    sqrt(vmax_t) + eps with no further correction; torch (and the spec) keep the maximum
+    of the raw v and divide it by 1 - beta2^t of the current step. Since 1 - beta2^t grows
+    with t, an early large gradient's corrected v_hat outweighs the later ones far longer:
+    after g = 1 then 0.1, optax divides by sqrt(1), torch by sqrt(0.505). Returns (vmax,
+    the second moment the denominator phase takes: vmax (1 - beta2^t), which it divides
+    back). Source: optax/_src/transform.py scale_by_amsgrad (nu_eff =
+    bias_correction(nu, b2, count_inc) with bias_correction_nu=True, the default; nu_max =
+    jnp.maximum(state.nu_max, nu_eff); m / (jnp.sqrt(v + eps_root) + eps) over nu_max)."""
+    corrected = np.maximum(vmax, v / s.bias_correction2)
+    return corrected, corrected * s.bias_correction2
+
+
+def _moments_direct_in_dtype(g: np.ndarray, state: AdamState, s: _Scalars,
+                             square_dtype: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
+    """moments_direct_form: the moments in the direct form m = beta1 m + (1 - beta1) g,
+    v = beta2 v + (1 - beta2) g^2 (g^2 formed in gradient_square_dtype where given: float16
+    overflows above |g| = 255.9), also where moments_dtype would take torch's in-dtype lerp
+    (_moments_in_dtype); moments_dtype still rounds them before the step uses them. The
+    forms differ where a value is infinite: the lerp g - (g - m) (1 - w) turns an
+    infinite g into NaN (inf - inf), the direct form keeps it infinite. Source:
+    optax/tree_utils/_tree_math.py tree_update_moment ((1 - decay) * g + decay * t) and
+    tree_update_moment_per_elem_norm ((1 - decay) * g**2 + decay * t: the square formed in
+    the parameters' dtype, measured on float16 under jit: g = 300 gives nu = inf)."""
+    square = g * g if square_dtype is None else round_to(g * g, square_dtype)
+    return s.beta1 * state.exp_avg + s.one_minus_beta1 * g, s.beta2 * state.exp_avg_sq + s.one_minus_beta2 * square
+
+
+def _eps_in_dtype(eps: float, eps_root: float, dtype: str) -> tuple[float, float]:
+    """eps_in_dtype: eps and eps_root are rounded to the parameters' dtype before they are
+    added: a weakly typed Python scalar added to an array takes the array's dtype in jax,
+    so in float16 any eps below 2^-25 = 3e-8 is 0 (float16(1e-8) = 0, float16(1e-14) =
+    0), and where v is 0 the update is 0/0 = NaN or m/0 = +-inf. The denominator itself
+    is not rounded (under jax.jit XLA computes the fused float16 expression in float32).
+    Source: optax/_src/transform.py scale_by_adam (m / (jnp.sqrt(v + eps_root) + eps),
+    eps and eps_root Python floats); jax's weak typing."""
+    return float(round_to(np.float64(eps), dtype)), float(round_to(np.float64(eps_root), dtype))
+
+
+def _float32_beta_powers(s: _Scalars, beta1: float, beta2: float) -> _Scalars:
+    """float32_beta_powers: the bias corrections 1 - beta^t formed in float32, as optax does
+    without jax_enable_x64: the Python-float beta is a weakly typed float32 scalar raised
+    to the int32 step count, fl32(fl32(beta)^t) (XLA's CPU pow: the float32 base raised
+    exactly and rounded once, measured against jax 0.7.1 on 90,000 (beta, t) pairs, 9 off
+    by an ulp), and 1 - that in float32 (exact). fl32(0.999) = 0.999000013 makes
+    1 - beta2^t 1.3e-5 too small at t = 1 and the rounding of beta2^t near 1 adds up to
+    2e-5 (beta2 = 0.9999: 2e-4); the update grows by half of that. With x64 on, the power
+    is float64 and only its final cast to the parameters' dtype rounds. The moments'
+    float32 betas are the float32 arithmetic itself. Source:
+    optax/tree_utils/_tree_math.py tree_bias_correction (`bias_correction_ = 1 -
+    decay**count`, then `.astype(t.dtype)`); optax/_src/transform.py scale_by_adam
+    (count: int32)."""
+    power1, power2 = _float32(_float32(beta1) ** s.step), _float32(_float32(beta2) ** s.step)
+    return s._replace(beta1_power=power1, beta2_power=power2, bias_correction1=_float32(1.0 - power1),
+                      bias_correction2=_float32(1.0 - power2))
+
+
+def _first_moment_decayed_in_dtype(g: np.ndarray, state: AdamState, s: _Scalars, dtype: str) -> np.ndarray:
+    """first_moment_dtype: the first moment is kept in `dtype` (optax's mu_dtype, e.g.
+    bfloat16 beside float32 parameters): its decay term is fl(beta1) * m_{t-1}, with
+    m_{t-1} as stored and beta1 a constant of the dtype (a Python float times a bfloat16
+    array is a bfloat16 op in jax: beta1 = 0.9 acts as 0.8984375); m_t = (1 - beta1) g_t
+    + that term, in the parameters' precision (float64 here), is what this step's update
+    uses, and it is then stored rounded to the dtype (adam_step). The product itself is
+    not rounded to the dtype: under jax.jit XLA computes the fused bfloat16 expression
+    in float32 (measured, jax 0.7.1 CPU: bit for bit over 6 steps; op by op, without jit,
+    the product is rounded to bfloat16 first and the stored m differs by an ulp of
+    bfloat16). Replaces the moment form's m_t (it models optax's direct form only).
+    Source: optax/_src/transform.py scale_by_adam (mu = optax.tree.update_moment(updates,
+    state.mu, b1, 1); mu_hat = bias_correction(mu, ...); mu = optax.tree.cast(mu,
+    mu_dtype) after the update is formed); optax/tree_utils/_tree_math.py
+    tree_update_moment ((1 - decay) * g + decay * t)."""
+    beta1 = float(round_to(np.float64(s.beta1), dtype))
+    return s.one_minus_beta1 * g + beta1 * state.exp_avg
+
+
 def _without_bias_correction(s: _Scalars) -> _Scalars:
     """bias_correction=False: no bias correction at all, 1 - beta^t taken as 1, so
     w_t = w_{t-1} - lr * m_t / (sqrt(v_t) + eps) (with decoupled decay: also
     - lr * weight_decay * w_{t-1}); the early updates are (1 - beta1^t) / sqrt(1 - beta2^t)
-    of Algorithm 1's (0.1 / 0.0316 = 3.16x smaller at step 1 for the default betas where
-    sqrt(v) >> eps). Source: mindspore/nn/optim/adam.py AdamWeightDecay (its documented
+    of Algorithm 1's where sqrt(v) >> eps (0.1 / 0.0316: 3.16x larger at step 1 for the
+    default betas). Source: mindspore/nn/optim/adam.py AdamWeightDecay (its documented
     formula, and construct, which passes no beta powers), the CPU kernel
     nnacl/fp32/adam_fp32.c AdamWeightDecayFp32: var -= lr * (m / (sqrt(v) + epsilon) +
     decay * var). Every bias-correction form reads bias_correction1/2 from the scalars
     except bias_correction_float32's (there it does nothing); beta^t is still kept."""
     return s._replace(bias_correction1=1.0, bias_correction2=1.0)
+
+
+def _moments_read_in_float32(state: AdamState) -> AdamState:
+    """update_reads_float32: the moments (and the AMSGrad maximum) as the step reads them,
+    rounded to float32 (_update_reads_float32)."""
+    return replace(state, exp_avg=round_to(state.exp_avg, "float32"), exp_avg_sq=round_to(state.exp_avg_sq, "float32"),
+                   max_exp_avg_sq=round_to(state.max_exp_avg_sq, "float32"))
+
+
+def _update_reads_float32(state: AdamState, w: np.ndarray, m: np.ndarray, v: np.ndarray, s: _Scalars,
+                          weight_decay_mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """update_reads_float32: in a float64 run every read of a moment is rounded to float32
+    while the moments are stored unrounded: the EMA takes fl32(m_{t-1}) * beta1 + ...
+    (_moments_read_in_float32), the update reads fl32(m_t) and fl32(v_t), the AMSGrad
+    maximum is taken of the rounded v_t (and stored so); and decoupled decay multiplies by
+    the float32 factor fl32(1 - fl32(lr * weight_decay)). Measured on MindSpore 2.10 CPU
+    for mindspore.experimental.optim.AdamW (bit for bit over several steps, with
+    betas_precision="float32_scalars" and hyperparameters_float32; tests/
+    test_mindspore_adamw_adapters.py): its @jit `implementation` multiplies the float64
+    moments by the Python-float betas, held as float32 scalars, reading them as float32,
+    and ops.assign stores the float64 results. Source: mindspore/experimental/optim/
+    adamw.py _run_adamw_opt, prepare_func (weight_decay_new = 1 - lr * weight_decay, lr a
+    float32 Parameter)."""
+    if weight_decay_mode == WEIGHT_DECAY_DECOUPLED and s.weight_decay != 0.0:
+        w = state.param * _float32(1.0 - _float32(s.lr * s.weight_decay))
+    return w, round_to(m, "float32"), round_to(v, "float32")
+
+
+def _adam_weight_decay_kernel(state: AdamState, grad: np.ndarray, s: _Scalars, dtype: str) -> AdamState:
+    """adam_weight_decay_kernel: the whole step as MindSpore's AdamWeightDecay CPU kernel
+    computes it, bit for bit (measured on 2.10: 6000 of 6000 element-steps, float16 and
+    float32), in its dtype: "float16" for float16 parameters, "float32" otherwise (the
+    kernel has no other form; a float64 run is the float32 run, stored back). No bias
+    correction (_without_bias_correction's semantics); lr, beta1, beta2, eps and weight_decay
+    are float32 numbers (then float16 ones in the float16 kernel), decoupled weight decay
+    inside the update, whatever weight_decay_mode says:
+        m += (g - m) * (1 - beta1);  v += (g * g - v) * (1 - beta2)
+        w -= lr * (m / (sqrt(v) + eps) + weight_decay * w)
+    float32 (nnacl/fp32/adam_fp32.c AdamWeightDecayFp32, its scalar loop): the moments in
+    the kernel's fused form (_moments_kernel_fma), then w in double from the float32
+    numbers, fl32(w - lr * (m / (sqrt(v) + eps) + fl32(weight_decay * w))) (C's sqrt is
+    double), all under flush-to-zero / denormals-are-zero (measured: g = 1e-37 leaves m = 0,
+    a subnormal w becomes 0). float16 (adam_weight_decay_cpu_kernel.cc
+    LaunchAdamWeightDecay<float16>): every operation computed in float and rounded to
+    float16, the complements 1 - beta too (fl16(1 - fl16(0.999)) = 0.0009765625), sqrt in
+    double; an eps below 2^-25 is 0 there (the default 1e-8), so m = v = 0 (a zero
+    gradient at step 1) gives 0 / 0 = NaN. Source: mindspore/nn/optim/adam.py
+    AdamWeightDecay (float32 beta/eps Tensors; nn.Optimizer's float32 lr, weight_decay)."""
+    kernel = "float16" if dtype_name(dtype) == "float16" else "float32"
+    lr, beta1, beta2, eps, decay = (_float32(x) for x in (s.lr, s.beta1, s.beta2, s.eps, s.weight_decay))
+    g, m, v, w = (np.asarray(x, dtype=np.float64) for x in (grad, state.exp_avg, state.exp_avg_sq, state.param))
+    if kernel == "float16":
+        def op(x: np.ndarray | float) -> np.ndarray:  # one float operation, rounded to float16
+            return round_to(round_to(np.asarray(x, dtype=np.float64), "float32"), "float16")
+
+        g, m, v, w = (round_to(x, "float16") for x in (g, m, v, w))
+        lr, beta1, beta2, eps, decay = (float(op(x)) for x in (lr, beta1, beta2, eps, decay))
+        c1, c2 = float(op(1.0 - beta1)), float(op(1.0 - beta2))
+        m = op(m + op(op(g - m) * c1))
+        v = op(v + op(op(op(g * g) - v) * c2))
+        update = op(op(m / op(round_to(np.sqrt(v), "float16") + eps)) + op(decay * w))
+        w = op(w - op(lr * update))
+        return replace(state, param=w, exp_avg=m, exp_avg_sq=v, step=s.step)
+    g, m, v, w = (_flushed(round_to(x, "float32"), "float32") for x in (g, m, v, w))
+    c1, c2 = _float32(1.0 - beta1), _float32(1.0 - beta2)
+    m = _flushed(round_to(m + round_to(g - m, "float32") * c1, "float32"), "float32")
+    v = _flushed(round_to(v + round_to(g * g - v, "float32") * c2, "float32"), "float32")
+    w = w - lr * (m / (np.sqrt(v) + eps) + _flushed(round_to(decay * w, "float32"), "float32"))
+    w = _flushed(round_to(w, "float32"), "float32")
+    return replace(state, param=w, exp_avg=m, exp_avg_sq=v, step=s.step)
 
 
 def _denominator_algorithm1(v: np.ndarray, s: _Scalars, *, dtype: Optional[str]) -> np.ndarray:
@@ -795,6 +1040,28 @@ def _update_eps_hat_float32(numerator: np.ndarray, denominator: np.ndarray, s: _
     each op on float32 tensors (mindspore/nn/optim/adam.py _run_opt_with_sparse)."""
     lr_t = _float32(_float32(s.lr * _float32(np.sqrt(s.bias_correction2))) / s.bias_correction1)
     return lr_t * (numerator / denominator)
+
+
+def _denominator_eps_hat_in_dtype(v: np.ndarray, s: _Scalars, *, dtype: str) -> np.ndarray:
+    """eps-hat with betas_precision="dtype_powers": fl(fl(sqrt(v)) + fl(eps)), each op on
+    tensors of the variable's dtype (eps a Python float: rounded to it, so float16 loses
+    eps = 1e-8). Source: keras/src/optimizers/adam.py Adam.update_step
+    (ops.add(ops.sqrt(v), self.epsilon))."""
+    return round_to(round_to(np.sqrt(v), dtype) + float(round_to(np.float64(s.eps), dtype)), dtype)
+
+
+def _update_eps_hat_in_dtype(numerator: np.ndarray, denominator: np.ndarray, s: _Scalars, *, dtype: str
+                             ) -> np.ndarray:
+    """eps-hat with betas_precision="dtype_powers": alpha = lr * sqrt(1 - beta2^t) /
+    (1 - beta1^t) and the update fl(fl(m * alpha) / denominator), each op in the
+    variable's dtype (lr cast to it), so in float16 m * alpha can fall into the
+    subnormals. Source: keras/src/optimizers/adam.py Adam.update_step
+    (ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)))."""
+    def kd(x):
+        return round_to(np.asarray(x, dtype=np.float64), dtype)
+
+    alpha = float(kd(kd(kd(s.lr) * kd(np.sqrt(s.bias_correction2))) / s.bias_correction1))
+    return kd(kd(numerator * alpha) / denominator)
 
 
 def _denominator_mint(v: np.ndarray, s: _Scalars) -> np.ndarray:
@@ -867,6 +1134,8 @@ _UPDATES: dict[str, Callable[[Switches], tuple[Callable, Callable]]] = {
                               _update_algorithm1),
     "eps-hat": lambda o: (_denominator_eps_hat, _update_eps_hat),
     "eps-hat float32": lambda o: (_denominator_eps_hat, _update_eps_hat_float32),
+    "eps-hat in dtype": lambda o: (functools.partial(_denominator_eps_hat_in_dtype, dtype=o.kernel_dtype),
+                                   functools.partial(_update_eps_hat_in_dtype, dtype=o.kernel_dtype)),
     "mint": lambda o: (_denominator_mint, _update_mint),
     "torch float32": lambda o: (functools.partial(_denominator_torch_float32, dtype=o.denominator_dtype,
                                                   sqrt_rounding=o.bias_correction_float32), _update_torch_float32),
@@ -883,6 +1152,8 @@ def _update_form(o: Switches) -> str:
         return "algorithm 1"
     if o.betas_precision == BETAS_FLOAT32_DIRECT:
         return "eps-hat float32"
+    if o.betas_precision == BETAS_DTYPE_POWERS:
+        return "eps-hat in dtype"
     return "eps-hat"
 
 
@@ -953,6 +1224,8 @@ def _recipe(*switches) -> _Phases:
         if getattr(o, name) not in values:
             raise ValueError(f"unknown {name} {getattr(o, name)!r}")
     betas = _BETAS[o.betas_precision]
+    if o.betas_precision in (BETAS_KERNEL_DTYPE, BETAS_KERNEL_DTYPE_STEP_AHEAD, BETAS_DTYPE_POWERS):
+        betas = functools.partial(betas, kernel_dtype=o.kernel_dtype)
     if o.beta1_as_lerp_weight and o.betas_precision != BETAS_FLOAT32:
         betas = functools.partial(_lerp_weight, betas=betas, kernel_dtype=o.kernel_dtype)
     denominator, update = _UPDATES[_update_form(o)](o)
@@ -991,7 +1264,9 @@ INERT: dict[str, Callable[[Switches], bool]] = {
     "gradient_square": lambda o: _moment_form(o) in ("in dtype", "increment"),
     "gradient_square_dtype": lambda o: _moment_form(o) in ("kernel fma", "increment") or (
         _moment_form(o) == "direct" and (o.gradient_square_given or o.betas_precision in _FLOAT32_SCALARS)),
-    "kernel_dtype": lambda o: _moment_form(o) in ("in dtype", "direct") and not o.beta1_as_lerp_weight,
+    "kernel_dtype": lambda o: (_moment_form(o) in ("in dtype", "direct") and not o.beta1_as_lerp_weight
+                               and o.betas_precision not in (BETAS_KERNEL_DTYPE, BETAS_KERNEL_DTYPE_STEP_AHEAD,
+                                                             BETAS_DTYPE_POWERS)),
     "eps_placement": lambda o: _update_form(o) in ("torch float32", "mint"),
     "denominator_dtype": lambda o: _update_form(o) not in ("algorithm 1", "torch float32"),
     "amsgrad_max_keeps_on_nan": lambda o: not o.amsgrad,

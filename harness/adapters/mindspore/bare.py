@@ -120,6 +120,40 @@ def mint_adam_graph(case: Case, implementation: str) -> list[float]:
     return mint_adam(case, implementation, graph=True)
 
 
+def _adamw(case: Case, implementation: str, build) -> list[float]:
+    """One of the AdamW classes, `build(parameters, **kwargs)`, in PyNative (as its users call it)."""
+    import mindspore as ms  # deferred: see the module docstring
+    from mindspore import Parameter, Tensor
+
+    from harness.adapters.mindspore.runtime import execution_mode  # deferred: imports MindSpore
+
+    with execution_mode(ms.PYNATIVE_MODE):
+        parameters = [Parameter(Tensor(p.value.reshape(p.shape).copy()), name=p.name) for p in case.params]
+        optimizer = build(parameters, **constructor_arguments(case, implementation))
+        return _timed_steps(case, parameters, optimizer)
+
+
+def adam_weight_decay(case: Case, implementation: str) -> list[float]:
+    """mindspore.nn.AdamWeightDecay."""
+    from mindspore import nn  # deferred: see the module docstring
+
+    return _adamw(case, implementation, nn.AdamWeightDecay)
+
+
+def experimental_adamw(case: Case, implementation: str) -> list[float]:
+    """mindspore.experimental.optim.AdamW."""
+    from mindspore.experimental import optim  # deferred: see the module docstring
+
+    return _adamw(case, implementation, optim.AdamW)
+
+
+def mint_adamw(case: Case, implementation: str) -> list[float]:
+    """mindspore.mint.optim.AdamW (no CPU kernel: its first step raises)."""
+    from mindspore import mint  # deferred: see the module docstring
+
+    return _adamw(case, implementation, mint.optim.AdamW)
+
+
 def hyperparameter_probe(keywords: dict, initial: np.ndarray, gradient: np.ndarray, steps: int,
                          constructed: Callable[[], None]) -> np.ndarray:
     """nn.Adam built with `keywords` (translate.keyword_arguments of a probed value) on one

@@ -166,6 +166,48 @@ def run():
 _MINT_PYNATIVE = "# PyNative: MindSpore's default mode, as mint's users call it (no mode is set)"
 _MINT_GRAPH = "ms.set_context(mode=ms.GRAPH_MODE)"
 
+# The AdamW classes: nn.AdamWeightDecay, experimental.optim.AdamW, mint.optim.AdamW, in
+# PyNative as their users call them. Pieces: $imports, $optimizer (the class), $moments
+# (where each moment lives on the optimizer).
+_ADAMW = '''
+import mindspore as ms
+from mindspore import Parameter, Tensor
+$imports
+
+# PyNative: MindSpore's default mode (no mode is set)
+ms.set_device("CPU")
+MS_DTYPE = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": ms.float32, "float64": ms.float64}[DTYPE]
+KWARGS = CASE["kwargs"]  # the optimizer's keyword arguments, as the harness passes them
+if "betas" in KWARGS:
+    KWARGS["betas"] = tuple(KWARGS["betas"])
+GROUPS = CASE["groups"]  # parameter groups (names) with their own lr / weight_decay; None: a flat list
+MOMENTS = $moments
+
+
+''' + _HELPERS + '''
+
+def run():
+    parameters = {n: Parameter(tensor(v, s), name=n) for n, (s, v) in PARAMS.items()}
+    if GROUPS is None:
+        params = list(parameters.values())
+    else:
+        params = [dict(g, params=[parameters[n] for n in g["params"]]) for g in GROUPS]
+    optimizer = $optimizer(params, **KWARGS)
+    order = [p.name for p in optimizer.parameters]  # group by group: the order it takes gradients in
+    quantity, name, index, _ = WATCH
+    seen = []
+    for t in range(STEPS):
+        grads = dict(zip(PARAMS, GRADS[t]))
+        optimizer(tuple(tensor(grads[n], parameters[n].shape) for n in order))
+        if quantity == "param":
+            source = parameters[name]
+        else:
+            source = getattr(optimizer, MOMENTS[quantity])[order.index(name)]
+        seen.append(element(source, index))
+    return seen
+'''
+_TORCH_STYLE_MOMENTS = '{"exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq", "max_exp_avg_sq": "max_exp_avg_sq"}'
+
 # --------------------------------------------------------------------------- the data a script reads
 
 
@@ -192,3 +234,9 @@ NN_ADAM_LR_TENSOR = _nn_adam(learning_rate=_NN_ADAM_LR_TENSOR)
 NN_ADAM_LR_SCHEDULE = _nn_adam(learning_rate=_NN_ADAM_LR_SCHEDULE)
 MINT = Template(_MINT, {"mode": _MINT_PYNATIVE}, arguments)
 MINT_GRAPH = Template(_MINT, {"mode": _MINT_GRAPH}, arguments)
+NN_ADAM_WEIGHT_DECAY = Template(_ADAMW, {"imports": "from mindspore import nn", "optimizer": "nn.AdamWeightDecay",
+                                          "moments": '{"exp_avg": "moments1", "exp_avg_sq": "moments2"}'}, arguments)
+EXPERIMENTAL_ADAMW = Template(_ADAMW, {"imports": "from mindspore.experimental import optim",
+                                       "optimizer": "optim.AdamW", "moments": _TORCH_STYLE_MOMENTS}, arguments)
+MINT_ADAMW = Template(_ADAMW, {"imports": "from mindspore import mint", "optimizer": "mint.optim.AdamW",
+                               "moments": _TORCH_STYLE_MOMENTS}, arguments)

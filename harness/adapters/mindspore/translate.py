@@ -25,6 +25,15 @@ and mint says what it takes), betas (a tuple), eps, weight_decay, amsgrad, maxim
 each converted to its Python type; nn.Adam's MindSpore-only options and torch's
 decoupled_weight_decay have no counterpart and are passed under their own names when set.
 
+The AdamW classes (adamw.py). mindspore.nn.AdamWeightDecay takes nn.Adam's names
+(learning_rate as a number or a per-step list, beta1, beta2, eps, weight_decay), always
+passed: its defaults (eps 1e-6, weight_decay 0.0) are not the case's; what it has no
+counterpart for (amsgrad as use_amsgrad, maximize, nn.Adam's MindSpore-only options,
+eps_root) is passed under that name when set. mindspore.experimental.optim.AdamW and
+mindspore.mint.optim.AdamW take mint.optim.Adam's translation. All three always decouple:
+L2 decay (decoupled_weight_decay=False with a nonzero decay) is passed as
+decoupled_weight_decay=False, which none of them takes (their own TypeError).
+
 A missing gradient: MindSpore's optimizers take one gradient per parameter and its
 autodiff gives an unused parameter zeros, which the case holds (the adapters pass them).
 """
