@@ -152,3 +152,41 @@ def test_concurrent_recordings_are_the_sequential_ones_and_an_abandoned_submissi
     abandoned_ok, identical = json.loads(run.stdout.strip().splitlines()[-1])
     assert abandoned_ok
     assert identical == [True] * 6
+
+
+FRAMEWORKS_MEET = """
+import json
+from harness.casefile import case_from_dict
+from harness.conformance import check_case
+case = case_from_dict({"schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {},
+                       "params": [{"name": "w", "shape": [2], "value": [0.5, -1.0]}],
+                       "grads": [[[0.1, -0.2]], [[0.3, 0.1]], [[0.2, 0.2]]]})
+# paddle's worker first, MindSpore's after it: in one process this order fails.
+results = check_case(case, ["reference", "paddle-adam", "mindspore", "optax-adam", "keras-adam", "torch"])
+print(json.dumps([[r.implementation, r.status, (r.message or "").splitlines()[:1]] for r in results]))
+"""
+
+
+def test_frameworks_meet_only_in_their_own_workers():
+    """Measured (paddle 3.3.1, MindSpore 2.10.0): importing paddle before mindspore makes
+    mindspore's import fail (an undefined oneDNN symbol); the harness runs each framework
+    in its own worker, so one case runs through paddle, then MindSpore, optax, Keras and
+    torch, and none crashes. When the first part stops failing, the reason for the order
+    rule is gone (the README says so): this test fails to say it."""
+    from harness.catalogue import framework_available
+
+    if not all(framework_available(f) for f in ("paddle", "mindspore", "optax", "keras")):
+        import pytest
+
+        pytest.skip("the optional 'family' extra is not installed")
+    env = dict(os.environ, GLOG_v="4", GLOG_minloglevel="2")
+    clash = subprocess.run([sys.executable, "-c", "import paddle; import mindspore"], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert clash.returncode != 0 and "undefined symbol" in clash.stderr, clash.stderr[-2000:]
+    run = subprocess.run([sys.executable, "-c", FRAMEWORKS_MEET], capture_output=True, text=True,
+                         env=dict(env, OPTIM_PARITY_ISOLATION="1"), timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    statuses = {name: status for name, status, _ in json.loads(run.stdout.strip().splitlines()[-1])}
+    assert statuses == {"reference": "pass", "paddle-adam": statuses["paddle-adam"], "mindspore": statuses["mindspore"],
+                        "optax-adam": statuses["optax-adam"], "keras-adam": statuses["keras-adam"], "torch": "pass"}
+    assert all(status in ("pass", "known") for status in statuses.values()), statuses
