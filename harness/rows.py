@@ -192,7 +192,7 @@ ROWS: tuple[Row, ...] = (
             # the moments rounded to float32 (decay factor fl32(1 - fl32(lr * wd))).
             {"hyperparameters_float32": True, "betas_precision": "float32_scalars", "update_reads_float32": True},
         ),
-        names={"optax": None, "keras": "amsgrad", "paddle": "amsgrad"},
+        names={"optax": "optax.amsgrad (an alias of its own)", "keras": "amsgrad", "paddle": "amsgrad"},
     ),
     Row(
         id="betas",
@@ -263,7 +263,9 @@ ROWS: tuple[Row, ...] = (
         torch_args={"use_nesterov": None},
         mindspore_args={"use_nesterov": "use_nesterov"},
         variants=({"nesterov": "toggle"},),
-        names={"optax": "nesterov", "keras": None, "paddle": None},
+        # optax.adam(nesterov=True) is Dozat's NAdam, another algorithm (1.47 g against
+        # MindSpore's 1.9 g at step 1, tests/test_optax_adapters.py): no counterpart.
+        names={"optax": None, "keras": None, "paddle": None},
     ),
     Row(
         id="loss_scale",

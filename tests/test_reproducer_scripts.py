@@ -52,6 +52,12 @@ PLAN = {
     "mindspore-mint": ("mindspore-mint-pynative-in-place-add-lost.json", {}),
     "mindspore-mint-graph": ("mindspore-mint-betas-float32.json", {}),
     "paddle-adam": ("paddle-sparse-bias-correction-step-ahead.json", {}),
+    "optax-adam": ("optax-float32-beta-powers.json", {}),
+    "optax-adamw": ("optax-float32-beta-powers.json", {}),
+    "optax-adam-x64": ("optax-missing-gradient-is-zero.json", {}),
+    "optax-adamw-x64": ("optax-float16-eps-vanishes.json", {}),
+    "optax-adam-mu-bfloat16": ("optax-adam-mu-bfloat16.json", {}),
+    "optax-amsgrad": ("optax-amsgrad-max-of-bias-corrected.json", {}),
     "paddle-adamw": ("paddle-clear-grad-zero-gradient.json", {"lr": [0.01, 0.02, 0.005]}),
 }
 # A bfloat16 case (no implementation diverges on one): its script must still print the
