@@ -1,5 +1,5 @@
-"""Frameworks meet only in separate processes: the harness process imports torch or
-MindSpore only when it runs one. Everything that renders reports, reads the catalogue,
+"""Frameworks meet only in separate processes: the harness process imports torch,
+MindSpore, jax, optax, Keras or Paddle only when it runs one. Everything that renders reports, reads the catalogue,
 writes reproducer scripts or answers the validation table's expectations is framework-
 free; framework code lives in the wings (harness/adapters/<framework>/), and nothing
 outside a wing imports a framework or a wing's private names."""
@@ -19,7 +19,13 @@ from harness.catalogue import WINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "harness"
-FRAMEWORKS = ("torch", "mindspore")
+# The modules each framework is imported as (the optional extra's too: jax for optax and
+# Keras' jax backend).
+FRAMEWORKS = ("torch", "mindspore", "jax", "optax", "keras", "paddle")
+NOTHING = {framework: False for framework in FRAMEWORKS}
+# The framework modules each wing may import (optax's and Keras' run on jax).
+WING_MODULES = {"torch": ("torch",), "mindspore": ("mindspore",), "optax": ("optax", "jax"), "keras": ("keras", "jax"),
+                "paddle": ("paddle",)}
 
 
 def _imported_in_fresh_interpreter(code: str) -> dict:
@@ -36,7 +42,7 @@ def test_the_report_catalogue_and_validation_modules_import_no_framework():
     imported = _imported_in_fresh_interpreter(
         "import harness.reproducer_script, harness.html_report, harness.report, harness.catalogue, "
         "harness.acceptance")
-    assert imported == {"torch": False, "mindspore": False}
+    assert imported == NOTHING
 
 
 def test_the_wings_framework_free_modules_import_no_framework():
@@ -44,7 +50,7 @@ def test_the_wings_framework_free_modules_import_no_framework():
                                                          for module in ("", ".translate", ".bare", ".reproducer")]
     imported = _imported_in_fresh_interpreter("import importlib\n" + "\n".join(
         f"importlib.import_module({module!r})" for module in modules))
-    assert imported == {"torch": False, "mindspore": False}
+    assert imported == NOTHING
 
 
 def test_writing_every_reproducer_and_the_validation_expectations_import_no_framework():
@@ -70,7 +76,7 @@ for framework in ("torch", "mindspore"):
         for value in values:
             expected(framework, key, value, rules)
 """
-    assert _imported_in_fresh_interpreter(code) == {"torch": False, "mindspore": False}
+    assert _imported_in_fresh_interpreter(code) == NOTHING
 
 
 def _imports(path: Path) -> list[tuple[str, list[str], int]]:
@@ -98,7 +104,9 @@ def test_only_a_wing_imports_its_framework_and_its_private_names(path):
         assert level == 0, f"{path}: relative import"
         top = module.split(".")[0]
         if top in FRAMEWORKS:
-            assert wing == top, f"{path} imports {module}: framework code belongs in harness/adapters/{top}/"
+            assert top in WING_MODULES.get(wing, ()), (
+                f"{path} imports {module}: framework code belongs in the wing of the framework it serves "
+                f"(harness/adapters/<framework>/)")
         for framework, package in WINGS.items():
             if module == package or module.startswith(package + "."):
                 private = [name for name in names if name.startswith("_")]
