@@ -161,3 +161,23 @@ def test_an_adamw_history_records_what_a_snapshot_after_every_step_records(name)
             assert history_matches_snapshots(adapter_cls, case), case.comment
             compared += 1
     assert compared >= 2
+
+
+def test_experimental_adamw_beta_power_is_not_always_correctly_rounded():
+    """The spec's float32 beta^t (betas_precision="float32_scalars": fl32(fl32(beta)^t),
+    correctly rounded) is experimental.optim.AdamW's in 1119 of 1122 (beta, t) pairs
+    measured; its float32 Pow of the Python-float beta and the int32 state_step is one ulp
+    off in the rest, e.g. beta = 0.807156, t = 2 (0.6515008807 instead of 0.6515008211).
+    There the float64 model (mindspore-experimental-adamw-float64-float32-scalars) misses
+    by an ulp of the bias correction: a rare unexplained float64 violation (the thorough
+    profile of cases/test_option_pairs.py met one). Pinned so that a change is noticed."""
+    import mindspore as ms
+    from mindspore import Parameter, Tensor
+    from mindspore.experimental.optim import adamw
+
+    lr = Parameter(Tensor(0.001, ms.float32), name="lr")
+    f32 = np.float32
+    for beta, t, correctly_rounded in ((0.807156, 2, False), (0.9, 2, True), (0.999, 3, True)):
+        _, step_size, _ = adamw.prepare_func(lr, 0.0, Tensor(t, ms.int32), beta, beta)
+        modelled = f32(f32(0.001) / f32(1 - f32(float(f32(beta)) ** t)))
+        assert (float(step_size.asnumpy()) == float(modelled)) is correctly_rounded, (beta, t)

@@ -51,6 +51,8 @@ PLAN = {
                                                                             "loss_scale": 1024.0}),
     "mindspore-mint": ("mindspore-mint-pynative-in-place-add-lost.json", {}),
     "mindspore-mint-graph": ("mindspore-mint-betas-float32.json", {}),
+    "mindspore-adamweightdecay": ("mindspore-adamweightdecay-no-bias-correction.json", {}),
+    "mindspore-experimental-adamw": ("mindspore-experimental-adamw-betas-float32.json", {}),
     "paddle-adam": ("paddle-sparse-bias-correction-step-ahead.json", {}),
     "optax-adam": ("optax-float32-beta-powers.json", {}),
     "optax-adamw": ("optax-float32-beta-powers.json", {}),
