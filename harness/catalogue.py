@@ -146,7 +146,14 @@ def _subnormal_moments_possible(case: Case) -> bool:
     return bool(np.any(((1 - beta1) * g < tiny) | ((1 - beta2) * g * g < tiny)))
 
 
+def _step_without_gradients(case: Case) -> bool:
+    """Some step at which no parameter has a gradient (every one missing): Keras'
+    apply_gradients refuses it."""
+    return any(len(missing) == len(case.params) for missing in case.missing)
+
+
 _PREDICATES: dict[str, Callable[[Case], bool]] = {
+    "step_without_gradients": _step_without_gradients,
     "scalar_params": _scalar_params,
     "lr_list_shorter_than_run": _lr_list_shorter_than_run,
     "lr_list_starts_at_zero": _lr_list_starts_at_zero,
@@ -507,14 +514,6 @@ _OPTAX_RECORDS: tuple[Implementation, ...] = (
 # ---- end optax records
 
 # ---- keras records (keras.optimizers.Adam / AdamW on the jax backend)
-def _keras_step_without_gradients(case: Case) -> bool:
-    """Some step at which no parameter has a gradient (every one missing)."""
-    return any(len(missing) == len(case.params) for missing in case.missing)
-
-
-# A finer condition of the Keras records (apply_gradients with only None gradients).
-_PREDICATES.setdefault("step_without_gradients", _keras_step_without_gradients)
-
 # What keras.optimizers.Adam and AdamW share (keras/src/optimizers/adam.py, adamw.py,
 # base_optimizer.py; measured on Keras 3.15.1, jax 0.7.1, CPU, jax_enable_x64 off).
 # Options Keras does not take are passed under their own names: BaseOptimizer raises

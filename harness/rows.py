@@ -231,7 +231,9 @@ ROWS: tuple[Row, ...] = (
                   # it (bias corrections in it), complements 1 - beta from double, the
                   # increment form in the variable's dtype; with the eps row's eps-hat the
                   # step size and the update are ops in that dtype too.
-                  {"betas_precision": "dtype_powers", "kernel_dtype": CASE_DTYPE, "moments_increment_form": True},
+                  # XLA's CPU ops flush subnormals (FTZ/DAZ) in their float32 arithmetic.
+                  {"betas_precision": "dtype_powers", "kernel_dtype": CASE_DTYPE, "moments_increment_form": True,
+                   "flush_subnormals": True},
                   # nn.AdamWeightDecay: no bias correction at all; and its CPU kernel as a
                   # whole (float32 betas in nn.Adam's kernel form, flush to zero; float16
                   # parameters computed in float16, float64 ones in float32).
@@ -352,7 +354,7 @@ SWITCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     # Arithmetic in the parameter's dtype: Keras' and paddle's kernels (keeps their betas
     # variants from MindSpore's attributions, where they fitted by coincidence).
     "kernel_dtype": ("keras", "paddle"),
-    "flush_subnormals": ("mindspore",),
+    "flush_subnormals": ("mindspore", "keras"),
     "hyperparameters_float32": ("mindspore",),
     # MindSpore's amsgrad kernel (v > vmax ? v : vmax) and torch's fused CPU kernel (std::max).
     "amsgrad_max_keeps_on_nan": ("mindspore", "torch"),

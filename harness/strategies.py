@@ -603,6 +603,12 @@ def covering_case(implementation: str, index: int, seed: int = 0) -> Case:
     case = case_of(assignment, case_seed)
     if outside(implementation, case) is not None:  # a finer exclusion (a group's own lr): without it
         case = case_of(assignment, case_seed, group_lr=False)
+    # Another finer exclusion (a step without any gradient, which Keras refuses): the next
+    # seeds, deterministically (a case already inside keeps its numbers).
+    for retry in range(1, 20):
+        if outside(implementation, case) is None:
+            break
+        case = case_of(assignment, case_seed + retry, group_lr=False)
     return case
 
 

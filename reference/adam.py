@@ -686,18 +686,25 @@ def _moments_in_dtype(g: np.ndarray, state: AdamState, s: _Scalars, gradient_squ
 
 
 def _moments_increment(g: np.ndarray, state: AdamState, s: _Scalars, gradient_square: Optional[np.ndarray], *,
-                       kernel_dtype: str) -> tuple[np.ndarray, np.ndarray]:
+                       kernel_dtype: str, flush: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """moments_increment_form: the moments are updated in the increment form, each
     operation rounded to kernel_dtype (the tensor dtype): m += (g - m) * (1 - beta1),
     v += (g * g - v) * (1 - beta2). Where beta1 is tiny and |g| drops sharply, g - m
     cancels and leaves an error of about u * |m_prev| that beta1 * m + (1 - beta1) * g
     does not have. Source: torch/optim/_functional.py sparse_adam (SparseAdam:
     exp_avg_update_values = grad_values.sub(old_exp_avg_values).mul_(1 - beta1), the
-    same for exp_avg_sq with grad_values.pow(2))."""
+    same for exp_avg_sq with grad_values.pow(2)).
+    flush (flush_subnormals): every op's inputs and result flushed to zero below the
+    smallest normal number of its arithmetic (XLA's CPU ops run with FTZ/DAZ; float16 and
+    bfloat16 ops are float32 arithmetic, so a float16 subnormal survives and a bfloat16
+    one, float32's range, is flushed): keras/src/optimizers/adam.py on the jax backend."""
     def kd(values: np.ndarray) -> np.ndarray:
-        return round_to(values, kernel_dtype)
+        rounded = round_to(values, kernel_dtype)
+        return _flushed(rounded, _opmath_of(kernel_dtype)) if flush else rounded
 
     gk, m_old, v_old = kd(g), state.exp_avg, state.exp_avg_sq
+    if flush:
+        m_old, v_old = kd(m_old), kd(v_old)
     m = kd(m_old + kd(kd(gk - m_old) * _float_in(s.one_minus_beta1, kernel_dtype)))
     v = kd(v_old + kd(kd(kd(gk * gk) - v_old) * _float_in(s.one_minus_beta2, kernel_dtype)))
     return m, v
@@ -782,7 +789,8 @@ _MOMENTS: dict[str, Callable[[Switches], Callable]] = {
                                               flush=o.flush_subnormals),
     "in dtype": lambda o: functools.partial(_moments_in_dtype, dtype=o.moments_dtype,
                                             square_dtype=o.gradient_square_dtype),
-    "increment": lambda o: functools.partial(_moments_increment, kernel_dtype=o.kernel_dtype),
+    "increment": lambda o: functools.partial(_moments_increment, kernel_dtype=o.kernel_dtype,
+                                             flush=o.flush_subnormals),
     "direct": lambda o: functools.partial(_moments_direct, first=_m_lerp if o.beta1_as_lerp_weight else _m_ema,
                                           second=_second_moment(o)),
 }
@@ -1182,6 +1190,17 @@ def _beyond_range_of(x: np.ndarray, *, dtype: str) -> np.ndarray:
     return beyond_range(x, dtype)
 
 
+def _opmath_of(dtype: str) -> str:
+    """The arithmetic a tensor op of `dtype` runs in: float32 for float16 and bfloat16."""
+    return "float32" if dtype_name(dtype) in ("float16", "bfloat16") else dtype
+
+
+def _flushed_in_opmath(x: np.ndarray, *, dtype: str) -> np.ndarray:
+    """flush_subnormals with the increment form (XLA's CPU ops): w rounded to `dtype`,
+    flushed below the smallest normal number of its arithmetic (_opmath_of)."""
+    return _flushed(round_to(x, dtype), _opmath_of(dtype))
+
+
 def _flushed_in_kernel(x: np.ndarray, *, dtype: str) -> np.ndarray:
     """flush_subnormals (betas_precision="float32"): the kernel's w, rounded to kernel_dtype
     and flushed (_moments_kernel_fma)."""
@@ -1205,6 +1224,16 @@ class _Phases(NamedTuple):
     update: Callable  # (numerator, denominator, s) -> what w_{t-1} loses
     stored_param: tuple[Callable, ...]  # chain of w -> w
 
+
+# The switches added for the Adam family's other frameworks (optax, Keras, Paddle,
+# MindSpore's AdamW classes) that act in adam_step's body around the phases rather than
+# choosing a phase function of the recipe: each is small and named, cites its source at
+# the function it calls, and is checked bit for bit against its framework by the wing's
+# tests; folding them into the phases is left to do (tests/test_spec_phases.py holds the
+# two lists apart, and its pre-refactor oracle runs the recipe's switches only).
+BODY_SWITCHES = ("adam_weight_decay_kernel", "update_reads_float32", "first_moment_dtype", "float32_beta_powers",
+                 "eps_in_dtype", "moments_direct_form", "amsgrad_max_of_corrected", "weight_decay_float32",
+                 "bias_correction")
 
 # Each string switch and the values it takes (an unknown value is an error).
 CHOICES: dict[str, tuple] = {
@@ -1237,6 +1266,8 @@ def _recipe(*switches) -> _Phases:
         stored_param.append(functools.partial(_beyond_range_of, dtype=o.storage_dtype))
     if o.flush_subnormals and o.betas_precision == BETAS_FLOAT32:
         stored_param.append(functools.partial(_flushed_in_kernel, dtype=o.kernel_dtype))
+    elif o.flush_subnormals and _moment_form(o) == "increment":
+        stored_param.append(functools.partial(_flushed_in_opmath, dtype=o.kernel_dtype))
     return _Phases(
         hyperparameters=_float32_hyperparameters if o.hyperparameters_float32 else _exact_hyperparameters,
         betas=betas,
@@ -1258,7 +1289,7 @@ def _recipe(*switches) -> _Phases:
 # moments_increment_form, or with a row-sparse gradient_square). tests/test_spec_phases.py
 # toggles each switch wherever its condition holds and checks that nothing changes.
 INERT: dict[str, Callable[[Switches], bool]] = {
-    "flush_subnormals": lambda o: o.betas_precision != BETAS_FLOAT32,
+    "flush_subnormals": lambda o: o.betas_precision != BETAS_FLOAT32 and _moment_form(o) != "increment",
     "beta1_as_lerp_weight": lambda o: o.betas_precision == BETAS_FLOAT32,
     "moments_increment_form": lambda o: _moment_form(o) in ("kernel fma", "in dtype"),
     "gradient_square": lambda o: _moment_form(o) in ("in dtype", "increment"),

@@ -53,6 +53,8 @@ PLAN = {
     "mindspore-mint-graph": ("mindspore-mint-betas-float32.json", {}),
     "mindspore-adamweightdecay": ("mindspore-adamweightdecay-no-bias-correction.json", {}),
     "mindspore-experimental-adamw": ("mindspore-experimental-adamw-betas-float32.json", {}),
+    "keras-adam": ("keras-missing-gradient-global-step.json", {"lr": [0.01, 0.02, 0.005], "loss_scale": 1024.0}),
+    "keras-adamw": ("keras-betas-16bit-powers.json", {}),
     "paddle-adam": ("paddle-sparse-bias-correction-step-ahead.json", {}),
     "optax-adam": ("optax-float32-beta-powers.json", {}),
     "optax-adamw": ("optax-float32-beta-powers.json", {}),

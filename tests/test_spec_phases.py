@@ -137,11 +137,25 @@ def _hyperparameters(rng: np.random.Generator) -> dict:
     )
 
 
-# harness/rows.py variants, (row, variant), as harness/attribution.py draws candidates.
-VARIANTS = [(row.id, dict(variant)) for row in ROWS for variant in row.variants]
+# harness/rows.py variants, (row, variant), as harness/attribution.py draws candidates:
+# those of the switches the pre-refactor spec has (the oracle cannot run the switches
+# added since, for the Adam family's other frameworks: each of those is checked bit for
+# bit against its framework by the wing's tests, tests/test_*_adapters.py).
+ORACLE_KEYWORDS = set(inspect.signature(oracle.adam_step).parameters)
+ORACLE_BETAS = {spec.BETAS_EXACT, spec.BETAS_FLOAT32, spec.BETAS_FLOAT32_DIRECT, spec.BETAS_FLOAT32_SCALARS,
+                spec.BETAS_FLOAT32_SCALARS_EAGER}
 # Keys the reference adapter resolves itself (harness/adapters/reference.py _ADAPTER_KEYS).
 ADAPTER_KEYS = {"weight_decay_exempt_substrings", "stored_in_case_dtype", "row_sparse", "missing_gradient",
                 "parameter_update_lost"}
+
+
+def _oracle_knows(variant: dict) -> bool:
+    return (all(key in ORACLE_KEYWORDS or key in ADAPTER_KEYS for key in variant)
+            and variant.get("betas_precision", spec.BETAS_EXACT) in ORACLE_BETAS
+            and variant.get("missing_gradient", "zero") == "zero")
+
+
+VARIANTS = [(row.id, dict(variant)) for row in ROWS for variant in row.variants if _oracle_knows(variant)]
 
 
 def attribution_switches(rng: np.random.Generator, dtype: str) -> tuple[dict, dict]:
@@ -282,6 +296,10 @@ def assert_same_bits(new, old, where: str) -> None:
 @given(runs())
 def test_phases_equal_the_pre_refactor_spec_bit_for_bit(run):
     keywords, param, start, steps = run
+    if keywords.get("flush_subnormals") and spec._moment_form(_switches(keywords, steps[0][2] is not None)) == "increment":
+        # flush_subnormals in the increment form flushes each op (Keras on XLA's CPU), added
+        # after the oracle, whose increment form ignored it (no caller combined the two).
+        keywords = {**keywords, "flush_subnormals": False}
     new, old = trajectory(spec, keywords, param, start, steps), trajectory(oracle, keywords, param, start, steps)
     for t, ((_, new_state), (_, old_state)) in enumerate(zip(new, old), start=1):
         assert_same_bits(new_state, old_state, f"step {t} of {keywords}")
@@ -349,8 +367,9 @@ def test_every_keyword_of_adam_step_is_a_switch_a_number_or_an_array():
     not a number or an array, so no switch can bypass the recipe."""
     numbers_and_arrays = {"lr", "beta1", "beta2", "eps", "eps_root", "weight_decay", "loss_scale", "lazy_rows",
                           "gradient_square"}
-    assert set(KEYWORDS) - numbers_and_arrays == set(spec.Switches._fields) - {"loss_scaled",
-                                                                                "gradient_square_given"}
+    recipe = set(spec.Switches._fields) - {"loss_scaled", "gradient_square_given"}
+    assert set(KEYWORDS) - numbers_and_arrays == recipe | set(spec.BODY_SWITCHES)
+    assert not recipe & set(spec.BODY_SWITCHES)
     assert set(spec.INERT) <= set(KEYWORDS)
 
 

@@ -3,7 +3,11 @@
 
     reference.py   the numpy spec (its adapter and the bench's bare loop)
     torch/         torch.optim: Adam and its forms, AdamW, SparseAdam
-    mindspore/     mindspore.nn.Adam and its forms, mindspore.mint.optim.Adam
+    mindspore/     mindspore.nn.Adam and its forms, mindspore.mint.optim.Adam, the AdamW
+                   classes (nn.AdamWeightDecay, experimental.optim.AdamW, mint.optim.AdamW)
+    optax/         optax.adam, optax.adamw, optax.amsgrad (jitted; jax_enable_x64 off and on)
+    keras/         keras.optimizers.Adam and AdamW on the jax backend
+    paddle/        paddle.optimizer.Adam and AdamW (dygraph; lazy_mode with SelectedRows)
 
 A wing holds everything its framework needs: `setup()` (the framework's runtime settings,
 an explicit call made here before the framework's first use in a process, never an import
