@@ -605,7 +605,7 @@ def covering_case(implementation: str, index: int, seed: int = 0) -> Case:
         case = case_of(assignment, case_seed, group_lr=False)
     # Another finer exclusion (a step without any gradient, which Keras refuses): the next
     # seeds, deterministically (a case already inside keeps its numbers).
-    for retry in range(1, 20):
+    for retry in range(1, 200):
         if outside(implementation, case) is None:
             break
         case = case_of(assignment, case_seed + retry, group_lr=False)

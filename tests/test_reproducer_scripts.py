@@ -153,7 +153,9 @@ def _same(printed: str, number) -> bool:
 
 def test_every_implementation_of_the_catalogue_has_a_template():
     assert set(FRAMEWORK_TEMPLATES) == set(IMPLEMENTATIONS) - {"reference"}
-    assert set(PLAN) == set(FRAMEWORK_TEMPLATES)
+    # mint.optim.AdamW has no CPU kernel (unsupported for every case): nothing it computed
+    # to reproduce, so no script is run for it here.
+    assert set(PLAN) == set(FRAMEWORK_TEMPLATES) - {"mindspore-mint-adamw"}
 
 
 @pytest.mark.parametrize("implementation", list(PLAN))
