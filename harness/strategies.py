@@ -159,6 +159,10 @@ ROW_HYPERPARAMETERS: dict[str, dict[str, st.SearchStrategy]] = {
     "use_offload": {"use_offload": st.just(True)},
     "eps_root": {"eps_root": eps_roots()},
 }
+# The rows of the seed's table (every row but those beyond it: optax's eps_root, which
+# torch, MindSpore, Keras and Paddle have no counterpart for), sorted: what the modules of
+# those frameworks draw a row from (their cases keep the draws they had before eps_root).
+SEED_TABLE_ROWS = tuple(sorted(row for row in ROW_HYPERPARAMETERS if row != "eps_root"))
 
 
 # Every dtype torch's CPU Adam implementations are run in (bfloat16 has no numpy type:
@@ -590,7 +594,9 @@ def case_of(assignment: dict[str, Any], seed: int, *, group_lr: bool = True) -> 
                     else None)
         first_wd = _log10_uniform(rng, -4, -1) if assignment["weight_decay"] == "nonzero" else None
         groups = (ParamGroup(tuple(names[:split]), first_lr, first_wd), ParamGroup(tuple(names[split:])))
-    label = ", ".join(f"{k}={v}" for k, v in assignment.items())
+    # eps_root at its default class is left out of the label: the factor came after the
+    # committed baseline, whose covering cases keep their text and so their ids.
+    label = ", ".join(f"{k}={v}" for k, v in assignment.items() if (k, v) != ("eps_root", "zero"))
     return Case(dtype, hyper, tuple(params), grads, groups, comment=f"pairwise: {label}; seed={seed}",
                 sparse_rows=sparse_rows, missing=missing if any(missing) else ())
 
