@@ -62,6 +62,10 @@ class KerasAdapter:
         self.case = case
         kwargs = constructor_arguments(case, self.name)
         kwargs["learning_rate"] = learning_rate(kwargs["learning_rate"])
+        # The optimizer first: an option Keras does not take fails with Keras's own error
+        # whatever else the case holds (a float64 case without a counterpart for its
+        # weight decay reports the decay, the reason its kind is declared for).
+        self.optimizer = getattr(keras.optimizers, optimizer_class(self.name))(**kwargs)
         with warnings.catch_warnings():
             # JAX's "Explicitly requested dtype float64 ... truncated to dtype float32"
             # (x64 off): a float64 variable that is not one; see the module docstring.
@@ -69,7 +73,6 @@ class KerasAdapter:
             # bfloat16 values arrive as the float32s that hold them (exact).
             self.variables = [keras.Variable(p.value.reshape(p.shape), dtype=case.dtype)
                               for p in case.params]
-        self.optimizer = getattr(keras.optimizers, optimizer_class(self.name))(**kwargs)
         # Built on the variables now (apply_gradients would build it on the first call), so
         # that the state before the first step exists and is read like any other.
         self.optimizer.build(self.variables)
