@@ -136,6 +136,10 @@ class Case:
             return group.weight_decay
         return self.hp("weight_decay")
 
+    def decays(self) -> bool:
+        """Whether weight decay reaches some parameter (the case's own or a group's)."""
+        return any(self.weight_decay_for(p.name) != 0.0 for p in self.params)
+
     def non_default_options(self) -> set[str]:
         return {k for k, v in self.hyperparameters.items() if v != DEFAULT_HYPERPARAMETERS[k]}
 

@@ -17,7 +17,8 @@ from harness import isolation
 from harness.adapters.reference import ReferenceAdapter
 from harness.attribution import attribute
 from harness.casefile import Case
-from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, TABLE_IMPLEMENTATIONS, framework_of, known
+from harness.catalogue import NO_COUNTERPART as OUTSIDE_NO_COUNTERPART, UNRELIABLE as OUTSIDE_UNRELIABLE
+from harness.catalogue import TABLE_IMPLEMENTATIONS, framework_of, known, outside
 from harness.trajectory_comparison import ColumnReference, Comparison, Violation, compare, spec_reference
 from harness.nonfinite import to_json
 from harness.recording import Recording, record_in_process
@@ -113,8 +114,15 @@ def judge(name: str, case: Case, reference: Trajectory | ColumnReference,
         return ImplementationResult(name, CRASH, f"cannot import: {recording.import_error}"), None
     result = ImplementationResult(name, PASS, description=recording.description)
     found = recording.outside
+    if found is None and recording.failed_step == -1 and known(name):
+        found = outside(name, case)  # a dead worker sent no declaration: the catalogue's
     declared = found.reason if found else None
-    if found and not found.compared and recording.failed_step != -1:
+    # A case declared unreliable (its result depends on memory the harness does not
+    # control) may also kill the worker that way (paddle's AdamW with SelectedRows
+    # gradients reads a garbage dimension and sometimes aborts in bad_alloc): that is the
+    # declaration, not a new finding. Any other dead worker is a crash.
+    unreliable = found is not None and found.kind == OUTSIDE_UNRELIABLE
+    if found and not found.compared and (recording.failed_step != -1 or unreliable):
         no_counterpart = found.kind == OUTSIDE_NO_COUNTERPART
         result.status = NO_COUNTERPART if no_counterpart else UNSUPPORTED
         result.message = (f"{'no counterpart' if no_counterpart else 'not compared'}: {declared}"

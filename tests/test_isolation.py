@@ -190,3 +190,30 @@ def test_frameworks_meet_only_in_their_own_workers():
     assert statuses == {"reference": "pass", "paddle-adam": statuses["paddle-adam"], "mindspore": statuses["mindspore"],
                         "optax-adam": statuses["optax-adam"], "keras-adam": statuses["keras-adam"], "torch": "pass"}
     assert all(status in ("pass", "known") for status in statuses.values()), statuses
+
+
+def test_a_dead_worker_on_a_case_declared_unreliable_is_that_declaration_and_otherwise_a_crash():
+    """paddle's AdamW with SelectedRows gradients reads a garbage dimension and sometimes
+    aborts its process (catalogue: unreliable): the dead worker is what the declaration
+    says, `unsupported` (not compared), not a crash. A dead worker anywhere else is a crash,
+    declared case or not."""
+    from harness.casefile import case_from_dict
+    from harness.engine import judge
+    from harness.recording import Recording
+    from harness.trajectory import reference_trajectory
+
+    raw = {"schema": "optim-parity/case/1", "dtype": "float32", "hyperparameters": {},
+           "params": [{"name": "w", "shape": [3, 2], "value": [0.5, -1.0, 0.25, 2.0, -0.5, 1.0]}],
+           "grads": [[[0.1, -0.2, 0.0, 0.0, 0.3, 0.1]], [[0.0, 0.0, 0.2, 0.2, 0.0, 0.0]]],
+           "sparse_rows": [[[0, 2]], [[1, 2]]]}
+    sparse = case_from_dict(raw)
+    dead = Recording(failed_step=-1, error="worker died (SIGABRT)")
+    result, _ = judge("paddle-adamw", sparse, reference_trajectory(sparse), dead)
+    assert result.status == "unsupported" and "garbage dimension" in result.message and "SIGABRT" in result.message
+    # inside an implementation's space (paddle-adam, non-lazy rows all listed up to the last)
+    result, _ = judge("paddle-adam", sparse, reference_trajectory(sparse), dead)
+    assert result.status == "crash"
+    # a case without a counterpart (paddle has no maximize): a dead worker is still a crash
+    plain = case_from_dict({k: v for k, v in raw.items() if k != "sparse_rows"} | {"hyperparameters": {"maximize": True}})
+    result, _ = judge("paddle-adamw", plain, reference_trajectory(plain), dead)
+    assert result.status == "crash"

@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("paddle")
+from harness.catalogue import framework_available
+
+# Not pytest.importorskip("paddle"): that imports paddle into this pytest process, and a
+# MindSpore test after it in the same pytest-xdist worker then fails to import MindSpore
+# (paddle before mindspore breaks mindspore's import; seen in a run of this suite).
+if not framework_available("paddle"):
+    pytest.skip("paddle is not installed (the optional 'family' extra)", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,8 +95,10 @@ def sparse_step(cls, **kwargs):
     except Exception as error:
         return f"{type(error).__name__}: {str(error).splitlines()[0]}"
 
-out["sparse"] = {"Adam": sparse_step("Adam"), "Adam weight_decay": sparse_step("Adam", weight_decay=0.1),
-                 "AdamW": sparse_step("AdamW", weight_decay=0.0), "AdamW lazy": sparse_step("AdamW", lazy_mode=True)}
+out["sparse"] = {"Adam": sparse_step("Adam"), "Adam weight_decay": sparse_step("Adam", weight_decay=0.1)}
+if ADAMW_SPARSE is not None:  # alone in its own process: it may abort the process
+    print(json.dumps({"AdamW": sparse_step("AdamW", **ADAMW_SPARSE)}))
+    raise SystemExit(0)
 
 signature = lambda cls: inspect.signature(getattr(paddle.optimizer, cls)).parameters
 out["defaults"] = {cls: {k: repr(v.default) for k, v in signature(cls).items()
@@ -102,8 +110,8 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def measured() -> dict:
-    run = subprocess.run([sys.executable, "-c", _MEASURE], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         stdin=subprocess.DEVNULL)
+    run = subprocess.run([sys.executable, "-c", "ADAMW_SPARSE = None\n" + _MEASURE], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -138,8 +146,21 @@ def test_selected_rows_gradients(measured):
     sparse = measured["sparse"]
     assert sparse["Adam"] == "ran"
     assert "don't support weight_decay with sparse parameters" in sparse["Adam weight_decay"]
-    assert sparse["AdamW"].startswith("OSError") and "Invalid dimension" in sparse["AdamW"]
-    assert sparse["AdamW lazy"].startswith("OSError")
+
+
+
+@pytest.mark.parametrize("options", [{"weight_decay": 0.0}, {"lazy_mode": True}], ids=["not-lazy", "lazy"])
+def test_adamw_with_selected_rows_reads_a_garbage_dimension(options):
+    """AdamW's SelectedRows step (catalogue: unreliable) never runs as Adam does: it raises
+    OSError with a dimension that changes run by run, or aborts the process (std::bad_alloc,
+    std::bad_array_new_length). Run alone in a process of its own, since it may abort it."""
+    run = subprocess.run([sys.executable, "-c", f"ADAMW_SPARSE = {options!r}\n" + _MEASURE], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    if run.returncode == 0:
+        outcome = json.loads(run.stdout.strip().splitlines()[-1])["AdamW"]
+        assert outcome.startswith("OSError") and "Invalid dimension to be accessed" in outcome, outcome
+    else:
+        assert "bad_alloc" in run.stderr or "bad_array_new_length" in run.stderr, run.stderr[-3000:]
 
 
 def test_defaults(measured):

@@ -4,7 +4,7 @@
         columns (the catalogue's `call`)
     every plot series is drawn inside its axes, from results with inf, NaN, 0 and 1e300
         ratios and zero gradients (the figures are inspected before they are saved)
-    headless Chromium, on the committed ci-profile baseline (15 implementations): the
+    headless Chromium, on the committed ci-profile baseline (28 implementations): the
         difference table fits a 1280 px viewport with no sideways scrolling, and the PDF
         printed with the page's print stylesheet carries every entry point's column
 
@@ -95,7 +95,10 @@ def test_columns_are_the_entry_points_users_call():
     names = [n for n in document["run"]["implementations"] if n != "reference"]
     columns = {c["call"]: c["variants"] for c in _columns(document, names)}
     assert list(columns) == ["torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SparseAdam", "mindspore.nn.Adam",
-                             "mindspore.mint.optim.Adam"]
+                             "mindspore.nn.AdamWeightDecay", "mindspore.experimental.optim.AdamW",
+                             "mindspore.mint.optim.Adam", "mindspore.mint.optim.AdamW", "optax.adam", "optax.adamw",
+                             "optax.amsgrad", "keras.optimizers.Adam", "keras.optimizers.AdamW", "paddle.optimizer.Adam",
+                             "paddle.optimizer.AdamW"]
     assert sorted(n for v in columns.values() for n in v) == sorted(names)
     assert columns["mindspore.mint.optim.Adam"] == ["mindspore-mint", "mindspore-mint-graph"]
 
@@ -363,7 +366,7 @@ def _pdf_text(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def baseline_page(tmp_path_factory):
-    """The committed ci-profile baseline (15 implementations; no case files beside it, so no
+    """The committed ci-profile baseline (28 implementations; no case files beside it, so no
     reproducers, and no plot data), rendered."""
     if not BASELINE.exists():
         pytest.skip(f"{BASELINE.name} is not here")

@@ -48,6 +48,20 @@ class Adapter(Protocol):
     def snapshot(self) -> Snapshot: ...
 
 
+def named_arguments(name: str | tuple[str, ...] | None, value: Any) -> dict | None:
+    """A framework's keyword arguments for one canonical value under its name(s) for the
+    concept (a wing's translate.py maps the names): None where it has none; a pair split
+    over two names (betas as beta1, beta2); any value, including those a case cannot hold
+    (the hyperparameter probes): a malformed pair goes to the first name as it is."""
+    if name is None:
+        return None
+    if isinstance(name, tuple):
+        if not (isinstance(value, (tuple, list)) and len(value) == len(name)):
+            return {name[0]: value}
+        return dict(zip(name, value))
+    return {name: value}
+
+
 def storage_dtype(dtype: Any) -> np.dtype:
     """The dtype a recorded quantity is kept in: the framework's own float16, float32 or
     float64 (a 1e6-element float32 trajectory is half the memory and half the transfer

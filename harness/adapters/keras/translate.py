@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.adapters.base import named_arguments
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case, group_dicts
 from harness.catalogue import lookup
 from reference.dtypes import cast
@@ -93,18 +94,8 @@ def keyword_arguments(key: str, value: Any) -> dict | None:
     """Adam's keyword arguments that set canonical hyperparameter `key` to `value` (None:
     Keras has no such argument). Any value, including those a case cannot hold (the
     hyperparameter probes): a malformed pair of betas goes to beta_1 as it is."""
-    name = KEYWORDS.get(key)
-    if name is None:
-        return None
-    if isinstance(name, tuple):
-        if not (isinstance(value, (tuple, list)) and len(value) == len(name)):
-            return {name[0]: value}
-        return dict(zip(name, value))
-    return {name: value}
+    return named_arguments(KEYWORDS.get(key), value)
 
-
-def _decays(case: Case) -> bool:
-    return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
 
 
 def constructor_arguments(case: Case, implementation: str) -> dict:
@@ -119,7 +110,7 @@ def constructor_arguments(case: Case, implementation: str) -> dict:
         "amsgrad": bool(case.hp("amsgrad")),
     }
     weight_decay = float(case.hp("weight_decay"))
-    if _decays(case) and not case.hp("decoupled_weight_decay"):
+    if case.decays() and not case.hp("decoupled_weight_decay"):
         # L2: Keras's weight decay is decoupled only; the keyword goes to Keras, which rejects it.
         kwargs["decoupled_weight_decay"] = False
     if weight_decay != 0.0 or optimizer_class(implementation) == "AdamW":

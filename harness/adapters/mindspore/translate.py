@@ -44,6 +44,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.adapters.base import named_arguments
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case, group_dicts
 from harness.catalogue import lookup
 from harness.rows import ROWS
@@ -75,14 +76,7 @@ def keyword_arguments(key: str, value: Any) -> dict | None:
     (None: nn.Adam has no such argument). Any value, including those a case cannot hold
     (the hyperparameter probes): a malformed pair of betas goes to beta1 as it is."""
     row = next(r for r in ROWS if key in r.canonical_keys)
-    name = row.mindspore_args.get(key)
-    if name is None:
-        return None
-    if isinstance(name, tuple):
-        if not (isinstance(value, (tuple, list)) and len(value) == len(name)):
-            return {name[0]: value}
-        return dict(zip(name, value))
-    return {name: value}
+    return named_arguments(row.mindspore_args.get(key), value)
 
 
 def constructor_arguments(case: Case, implementation: str, per_step_lr: Callable[[list], Any] = list) -> dict:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.adapters.base import named_arguments
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.catalogue import lookup
 
@@ -69,14 +70,7 @@ X64 = "jax_enable_x64"
 def keyword_arguments(key: str, value: Any) -> dict | None:
     """optax.adam's keyword arguments that set canonical hyperparameter `key` to `value`
     (None: optax.adam has no such argument; weight_decay is optax.adamw's)."""
-    name = _NAMES.get(key)
-    if name is None:
-        return None
-    if isinstance(name, tuple):
-        if not (isinstance(value, (tuple, list)) and len(value) == len(name)):
-            return {name[0]: value}
-        return dict(zip(name, value))
-    return {name: value}
+    return named_arguments(_NAMES.get(key), value)
 
 
 def optimizer(implementation: str) -> str:
@@ -94,9 +88,6 @@ def mu_dtype(implementation: str) -> str | None:
     the dtype of the parameters)."""
     return lookup(implementation).options.get("mu_dtype")
 
-
-def _decays(case: Case) -> bool:
-    return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
 
 
 def l2_weight_decay(case: Case, implementation: str) -> float:
@@ -121,10 +112,10 @@ def constructor_arguments(case: Case, implementation: str) -> dict:
         kwargs["mu_dtype"] = mu_dtype(implementation)
     if optimizer(implementation) == ADAMW:
         kwargs["weight_decay"] = float(case.hp("weight_decay"))
-        if not case.hp("decoupled_weight_decay") and _decays(case):
+        if not case.hp("decoupled_weight_decay") and case.decays():
             # L2 decay: adamw only decouples; the keyword goes on so optax rejects it.
             kwargs["decoupled_weight_decay"] = False
-    elif case.hp("decoupled_weight_decay") and _decays(case):
+    elif case.hp("decoupled_weight_decay") and case.decays():
         # Decoupled decay is optax.adamw; optax.adam has no such keyword.
         kwargs["decoupled_weight_decay"] = True
     for key in NO_COUNTERPART:

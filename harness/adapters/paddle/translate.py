@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.adapters.base import named_arguments
 from harness.casefile import DEFAULT_HYPERPARAMETERS, Case
 from harness.catalogue import lookup
 
@@ -63,23 +64,13 @@ _NAMES: dict[str, Any] = {"lr": "learning_rate", "betas": ("beta1", "beta2"), "e
 def keyword_arguments(key: str, value: Any) -> dict | None:
     """paddle.optimizer.Adam's keyword arguments that set canonical hyperparameter `key`
     to `value` (None: paddle has no such argument). Any value (the probes pass odd ones)."""
-    name = _NAMES.get(key)
-    if name is None:
-        return None
-    if isinstance(name, tuple):
-        if not (isinstance(value, (tuple, list)) and len(value) == len(name)):
-            return {name[0]: value}
-        return dict(zip(name, value))
-    return {name: value}
+    return named_arguments(_NAMES.get(key), value)
 
 
 def optimizer_class(implementation: str) -> str:
     """"Adam" or "AdamW": the record's class."""
     return lookup(implementation).optimizer.rpartition(".")[2]
 
-
-def _decays(case: Case) -> bool:
-    return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
 
 
 def base_lr(case: Case) -> float:
@@ -109,12 +100,12 @@ def constructor_arguments(case: Case, implementation: str) -> dict:
     weight_decay = float(case.hp("weight_decay"))
     if cls == "AdamW":
         kwargs["weight_decay"] = weight_decay  # AdamW's default is 0.01: always passed
-        if _decays(case) and not decoupled:
+        if case.decays() and not decoupled:
             kwargs["decoupled_weight_decay"] = False  # AdamW only decouples: TypeError
     else:
         if weight_decay != 0.0:
             kwargs["weight_decay"] = weight_decay  # L2Decay(weight_decay)
-        if _decays(case) and decoupled:
+        if case.decays() and decoupled:
             kwargs["decoupled_weight_decay"] = True  # Adam only couples: TypeError
     if case.hp("amsgrad"):
         kwargs["amsgrad"] = True

@@ -86,7 +86,7 @@ def constructor_arguments(case: Case, implementation: str) -> dict:
         # AdamW has no decoupled_weight_decay keyword: it always decouples. Asked for L2
         # decay, the keyword is passed on so AdamW rejects it (TypeError); without any
         # weight decay the two are the same algorithm.
-        if kwargs["decoupled_weight_decay"] or not _decays(case):
+        if kwargs["decoupled_weight_decay"] or not case.decays():
             del kwargs["decoupled_weight_decay"]
     return kwargs
 
@@ -105,6 +105,3 @@ def receives_gradient(case: Case, step: int, index: int) -> bool:
     given `.grad = None` and skips the parameter (the spec's reading of a missing gradient)."""
     return case.has_gradient(step, index)
 
-
-def _decays(case: Case) -> bool:
-    return any(case.weight_decay_for(p.name) != 0.0 for p in case.params)
