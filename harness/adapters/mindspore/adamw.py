@@ -32,10 +32,10 @@ from typing import ClassVar
 
 import mindspore as ms
 import numpy as np
-from mindspore import Parameter, Tensor, mint, nn
+from mindspore import Tensor, mint, nn
 from mindspore.experimental import optim as experimental_optim
 
-from harness.adapters.mindspore.runtime import MindSporeState, execution_mode, to_tensor
+from harness.adapters.mindspore.runtime import MindSporeState, case_parameters, execution_mode, to_tensor
 from harness.adapters.mindspore.translate import constructor_arguments, group_arguments
 from harness.casefile import Case
 
@@ -50,11 +50,7 @@ class _AdamWAdapter(MindSporeState):
     def __init__(self, case: Case) -> None:
         self.case = case
         with execution_mode(self.mode):
-            self.parameters = [Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
-                               for p in case.params]
-            by_name = dict(zip((p.name for p in case.params), self.parameters))
-            params = ([dict(group, params=[by_name[n] for n in group["params"]])
-                       for group in group_arguments(case, self.name)] or self.parameters)
+            self.parameters, params = case_parameters(case, group_arguments(case, self.name))
             self.optimizer = self.build(params, constructor_arguments(case, self.name))
         self.order = [parameter.name for parameter in self.optimizer_parameters()]
         self.index = {name: i for i, name in enumerate(self.order)}
@@ -64,6 +60,24 @@ class _AdamWAdapter(MindSporeState):
 
     def optimizer_parameters(self) -> list:
         return list(self.optimizer.parameters)
+
+    # Where the class keeps its state: the moments' attributes (lists in the optimizer's
+    # parameter order), the running maximum's (None: not read), the step counter's.
+    first_moments: ClassVar[str] = "exp_avg"
+    second_moments: ClassVar[str] = "exp_avg_sq"
+    maxima: ClassVar[str | None] = None
+    step_counter: ClassVar[str] = "state_step"
+
+    def state_tensors(self) -> tuple[Tensor, list[tuple[str, str, Tensor]]]:
+        optimizer, sources = self.optimizer, []
+        for spec, parameter in zip(self.case.params, self.parameters):
+            i = self.index[spec.name]
+            sources += [(spec.name, "param", parameter),
+                        (spec.name, "exp_avg", getattr(optimizer, self.first_moments)[i]),
+                        (spec.name, "exp_avg_sq", getattr(optimizer, self.second_moments)[i])]
+            if self.maxima is not None and self.case.hp("amsgrad"):
+                sources.append((spec.name, "max_exp_avg_sq", getattr(optimizer, self.maxima)[i]))
+        return getattr(optimizer, self.step_counter), sources
 
     def step(self, grads: list[np.ndarray]) -> None:
         by_name = {p.name: to_tensor(grad.astype(self.case.np_dtype).reshape(p.shape), self.case.dtype)
@@ -79,16 +93,10 @@ class MindSporeAdamWeightDecayAdapter(_AdamWAdapter):
     def build(self, params, kwargs: dict):
         return nn.AdamWeightDecay(params, **kwargs)
 
+    first_moments, second_moments, step_counter = "moments1", "moments2", "global_step"
+
     def optimizer_parameters(self) -> list:
         return list(self.optimizer._parameters)
-
-    def state_tensors(self) -> tuple[Tensor, list[tuple[str, str, Tensor]]]:
-        optimizer, sources = self.optimizer, []
-        for spec, parameter in zip(self.case.params, self.parameters):
-            i = self.index[spec.name]
-            sources += [(spec.name, "param", parameter), (spec.name, "exp_avg", optimizer.moments1[i]),
-                        (spec.name, "exp_avg_sq", optimizer.moments2[i])]
-        return optimizer.global_step, sources
 
 
 class MindSporeExperimentalAdamWAdapter(_AdamWAdapter):
@@ -96,18 +104,10 @@ class MindSporeExperimentalAdamWAdapter(_AdamWAdapter):
     description: ClassVar[str] = (f"mindspore.experimental.optim.AdamW (MindSpore {ms.__version__}, PyNative, "
                                   "CPU)")
 
+    maxima = "max_exp_avg_sq"
+
     def build(self, params, kwargs: dict):
         return experimental_optim.AdamW(params, **kwargs)
-
-    def state_tensors(self) -> tuple[Tensor, list[tuple[str, str, Tensor]]]:
-        optimizer, sources = self.optimizer, []
-        for spec, parameter in zip(self.case.params, self.parameters):
-            i = self.index[spec.name]
-            sources += [(spec.name, "param", parameter), (spec.name, "exp_avg", optimizer.exp_avg[i]),
-                        (spec.name, "exp_avg_sq", optimizer.exp_avg_sq[i])]
-            if self.case.hp("amsgrad"):
-                sources.append((spec.name, "max_exp_avg_sq", optimizer.max_exp_avg_sq[i]))
-        return optimizer.state_step, sources
 
 
 class MindSporeMintAdamWAdapter(_AdamWAdapter):
@@ -119,11 +119,3 @@ class MindSporeMintAdamWAdapter(_AdamWAdapter):
 
     def build(self, params, kwargs: dict):
         return mint.optim.AdamW(params, **kwargs)
-
-    def state_tensors(self) -> tuple[Tensor, list[tuple[str, str, Tensor]]]:
-        optimizer, sources = self.optimizer, []
-        for spec, parameter in zip(self.case.params, self.parameters):
-            i = self.index[spec.name]
-            sources += [(spec.name, "param", parameter), (spec.name, "exp_avg", optimizer.exp_avg[i]),
-                        (spec.name, "exp_avg_sq", optimizer.exp_avg_sq[i])]
-        return optimizer.state_step, sources

@@ -27,9 +27,9 @@ from typing import ClassVar
 
 import mindspore as ms
 import numpy as np
-from mindspore import Parameter, Tensor, mint
+from mindspore import Tensor, mint
 
-from harness.adapters.mindspore.runtime import MindSporeState, execution_mode, to_tensor
+from harness.adapters.mindspore.runtime import MindSporeState, case_parameters, execution_mode, to_tensor
 from harness.adapters.mindspore.translate import constructor_arguments, group_arguments
 from harness.casefile import Case
 
@@ -42,11 +42,7 @@ class MindSporeMintAdapter(MindSporeState):
     def __init__(self, case: Case) -> None:
         self.case = case
         with execution_mode(self.mode):
-            self.parameters = [Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
-                               for p in case.params]
-            by_name = dict(zip((p.name for p in case.params), self.parameters))
-            params = ([dict(group, params=[by_name[n] for n in group["params"]])
-                       for group in group_arguments(case, self.name)] or self.parameters)
+            self.parameters, params = case_parameters(case, group_arguments(case, self.name))
             self.optimizer = mint.optim.Adam(params, **constructor_arguments(case, self.name))
         # Parameter order in the optimizer is group order; snapshots map back by name.
         self.index = {parameter.name: i for i, parameter in enumerate(self.optimizer.parameters)}

@@ -15,10 +15,10 @@ from typing import ClassVar
 
 import mindspore as ms
 import numpy as np
-from mindspore import Parameter, Tensor, nn
+from mindspore import Tensor, nn
 from mindspore.common.sparse_tensor import RowTensorInner
 
-from harness.adapters.mindspore.runtime import MindSporeState, execution_mode, to_tensor
+from harness.adapters.mindspore.runtime import MindSporeState, case_parameters, execution_mode, to_tensor
 from harness.adapters.mindspore.translate import constructor_arguments, group_arguments, scaled_gradient
 from harness.casefile import Case
 from harness.row_sparse import row_sparse
@@ -86,11 +86,7 @@ class MindSporeAdapter(MindSporeState):
 
     def _build(self, case: Case) -> None:
         self.case = case
-        self.parameters = [Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
-                           for p in case.params]
-        by_name = dict(zip((p.name for p in case.params), self.parameters))
-        params = ([dict(group, params=[by_name[n] for n in group["params"]])
-                   for group in group_arguments(case, self.name)] or self.parameters)
+        self.parameters, params = case_parameters(case, group_arguments(case, self.name))
         self.optimizer = nn.Adam(params, **constructor_arguments(case, self.name, LR_FORMS[self.lr_form]))
         # nn.Optimizer orders its parameters (and moment1/moment2/vhat, and the
         # gradients it expects) group by group, which need not be the case's order.

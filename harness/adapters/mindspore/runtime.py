@@ -29,6 +29,17 @@ def to_tensor(values: np.ndarray, dtype: str) -> Tensor:
     return Tensor(values, dtype=_MINDSPORE_DTYPES[dtype])
 
 
+def case_parameters(case, groups: list[dict]) -> tuple[list, list]:
+    """The case's parameters as MindSpore Parameters (named as in the case), and what an
+    optimizer is built on: the translation's groups (`groups`, parameters by name) with
+    the Parameters in them, or the flat list without groups."""
+    parameters = [ms.Parameter(to_tensor(p.value.reshape(p.shape).copy(), case.dtype), name=p.name)
+                  for p in case.params]
+    by_name = dict(zip((p.name for p in case.params), parameters))
+    return parameters, ([dict(group, params=[by_name[n] for n in group["params"]]) for group in groups]
+                        or parameters)
+
+
 def tensor_storage_dtype(tensor) -> np.dtype:
     """The storage_dtype of a Tensor's values (bfloat16: float32)."""
     if tensor.dtype == ms.bfloat16:
